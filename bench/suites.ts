@@ -1,0 +1,5 @@
+/** Every benchmark suite; `npm run bench -- <name>` runs one, no name runs all. Add one line per suite. */
+import type { Suite } from './harness.js';
+import { tokenizerSuite } from './tokenizer.js';
+
+export const SUITES: Suite[] = [tokenizerSuite];

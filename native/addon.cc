@@ -1,0 +1,48 @@
+// The addon's entry point: version/threads/CUDA info, then every module's registration.
+#include <napi.h>
+
+#include "common/cuda_info.h"
+#include "common/errors.h"
+#include "common/registry.h"
+#include "common/threads.h"
+#include "common/typed.h"
+
+namespace {
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("napi", Napi::Number::New(env, NAPI_VERSION));
+  out.Set("threads", Napi::Number::New(env, xopd::ThreadCount()));
+  xopd::CudaInfo ci = xopd::QueryCuda();
+  Napi::Object cuda = Napi::Object::New(env);
+  cuda.Set("compiled", Napi::Boolean::New(env, ci.compiled));
+  cuda.Set("devices", Napi::Number::New(env, ci.devices));
+  if (!ci.error.empty()) cuda.Set("error", Napi::String::New(env, ci.error));
+  out.Set("cuda", cuda);
+  Napi::Array mods = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (auto& r : xopd::registry()) mods.Set(i++, Napi::String::New(env, r.first));
+  out.Set("modules", mods);
+  return out;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  return xopd::Guard(info, [&]() -> Napi::Value {
+    int64_t n = xopd::IntArg(info[0], "threads");
+    XOPD_CHECK(n >= 1 && n <= 256, "E_ARG_RANGE", "threads must be in 1..256");
+    xopd::SetThreadCount(static_cast<int>(n));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  for (auto& r : xopd::registry()) r.second(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(xopd, Init)

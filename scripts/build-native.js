@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Builds the native addon on `npm install`: cmake-js when cmake exists (CUDA kernels when nvcc is
+// found and XOPD_CUDA is not 0), otherwise node-gyp (CPU only). Nothing is downloaded either way.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import os from 'node:os';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const run = (cmd, args) => {
+  console.log(`[xopd] ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+const cuda = process.env.XOPD_CUDA !== '0';
+const sanitize = process.env.XOPD_SANITIZE === '1';
+const jobs = String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length));
+
+if (has('cmake') && process.env.XOPD_BUILDER !== 'gyp') {
+  const args = ['build', '--parallel', jobs, '--CDXOPD_CUDA=' + (cuda ? 'ON' : 'OFF'),
+    '--CDXOPD_SANITIZE=' + (sanitize ? 'ON' : 'OFF')];
+  if (process.env.XOPD_BUILD_DIR) args.push('--out', process.env.XOPD_BUILD_DIR);
+  if (!has('nvcc') && cuda) console.log('[xopd] nvcc not found: building the CPU addon only');
+  run(bin('cmake-js'), args);
+} else {
+  console.log('[xopd] building the CPU addon with node-gyp');
+  run(bin('node-gyp'), ['rebuild', '-j', jobs]);
+}

@@ -1,0 +1,7 @@
+/** Every CLI command, in the order `xopd --help` lists them. Add one line per new command. */
+import type { Command } from '../command.js';
+import { infoCommand } from './info.js';
+import { tokenizeCommand } from './tokenize.js';
+import { startCommand } from './start.js';
+
+export const COMMANDS: Command[] = [startCommand, tokenizeCommand, infoCommand];

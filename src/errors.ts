@@ -1,0 +1,50 @@
+/**
+ * Every error xopd raises on purpose is an XopdError with a stable `code` (see ErrorCode) and a
+ * message that says what to fix. Native errors arrive with a code and are converted here.
+ */
+export const ErrorCode = {
+  ARG_TYPE: 'E_ARG_TYPE',
+  ARG_RANGE: 'E_ARG_RANGE',
+  ARG_SHAPE: 'E_ARG_SHAPE',
+  ARG_VALUE: 'E_ARG_VALUE',
+  TOKEN_ID: 'E_TOKEN_ID',
+  TOKEN_TABLE: 'E_TOKEN_TABLE',
+  TOKENIZER_NOT_FOUND: 'E_TOKENIZER_NOT_FOUND',
+  TOKENIZER_INVALID: 'E_TOKENIZER_INVALID',
+  CHAT_TEMPLATE: 'E_CHAT_TEMPLATE',
+  NATIVE_UNAVAILABLE: 'E_NATIVE_UNAVAILABLE',
+  NATIVE: 'E_NATIVE',
+  OUT_OF_MEMORY: 'E_OUT_OF_MEMORY',
+  TOO_LONG: 'E_TOO_LONG',
+  CUDA_UNAVAILABLE: 'E_CUDA_UNAVAILABLE',
+  CLI_USAGE: 'E_CLI_USAGE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
+
+export class XopdError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'XopdError';
+    this.code = code;
+  }
+}
+
+/** Converts an error thrown by the addon (it carries `code`) into an XopdError; rethrows others. */
+export function fromNative(err: unknown): never {
+  if (err instanceof XopdError) throw err;
+  const e = err as { code?: unknown; message?: unknown; xopdNative?: unknown };
+  if (e && typeof e.code === 'string' && e.xopdNative === true) {
+    throw new XopdError(e.code, String(e.message));
+  }
+  throw err;
+}
+
+/** Runs a native call, turning its errors into XopdError. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    fromNative(err);
+  }
+}
