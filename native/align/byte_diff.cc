@@ -84,14 +84,16 @@ struct SearchResult {
   int32_t x = 0, y = 0;     // where the walk resumes (relative)
   int32_t pathEnd = 0;      // x where the recorded path ends on diagonal k (relative)
   int64_t cost = 0;         // edits to reach both stream ends this way (a stream-end anchor)
+  int32_t rank = 0;         // among equal costs: 0 teacher ended (a tail), 1 both ended, 2 student ended
 };
 
 // Greedy Myers from (0, 0) over a[0, n) and b[0, m) (a[0] != b[0]). Anchors:
 //  - a snake of K equal bytes: the walk resumes at its start (the first one found, smallest d);
 //  - a stream end. Reaching (n, m) after d edits costs d. Reaching only one end costs d plus the
 //    other stream's remaining bytes (a tail or extra teacher bytes); such a point is kept as a
-//    candidate while the search goes on to that cost, so a cheaper way to both ends wins, and a
-//    tie keeps the candidate (a truncated teacher reads as a tail, not as deleted bytes).
+//    candidate while the search goes on to that cost, so a cheaper way to both ends wins. Equal
+//    costs prefer the teacher ending first (a truncated teacher reads as a tail, not as deleted
+//    bytes), then both ends, then the student ending first.
 SearchResult MyersAnchor(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const DiffLimits& lim,
                          int64_t& budget, DiffScratch& scratch) {
   SearchResult best;  // best stream-end candidate so far
@@ -113,11 +115,13 @@ SearchResult MyersAnchor(const uint8_t* a, int32_t n, const uint8_t* b, int32_t 
       while (x < n && y < m && s < K && a[x] == b[y]) ++x, ++y, ++s;
       budget -= s + 1;
       cur[k + d] = x;
-      if (s >= K) return {Anchor::kSnake, d, k, x0, y0, x0, 0};
+      if (s >= K) return {Anchor::kSnake, d, k, x0, y0, x0, 0, 0};
       if (x == n || y == m) {
         const int64_t cost = int64_t(d) + (n - x) + (m - y);
-        if (best.anchor == Anchor::kNone || cost < best.cost) best = {Anchor::kEnd, d, k, x, y, x, cost};
-        if (cost == d) return best;  // both ends: nothing can be cheaper
+        const int32_t rank = y == m && x < n ? 0 : (x == n && y == m ? 1 : 2);
+        if (best.anchor == Anchor::kNone || cost < best.cost || (cost == best.cost && rank < best.rank))
+          best = {Anchor::kEnd, d, k, x, y, x, cost, rank};
+        if (x == n && y == m) return best;  // both ends after d edits: every later candidate costs more
       }
     }
     if (budget < 0) break;
