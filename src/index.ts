@@ -5,4 +5,4 @@ export type { ChatMessage } from './tokenizer/chat-template.js';
 export type { TokenizerKind } from './tokenizer/token-bytes.js';
 export { TokenizerBridge, type TokenizerBridgeOptions } from './align/bridge.js';
 export { ChunkFlags, type ChunkFlag, type Alignment } from './align/types.js';
-export { alignPairs, byteDiff, DiffEnd, type AlignmentDetails, type AlignOptions, type DiffLimits, type ByteDiffResult } from './align/aligner.js';
+export { alignPairs, alignTables, byteDiff, DiffEnd, type AlignmentDetails, type AlignOptions, type DiffLimits, type ByteDiffResult } from './align/aligner.js';

@@ -14,8 +14,8 @@ beforeAll(() => {
 
 const enc = new TextEncoder();
 
-function align(pairs: Array<[Int32Array, Int32Array]>, reference: boolean, maxChunkTokens = 6): AlignmentDetails[] {
-  return alignPairs(qwen.table, llama.table, pairs, { maxChunkTokens, reference, studentEos: qwen.eosIds, teacherEos: llama.eosIds });
+function align(pairs: Array<[Int32Array, Int32Array]>, reference: boolean, maxChunkTokens = 6, generalPath = false): AlignmentDetails[] {
+  return alignPairs(qwen.table, llama.table, pairs, { maxChunkTokens, reference, generalPath, studentEos: qwen.eosIds, teacherEos: llama.eosIds });
 }
 
 function plain(a: AlignmentDetails) {
@@ -49,10 +49,20 @@ describe('optimised aligner = reference aligner', () => {
       const s = qwen.encode(d, { addSpecialTokens: false });
       return [s, bridge.retokenize(s)];
     });
-    const opt = align(pairs, false), ref = align(pairs, true);
+    // The fused one-pass merge, the general path (offsets, runs, SyncCuts) and the reference agree.
+    const opt = align(pairs, false), general = align(pairs, false, 6, true), ref = align(pairs, true);
     for (let k = 0; k < pairs.length; k++) {
       expect(opt[k]!.bytesEqual).toBe(true);
       expect(plain(opt[k]!)).toEqual(plain(ref[k]!));
+      expect(plain(general[k]!)).toEqual(plain(ref[k]!));
+    }
+    // With end-of-turn ids on both sides too.
+    const eot: Array<[Int32Array, Int32Array]> = pairs.slice(0, 8).map(([s, t]) => [Int32Array.from([...s, qwen.eosIds[0]!]), Int32Array.from([...t, 128009])]);
+    const a = align(eot, false), b = align(eot, false, 6, true), c = align(eot, true);
+    for (let k = 0; k < eot.length; k++) {
+      expect(plain(a[k]!)).toEqual(plain(c[k]!));
+      expect(plain(b[k]!)).toEqual(plain(c[k]!));
+      expect(a[k]!.flags[a[k]!.chunkCount - 1]).toBe(0);
     }
   });
 

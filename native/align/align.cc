@@ -8,6 +8,8 @@
 //     1:1 chunk and the rest is aligned without them.
 #include <algorithm>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 
 #include "align/align.h"
 #include "common/errors.h"
@@ -127,11 +129,195 @@ static bool EndOfTurnPair(const int32_t* s, int32_t n, const int32_t* t, int32_t
          Contains(opt.teacherEos, opt.teacherEosCount, t[m - 1]);
 }
 
-void AlignPair(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt, const int32_t* t,
-               int32_t m, const AlignOptions& opt, AlignScratch& w, PairResult& out) {
+namespace {
+
+// len bytes at p and q equal; short strings compare as one masked 8-byte word when both can be read.
+inline bool EqualBytes(const uint8_t* p, const uint8_t* pEnd, const uint8_t* q, const uint8_t* qEnd, uint32_t len) {
+  if (len <= 8 && p + 8 <= pEnd && q + 8 <= qEnd) {
+    uint64_t a, b;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, q, 8);
+    const uint64_t mask = len == 8 ? ~uint64_t(0) : ((uint64_t(1) << (8 * len)) - 1);
+    return ((a ^ b) & mask) == 0;
+  }
+  return std::memcmp(p, q, len) == 0;
+}
+
+// The bytes of student tokens [a0, a1) equal those of teacher tokens [b0, b1) (same total length).
+bool ChunkBytesEqual(const TokenTable& ts, const int32_t* s, int32_t a0, int32_t a1, const TokenTable& tt,
+                     const int32_t* t, int32_t b0, int32_t b1) {
+  const uint32_t* os = ts.offsets.data();
+  const uint32_t* ot = tt.offsets.data();
+  const uint8_t* bs = ts.bytes.data();
+  const uint8_t* bt = tt.bytes.data();
+  const uint8_t* es = bs + ts.bytes.size();
+  const uint8_t* et = bt + tt.bytes.size();
+  if (a1 - a0 == 1 && b1 - b0 == 1) {
+    const uint32_t len = os[s[a0] + 1] - os[s[a0]];
+    return EqualBytes(bs + os[s[a0]], es, bt + ot[t[b0]], et, len);
+  }
+  const uint8_t* pb = nullptr;
+  uint32_t lb = 0;
+  for (int32_t a = a0; a < a1; ++a) {
+    const uint8_t* pa = bs + os[s[a]];
+    uint32_t la = os[s[a] + 1] - os[s[a]];
+    while (la > 0) {
+      if (lb == 0) {
+        if (b0 >= b1) return false;
+        pb = bt + ot[t[b0]];
+        lb = ot[t[b0] + 1] - ot[t[b0]];
+        ++b0;
+        continue;
+      }
+      const uint32_t k = la < lb ? la : lb;
+      if (!EqualBytes(pa, es, pb, et, k)) return false;
+      pa += k;
+      pb += k;
+      la -= k;
+      lb -= k;
+    }
+  }
+  return lb == 0 && b0 == b1;
+}
+
+enum class Fast { kDone, kDiffer, kBadId };
+
+// The common case in one pass, without building offsets or byte streams: merge the two running byte
+// counts; at each synchronized boundary check that the chunk's bytes agree (a 1:1 chunk whose ids are
+// byte-identical needs no byte access). Ids are range-checked as they are read. kDiffer: the streams
+// differ or a zero-byte token occurs; kBadId: an id is outside its vocabulary. Either way `out` is
+// rebuilt by the caller.
+Fast AlignEqualStreams(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+                       int32_t maxTok, PairResult& out) {
+  const uint16_t* slen = pt.sLenCont.data();
+  const int32_t* same = pt.sSame.data();
+  const uint16_t* tlen = pt.tLen.data();
+  const uint32_t vs = uint32_t(pt.sLenCont.size()), vt = uint32_t(pt.tLen.size());
+  const size_t cap = size_t(std::min(n, m)) + 2;
+  out.sStart.resize(cap);
+  out.sEnd.resize(cap);
+  out.tStart.resize(cap);
+  out.tEnd.resize(cap);
+  out.flags.resize(cap);
+  out.studentChunk.resize(size_t(n) + 1);
+  int32_t* s0 = out.sStart.data();
+  int32_t* s1 = out.sEnd.data();
+  int32_t* t0 = out.tStart.data();
+  int32_t* t1 = out.tEnd.data();
+  uint8_t* fl = out.flags.data();
+  int32_t* sc = out.studentChunk.data();
+  int64_t X = 0, Y = 0;  // bytes of student tokens [0, i) and teacher tokens [0, j)
+  int32_t i = 0, j = 0, ci = 0, cj = 0, c = 0;
+  uint32_t nextInfo = 0;  // lenCont of student token i (valid when i < n)
+  if (n > 0) {
+    if (uint32_t(s[0]) >= vs) return Fast::kBadId;
+    nextInfo = slen[s[0]];
+  }
+  for (;;) {
+    if (X == Y && (i > ci || j > cj)) {
+      // Both sides end here; a boundary when the next byte starts a character (or nothing follows).
+      if (i == n || !(nextInfo & 1)) {
+        const bool sameIds = i - ci == 1 && j - cj == 1 && same[s[ci]] == t[cj];
+        if (!sameIds && !ChunkBytesEqual(*pt.student, s, ci, i, *pt.teacher, t, cj, j)) return Fast::kDiffer;
+        s0[c] = ci;
+        s1[c] = i;
+        t0[c] = cj;
+        t1[c] = j;
+        fl[c] = (i - ci > maxTok || j - cj > maxTok) ? kOversize : 0;
+        for (int32_t k = ci; k < i; ++k) sc[k] = c;
+        ++c;
+        ci = i;
+        cj = j;
+      }
+    }
+    if (X <= Y && i < n) {
+      const uint32_t len = nextInfo >> 1;
+      if (len == 0) return Fast::kDiffer;
+      X += len;
+      if (++i < n) {
+        if (uint32_t(s[i]) >= vs) return Fast::kBadId;
+        nextInfo = slen[s[i]];
+      }
+    } else if (j < m) {
+      if (uint32_t(t[j]) >= vt) return Fast::kBadId;
+      const uint32_t len = tlen[t[j]];
+      if (len == 0) return Fast::kDiffer;
+      Y += len;
+      ++j;
+    } else {
+      break;
+    }
+  }
+  if (X != Y || ci != n || cj != m) return Fast::kDiffer;
+  out.sStart.resize(c);
+  out.sEnd.resize(c);
+  out.tStart.resize(c);
+  out.tEnd.resize(c);
+  out.flags.resize(c);
+  out.studentChunk.resize(size_t(n));
+  return Fast::kDone;
+}
+
+}  // namespace
+
+void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
+  student = &st;
+  teacher = &tt;
+  const int32_t vs = st.vocab(), vt = tt.vocab();
+  fast = true;
+  tLen.resize(size_t(vt));
+  std::unordered_map<std::string_view, int32_t> byBytes;
+  byBytes.reserve(size_t(vt) * 2);
+  for (int32_t id = 0; id < vt; ++id) {
+    const uint32_t len = tt.length(id);
+    if (len >= (1u << 15)) fast = false;
+    tLen[id] = uint16_t(len);
+    if (len == 0) continue;
+    std::string_view key(reinterpret_cast<const char*>(tt.data(id)), len);
+    auto it = byBytes.find(key);
+    if (it == byBytes.end()) byBytes.emplace(key, id);
+    else if (tt.special[it->second] && !tt.special[id]) it->second = id;  // prefer an ordinary token
+  }
+  sLenCont.resize(size_t(vs));
+  sSame.resize(size_t(vs));
+  sameBytesIds = 0;
+  for (int32_t id = 0; id < vs; ++id) {
+    const uint32_t len = st.length(id);
+    if (len >= (1u << 15)) fast = false;
+    const bool cont = len > 0 && (st.data(id)[0] & 0xC0) == 0x80;
+    int32_t sameId = -1;
+    if (len > 0) {
+      auto it = byBytes.find(std::string_view(reinterpret_cast<const char*>(st.data(id)), len));
+      if (it != byBytes.end()) {
+        sameId = it->second;
+        ++sameBytesIds;
+      }
+    }
+    sLenCont[id] = uint16_t(((len & 0x7FFF) << 1) | (cont ? 1u : 0u));
+    sSame[id] = sameId;
+  }
+}
+
+void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+               const AlignOptions& opt, AlignScratch& w, PairResult& out, const char* sName,
+               const char* tName) {
+  const TokenTable& ts = *pt.student;
+  const TokenTable& tt = *pt.teacher;
   out.Clear();
   const bool eot = EndOfTurnPair(s, n, t, m, opt);
   const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
+  if (!opt.generalPath && pt.fast && nb > 0 && mb > 0) {
+    if (AlignEqualStreams(pt, s, nb, t, mb, opt.maxChunkTokens, out) == Fast::kDone) {
+      if (eot) {
+        AddChunk(out, n - 1, n, m - 1, m, 0);
+        out.studentChunk.push_back(int32_t(out.flags.size()) - 1);
+      }
+      return;
+    }
+    out.Clear();
+  }
+  CheckIds(ts, s, size_t(n), sName);
+  CheckIds(tt, t, size_t(m), tName);
   if (nb > 0 || mb > 0) {
     Stream(ts, s, nb, w.offS, w.bytesS);
     Stream(tt, t, mb, w.offT, w.bytesT);

@@ -8,6 +8,8 @@
 // driver and flags); each has a plain reference beside it. Bindings live in align_binding.cc.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "tokenizer/token_table.h"
@@ -91,12 +93,45 @@ struct AlignOptions {
   const int32_t* teacherEos = nullptr;  // sorted ids that end a teacher turn
   int32_t teacherEosCount = 0;
   DiffLimits diff;
+  bool generalPath = false;  // skip the fused equal-stream pass (tests of the general path)
+};
+
+// std::vector storage whose resize() leaves new elements uninitialised (outputs are always written).
+template <typename T>
+struct NoInitAlloc : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = NoInitAlloc<U>;
+  };
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+template <typename T>
+using Buffer = std::vector<T, NoInitAlloc<T>>;
+
+// Per-id facts of a (student, teacher) pair of tables, built once per pair (AlignTables binding):
+// the fast path reads these small arrays instead of the byte tables (they stay in cache).
+struct PairTables {
+  const TokenTable* student = nullptr;
+  const TokenTable* teacher = nullptr;
+  std::vector<uint16_t> sLenCont;  // [student vocab]: byte length << 1 | (first byte is a continuation byte)
+  std::vector<int32_t> sSame;      // [student vocab]: a teacher id with exactly the same bytes, or -1
+  std::vector<uint16_t> tLen;      // [teacher vocab]: byte length
+  bool fast = true;                // every token is shorter than 2^15 bytes (else: general path only)
+  int32_t sameBytesIds = 0;        // student ids with a byte-identical teacher id
+  void Build(const TokenTable& studentTable, const TokenTable& teacherTable);
 };
 
 struct PairResult {
-  std::vector<int32_t> sStart, sEnd, tStart, tEnd;
-  std::vector<uint8_t> flags;
-  std::vector<int32_t> studentChunk;  // [n]
+  Buffer<int32_t> sStart, sEnd, tStart, tEnd;
+  Buffer<uint8_t> flags;
+  Buffer<int32_t> studentChunk;  // [n]
   bool bytesEqual = true;             // the two streams were equal (no diff needed)
   int64_t edits = 0;                  // byte edits of the diff (0 when equal)
   int32_t diffEnd = 0;                // DiffEnd of the diff
@@ -112,9 +147,11 @@ struct AlignScratch {
   DiffScratch diffScratch;
 };
 
-// Optimised pair alignment (align.cc). Ids must have been checked against the tables.
-void AlignPair(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt, const int32_t* t,
-               int32_t m, const AlignOptions& opt, AlignScratch& scratch, PairResult& out);
+// Optimised pair alignment (align.cc): one fused pass when the streams are equal (ids checked on
+// the way), else the general path (ids checked first; throws E_TOKEN_ID naming sName/tName).
+void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+               const AlignOptions& opt, AlignScratch& scratch, PairResult& out, const char* sName,
+               const char* tName);
 // Reference: materialised streams, ByteDiffReference when they differ, SyncCutsReference, plain flags.
 void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
                         const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out);

@@ -30,6 +30,8 @@ export interface AlignOptions extends DiffLimits {
   teacherEos?: Int32Array;
   /** use the plain reference implementation (tests; small inputs when the streams differ) */
   reference?: boolean;
+  /** skip the fused equal-stream pass and always take the general path (tests) */
+  generalPath?: boolean;
 }
 
 /** An Alignment plus what the aligner saw. */
@@ -65,9 +67,15 @@ export interface ByteDiffResult {
   edits: number;
 }
 
+/** Per-id facts of a (student, teacher) table pair: lengths, and which ids spell the same bytes. */
+export interface NativeAlignTables {
+  /** student ids with a byte-identical teacher id */
+  readonly sameBytesIds: number;
+}
+
 export interface AlignNative {
-  alignBatch(studentTable: NativeTokenTable, teacherTable: NativeTokenTable, studentIds: Int32Array[],
-    teacherIds: Int32Array[], opts: AlignOptions): NativeBatch;
+  AlignTables: new (studentTable: NativeTokenTable, teacherTable: NativeTokenTable) => NativeAlignTables;
+  alignBatch(tables: NativeAlignTables, studentIds: Int32Array[], teacherIds: Int32Array[], opts: AlignOptions): NativeBatch;
   byteDiff(a: Uint8Array, b: Uint8Array, opts?: DiffLimits & { reference?: boolean }): ByteDiffResult;
 }
 
@@ -76,6 +84,21 @@ function checkLimits(o: DiffLimits): void {
   if (o.maxEdits !== undefined) check.int(o.maxEdits, 'maxEdits', 0, 16384);
   if (o.workPerByte !== undefined) check.int(o.workPerByte, 'workPerByte', 0, 2 ** 20);
   if (o.workBase !== undefined) check.int(o.workBase, 'workBase', 0, 2 ** 40);
+}
+
+const prepared = new WeakMap<NativeTokenTable, WeakMap<NativeTokenTable, NativeAlignTables>>();
+
+/** The native per-id facts of a table pair, built on first use (tens of ms) and kept with the tables. */
+export function alignTables(studentTable: NativeTokenTable, teacherTable: NativeTokenTable): NativeAlignTables {
+  let inner = prepared.get(studentTable);
+  if (!inner) prepared.set(studentTable, (inner = new WeakMap()));
+  let t = inner.get(teacherTable);
+  if (!t) {
+    const { AlignTables } = addon<AlignNative>();
+    t = callNative(() => new AlignTables(studentTable, teacherTable));
+    inner.set(teacherTable, t);
+  }
+  return t;
 }
 
 /** Aligns every pair (student ids, teacher ids) over the two tables, on all cores. */
@@ -92,7 +115,8 @@ export function alignPairs(studentTable: NativeTokenTable, teacherTable: NativeT
     s[k] = check.ids(p[0], `pairs[${k}][0] (student ids)`);
     t[k] = check.ids(p[1], `pairs[${k}][1] (teacher ids)`);
   }
-  const r = callNative(() => addon<AlignNative>().alignBatch(studentTable, teacherTable, s, t, opts));
+  const tables = alignTables(studentTable, teacherTable);
+  const r = callNative(() => addon<AlignNative>().alignBatch(tables, s, t, opts));
   const out: AlignmentDetails[] = new Array(pairs.length);
   for (let k = 0; k < pairs.length; k++) {
     const c0 = r.chunkOffsets[k]!, c1 = r.chunkOffsets[k + 1]!;
