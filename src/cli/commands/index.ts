@@ -3,5 +3,6 @@ import type { Command } from '../command.js';
 import { infoCommand } from './info.js';
 import { tokenizeCommand } from './tokenize.js';
 import { startCommand } from './start.js';
+import { alignCommand } from './align.js';
 
-export const COMMANDS: Command[] = [startCommand, tokenizeCommand, infoCommand];
+export const COMMANDS: Command[] = [startCommand, tokenizeCommand, alignCommand, infoCommand];
