@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags } from '../src/index.js';
 import { mixedDocuments, mixedPiece, rng } from '../src/corpus.js';
 import { dpcaOracle } from './support/dpca-oracle.js';
+import { fuzzParams } from './helpers/fuzz.js';
 import { chunksOf, definitionChunks, expectMinimalSynchronized, expectPartition, offsetsOf } from './support/definition.js';
 
 const NAMES = ['qwen3', 'llama3', 'gemma3', 'deepseek_v3', 'mistral'] as const;
@@ -94,7 +95,7 @@ describe.each(PAIRS)('%s -> %s', (sName, tName) => {
         expect(chunksOf(a)).toEqual(oracle.chunks);
         expect(chunksOf(a)).toEqual(definitionChunks(offsetsOf(student, s), offsetsOf(teacher, t), sb));
       }),
-      { numRuns: 300, seed: 20260608 },
+      { ...fuzzParams(300, 20), seed: 20260608 },
     );
   });
 });
