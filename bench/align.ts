@@ -2,13 +2,13 @@
  * Alignment throughput on one real pair (qwen3 -> llama3) and one data set (mixed documents, the
  * teacher ids being the retokenized student responses):
  *   - native alignBatch, all threads and one thread (student tokens/s);
- *   - the decode-and-compare oracle (test/support/dpca-oracle.ts) on the same data, and the ratio;
+ *   - the decode-and-compare oracle (test/helpers/dpca-oracle.ts) on the same data, and the ratio;
  *   - retokenization (student bytes -> text -> teacher encode), and the whole retokenize + align
  *     pipeline, with where its time goes.
  */
 import { TokenizerBridge, Tokenizer, info, setThreads } from '../src/index.js';
 import { mixedDocuments } from '../src/corpus.js';
-import { dpcaOracle } from '../test/support/dpca-oracle.js';
+import { dpcaOracle } from '../test/helpers/dpca-oracle.js';
 import { timeIt, type Row, type Suite } from './harness.js';
 
 export const alignSuite: Suite = {

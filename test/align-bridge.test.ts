@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags, type AlignmentDetails } from '../src/index.js';
 import { mixedCorpus } from '../src/corpus.js';
-import { chunksOf, partitionProblem } from './support/definition.js';
+import { chunksOf, partitionProblem } from './helpers/definition.js';
 
 const tok: Record<string, Tokenizer> = {};
 beforeAll(() => {

@@ -3,8 +3,8 @@
 // streams) or mask no more than the differing bytes (streams that differ).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags, type Alignment } from '../src/index.js';
-import { dpcaOracle, type OracleChunk } from './support/dpca-oracle.js';
-import { chunksOf, definitionChunks, minimalityProblem, offsetsOf, type SimpleChunk } from './support/definition.js';
+import { dpcaOracle, type OracleChunk } from './helpers/dpca-oracle.js';
+import { chunksOf, definitionChunks, minimalityProblem, offsetsOf, type SimpleChunk } from './helpers/definition.js';
 
 const tok: Record<string, Tokenizer> = {};
 beforeAll(() => {

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags, XopdError, alignPairs, byteDiff, DiffEnd, type AlignmentDetails } from '../src/index.js';
 import { mixedCorpus, mixedDocuments, rng } from '../src/corpus.js';
-import { chunksOf, partitionProblem } from './support/definition.js';
+import { chunksOf, partitionProblem } from './helpers/definition.js';
 
 let qwen: Tokenizer, llama: Tokenizer, bridge: TokenizerBridge;
 beforeAll(() => {

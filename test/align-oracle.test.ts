@@ -1,13 +1,13 @@
 // Exactness: on equal byte streams, xopd's chunks are the oracle's (the paper's decode-and-compare
-// DPCA, test/support/dpca-oracle.ts) and the minimal synchronized chunks of DESIGN 3.1, on a mixed
+// DPCA, tes./helpers/dpca-oracle.ts) and the minimal synchronized chunks of DESIGN 3.1, on a mixed
 // corpus of more than 200 KB per pair and on random Unicode text (fast-check).
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags } from '../src/index.js';
 import { mixedDocuments, mixedPiece, rng } from '../src/corpus.js';
-import { dpcaOracle } from './support/dpca-oracle.js';
+import { dpcaOracle } from './helpers/dpca-oracle.js';
 import { fuzzParams } from './helpers/fuzz.js';
-import { chunksOf, definitionChunks, expectMinimalSynchronized, expectPartition, offsetsOf } from './support/definition.js';
+import { chunksOf, definitionChunks, expectMinimalSynchronized, expectPartition, offsetsOf } from './helpers/definition.js';
 
 const NAMES = ['qwen3', 'llama3', 'gemma3', 'deepseek_v3', 'mistral'] as const;
 const tok: Record<string, Tokenizer> = {};
