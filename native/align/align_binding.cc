@@ -35,7 +35,7 @@ void ReadDiffLimits(const Napi::Object& o, DiffLimits& lim) {
   if (Has(o, "workPerByte")) lim.workPerByte = IntArg(o.Get("workPerByte"), "workPerByte");
   if (Has(o, "workBase")) lim.workBase = IntArg(o.Get("workBase"), "workBase");
   XOPD_CHECK(lim.anchorBytes >= 1 && lim.anchorBytes <= 4096, "E_ARG_RANGE", "anchorBytes must be in [1, 4096]");
-  XOPD_CHECK(lim.maxEdits >= 0 && lim.maxEdits <= 16384, "E_ARG_RANGE", "maxEdits must be in [0, 16384]");
+  XOPD_CHECK(lim.maxEdits >= 0 && lim.maxEdits <= 4096, "E_ARG_RANGE", "maxEdits must be in [0, 4096] (its search memory grows as maxEdits^2)");
   XOPD_CHECK(lim.workPerByte >= 0 && lim.workPerByte <= 1 << 20, "E_ARG_RANGE", "workPerByte must be in [0, 2^20]");
   XOPD_CHECK(lim.workBase >= 0 && lim.workBase <= (int64_t(1) << 40), "E_ARG_RANGE", "workBase must be in [0, 2^40]");
 }

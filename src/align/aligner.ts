@@ -81,7 +81,7 @@ export interface AlignNative {
 
 function checkLimits(o: DiffLimits): void {
   if (o.anchorBytes !== undefined) check.int(o.anchorBytes, 'anchorBytes', 1, 4096);
-  if (o.maxEdits !== undefined) check.int(o.maxEdits, 'maxEdits', 0, 16384);
+  if (o.maxEdits !== undefined) check.int(o.maxEdits, 'maxEdits', 0, 4096);
   if (o.workPerByte !== undefined) check.int(o.workPerByte, 'workPerByte', 0, 2 ** 20);
   if (o.workBase !== undefined) check.int(o.workBase, 'workBase', 0, 2 ** 40);
 }
