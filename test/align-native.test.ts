@@ -165,6 +165,34 @@ describe('byteDiff', () => {
     expect(t3.end).toBe(DiffEnd.BOTH);
   });
 
+  it('re-synchronizes after a region too different for the edit search', () => {
+    const r = rng(17);
+    const prose = mixedCorpus(30_000, 6).normalize('NFC'); // Qwen 3 would change decomposed accents
+    const block = Array.from({ length: 6000 }, () => String.fromCharCode(0x61 + Math.floor(r() * 26))).join('');
+    const other = Array.from({ length: 5000 }, () => String.fromCharCode(0x41 + Math.floor(r() * 26))).join('');
+    const a = enc.encode(prose.slice(0, 10_000) + block + prose.slice(10_000));
+    const b = enc.encode(prose.slice(0, 10_000) + other + prose.slice(10_000));
+    const d = byteDiff(a, b);
+    expect(d.end).toBe(DiffEnd.BOTH);
+    const head = enc.encode(prose.slice(0, 10_000)).length;
+    const tail = enc.encode(prose.slice(10_000)).length;
+    expect(d.runs[0]).toBe(0);
+    expect(d.runs[2]).toBeGreaterThanOrEqual(head);
+    const last = d.runs.length - 3;
+    expect(d.runs[last]! + d.runs[last + 2]!).toBe(a.length);
+    expect(d.runs[last + 2]).toBeGreaterThanOrEqual(tail - 64);
+    // Through the aligner: the text after the block aligns exactly again.
+    const s = qwen.encode(prose.slice(0, 10_000) + block + prose.slice(10_000), { addSpecialTokens: false });
+    const t = llama.encode(prose.slice(0, 10_000) + other + prose.slice(10_000), { addSpecialTokens: false });
+    const [al] = align([[s, t]], false);
+    expect(partitionProblem(al!, s.length, t.length)).toBeNull();
+    const lastApprox = Math.max(...Array.from(al!.flags, (f, c) => (f & ChunkFlags.APPROX ? c : -1)));
+    const maskedAfter = al!.studentEnd[lastApprox]!;
+    const blockEnd = qwen.encode(prose.slice(0, 10_000) + block, { addSpecialTokens: false }).length;
+    expect(maskedAfter).toBeLessThan(blockEnd + 40);
+    expect(s.length - maskedAfter).toBeGreaterThan(4000);
+  });
+
   it('stays within its budget on streams that share nothing (gives up, linear time)', () => {
     const r = rng(5);
     const n = 2_000_000;

@@ -26,10 +26,12 @@ struct Run {
   int32_t x, y, len;
 };
 
-// How far ByteDiff may search. Its time is O(N + M) plus at most `workBase + workPerByte * (N + M)`
-// byte comparisons in Myers searches; a difference that needs more than maxEdits byte edits before
-// anchorBytes equal bytes re-anchor it, or a search past the budget, ends the diff there (the rest
-// of both streams is one difference region, so one APPROX chunk).
+// How far ByteDiff may search. Time is O(N + M) plus at most `workBase + workPerByte * (N + M)`
+// bytes compared or scanned in searches. A difference region is searched edit by edit (Myers) until
+// anchorBytes equal bytes re-anchor it; one that needs more than maxEdits edits is skipped to the next
+// anchorBytes-long student stretch found in the teacher's bytes nearby (it becomes one region). Past
+// the budget, or with no such stretch, the rest of both streams is one difference region (one
+// APPROX chunk). Search memory is (maxEdits + 1)^2 ints per worker.
 struct DiffLimits {
   int32_t anchorBytes = 32;
   int32_t maxEdits = 1024;

@@ -9,6 +9,7 @@
 // ByteDiffReference: the textbook O(n*m) dynamic program of the same metric, for tests.
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "align/align.h"
@@ -147,6 +148,32 @@ void ReadPath(const SearchResult& r, int32_t n, int32_t m, DiffScratch& scratch,
   std::reverse(tmp.begin(), tmp.end());
 }
 
+// After a failed search at (x, y): probe student positions x + K, x + 2K, x + 4K, ... and look for
+// the K bytes there among the teacher's bytes from y up to about twice as far (plus 4 KiB). The
+// first hit, moved back over the equal bytes before it, re-anchors the walk at (px, py). Work (the
+// bytes searched) is charged to the budget.
+bool Resync(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, int32_t x, int32_t y, const DiffLimits& lim,
+            int64_t& budget, int32_t& px, int32_t& py) {
+  const int64_t K = std::max(1, lim.anchorBytes);
+  for (int64_t d = K; x + d + K <= n && budget >= 0; d *= 2) {
+    const int64_t end = std::min<int64_t>(m, y + 2 * d + 4096 + K);
+    if (end - y < K) return false;
+    const uint8_t* key = a + x + d;
+    const uint8_t* hit = std::search(b + y, b + end, std::boyer_moore_horspool_searcher<const uint8_t*>(key, key + K));
+    budget -= end - y;
+    if (hit != b + end) {
+      // Probes double, so the hit may lie well inside the equal stretch: walk back to where it starts.
+      int64_t ax = x + d, by = hit - b;
+      while (ax > x && by > y && a[ax - 1] == b[by - 1]) --ax, --by;
+      budget -= (x + d) - ax;
+      px = int32_t(ax);
+      py = int32_t(by);
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const DiffLimits& lim,
@@ -179,8 +206,17 @@ void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const Di
     }
     SearchResult r = MyersAnchor(a + x, n - x, b + y, m - y, lim, budget, scratch);
     if (r.anchor == Anchor::kNone) {
-      out.end = DiffEnd::kGaveUp;
-      break;
+      // Too different for the edit search: find the next place where anchorBytes student bytes
+      // occur in the teacher's nearby bytes, and make everything up to it one region.
+      int32_t px, py;
+      if (!Resync(a, n, b, m, x, y, lim, budget, px, py)) {
+        out.end = DiffEnd::kGaveUp;
+        break;
+      }
+      out.edits += int64_t(px - x) + (py - y);
+      x = px;
+      y = py;
+      continue;
     }
     ReadPath(r, n - x, m - y, scratch, x, y, path);
     for (const Run& p : path) PushRun(out.runs, p.x, p.y, p.len);
