@@ -261,6 +261,39 @@ describe('flags', () => {
   });
 });
 
+describe('zero-byte tokens', () => {
+  // No shipped tokenizer has one, but a vocabulary with holes (ids without a piece) does.
+  function tiny(vocab: Record<string, number>): Tokenizer {
+    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
+    return Tokenizer.fromJSON({
+      version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, pre_tokenizer: byteLevel,
+      post_processor: null, decoder: byteLevel,
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+        fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+    }, {}, 'tiny');
+  }
+
+  it('join the chunk before them (the first chunk at the start), on every path', () => {
+    const S = tiny({ a: 0, b: 2, ab: 3 }); // id 1 is a hole
+    const T = tiny({ b: 0, a: 1, ab: 5 }); // ids 2, 3, 4 are holes
+    const cases: Array<[number[], number[], Array<{ s0: number; s1: number; t0: number; t1: number }>]> = [
+      [[1, 0, 2], [2, 1, 0], [{ s0: 0, s1: 2, t0: 0, t1: 2 }, { s0: 2, s1: 3, t0: 2, t1: 3 }]],
+      [[0, 1, 2], [1, 0, 3], [{ s0: 0, s1: 2, t0: 0, t1: 1 }, { s0: 2, s1: 3, t0: 1, t1: 3 }]],
+      [[3, 1], [5, 2, 3], [{ s0: 0, s1: 2, t0: 0, t1: 3 }]],
+      [[1, 1], [4], [{ s0: 0, s1: 2, t0: 0, t1: 1 }]],
+    ];
+    for (const [s, t, want] of cases) {
+      const pair: [Int32Array, Int32Array] = [Int32Array.from(s), Int32Array.from(t)];
+      for (const o of [{}, { generalPath: true }, { reference: true }]) {
+        const [a] = alignPairs(S.table, T.table, [pair], { maxChunkTokens: 6, ...o });
+        expect(partitionProblem(a!, s.length, t.length)).toBeNull();
+        expect(chunksOf(a!)).toEqual(want);
+        expect(Array.from(a!.flags)).toEqual(want.map(() => 0));
+      }
+    }
+  });
+});
+
 describe('scale and bad input', () => {
   it('aligns 1,000,000-token sequences in linear time (equal streams, and streams that differ)', () => {
     const doc = mixedCorpus(40_000, 4);

@@ -63,7 +63,7 @@ void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, c
                                      : -1;
     const Cut& last = cuts.back();
     if (last.i != n || last.j != m) {
-      if (p.offS[last.i] == N && p.offT[last.j] == M && last.run == endRun)
+      if (cuts.size() > 1 && p.offS[last.i] == N && p.offT[last.j] == M && last.run == endRun)
         cuts.back() = {n, m, endRun};  // only zero-byte tokens follow: they join the last chunk
       else
         cuts.push_back({n, m, endRun});
@@ -133,7 +133,7 @@ namespace {
 
 // len bytes at p and q equal; short strings compare as one masked 8-byte word when both can be read.
 inline bool EqualBytes(const uint8_t* p, const uint8_t* pEnd, const uint8_t* q, const uint8_t* qEnd, uint32_t len) {
-  if (len <= 8 && p + 8 <= pEnd && q + 8 <= qEnd) {
+  if (len <= 8 && pEnd - p >= 8 && qEnd - q >= 8) {
     uint64_t a, b;
     std::memcpy(&a, p, 8);
     std::memcpy(&b, q, 8);
