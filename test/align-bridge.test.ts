@@ -116,6 +116,30 @@ describe('retokenize', () => {
     expect(a.chunkCount).toBe(nonCanonical.length);
   });
 
+  it('text that spells a teacher control token reaches the teacher as ordinary tokens', () => {
+    // A Qwen 3 response quoting Llama 3's end-of-turn marker: Qwen 3 has no such control token, so
+    // these are ordinary ids; Llama 3's encoder alone would turn the text into its <|eot_id|>.
+    const bridge = new TokenizerBridge(tok.qwen3!, tok.llama3!);
+    const s = tok.qwen3!.encode('Llama 3 ends a turn with <|eot_id|> and starts with <|begin_of_text|>.', { addSpecialTokens: false });
+    expect(Array.from(s).some((id) => tok.qwen3!.isSpecial(id))).toBe(false);
+    expect(Array.from(tok.llama3!.encode(text(tok.qwen3!, s), { addSpecialTokens: false }))).toContain(128009);
+    const t = bridge.retokenize(s);
+    expect(Array.from(t).some((id) => tok.llama3!.isSpecial(id))).toBe(false);
+    expect(text(tok.llama3!, t)).toBe(text(tok.qwen3!, s));
+    const a = bridge.align(s, t);
+    expect(a.flags.every((f) => (f & (ChunkFlags.APPROX | ChunkFlags.TAIL)) === 0)).toBe(true);
+    // A control token the student did emit becomes ordinary text for a teacher without it.
+    const im = tok.qwen3!.id('<|im_start|>')!;
+    const withControl = Int32Array.from([...s.subarray(0, 3), im, ...s.subarray(3)]);
+    const tc = bridge.retokenize(withControl);
+    expect(Array.from(tc).some((id) => tok.llama3!.isSpecial(id))).toBe(false);
+    expect(text(tok.llama3!, tc)).toBe(text(tok.qwen3!, withControl));
+    const ds = new TokenizerBridge(tok.deepseek_v3!, tok.llama3!);
+    const bos = tok.deepseek_v3!.encode('Hi <｜begin▁of▁sentence｜> there', { addSpecialTokens: false });
+    expect(Array.from(bos).some((id) => tok.deepseek_v3!.isSpecial(id))).toBe(true);
+    expect(Array.from(ds.retokenize(bos)).some((id) => tok.llama3!.isSpecial(id))).toBe(false);
+  });
+
   it('invalid UTF-8 from the student becomes U+FFFD for the teacher, and one APPROX chunk', () => {
     const bridge = new TokenizerBridge(tok.qwen3!, tok.llama3!);
     // Byte-level ids for the first two bytes of '€' (E2 82 AC), then text: an unfinished character.

@@ -82,6 +82,10 @@ export class TokenizerBridge {
    * The teacher's response ids for the student's: decode the student's bytes to text (invalid UTF-8
    * becomes U+FFFD, which the aligner then marks APPROX), encode with the teacher without special
    * tokens; a final student end-of-turn id becomes the teacher's end-of-turn id.
+   * Control tokens stay control tokens only where the student emitted one: text that merely spells
+   * a teacher control token (a response quoting "<|eot_id|>") is given to the teacher as ordinary
+   * tokens of the same bytes, and a student control token becomes the teacher's control token with
+   * the same text, if there is one, else ordinary tokens.
    */
   retokenize(studentResponseIds: Int32Array): Int32Array {
     const ids = this.checkStudentIds(studentResponseIds, 'studentResponseIds');
@@ -89,12 +93,75 @@ export class TokenizerBridge {
     const n = ids.length;
     const eot = n > 0 && this.student.eosIds.includes(ids[n - 1]!);
     const body = eot ? ids.subarray(0, n - 1) : ids;
-    const text = utf8.decode(this.student.bytesOf(body));
-    const t = this.teacher.encode(text, { addSpecialTokens: false });
-    if (!eot || this.teacherEndOfTurn === null) return t;
-    const out = new Int32Array(t.length + 1);
-    out.set(t);
-    out[t.length] = this.teacherEndOfTurn;
+    // Split only at student control tokens the teacher has too (one encode call otherwise: a
+    // SentencePiece teacher such as Mistral prepends a space to every piece it encodes).
+    const sSpecial = this.student.byteTable.special;
+    const out: number[] = [];
+    let start = 0;
+    for (let i = 0; i <= body.length; i++) {
+      let same: number | undefined;
+      if (i < body.length) {
+        if (!sSpecial[body[i]!]) continue;
+        same = this.teacherControlIds().get(utf8.decode(this.student.tokenBytes(body[i]!)));
+        if (same === undefined) continue;
+      }
+      if (i > start) this.encodeText(utf8.decode(this.student.bytesOf(body.subarray(start, i))), out);
+      if (same !== undefined) out.push(same);
+      start = i + 1;
+    }
+    if (eot && this.teacherEndOfTurn !== null) out.push(this.teacherEndOfTurn);
+    return Int32Array.from(out);
+  }
+
+  /** Teacher ids of text, with any control token the text spells replaced by ordinary tokens. */
+  private encodeText(text: string, out: number[]): void {
+    const tSpecial = this.teacher.byteTable.special;
+    for (const id of this.teacher.encode(text, { addSpecialTokens: false })) {
+      if (tSpecial[id]) out.push(...this.ordinaryIds(this.teacher.tokenBytes(id)));
+      else out.push(id);
+    }
+  }
+
+  private controlIds: Map<string, number> | undefined;
+  private ordinary: Map<string, number> | undefined;
+  private ordinaryMaxLen = 0;
+
+  /** The teacher's control tokens by their text. */
+  private teacherControlIds(): Map<string, number> {
+    if (!this.controlIds) {
+      this.controlIds = new Map();
+      for (const id of this.teacher.specialIds) {
+        const s = utf8.decode(this.teacher.tokenBytes(id));
+        if (s && !this.controlIds.has(s)) this.controlIds.set(s, id);
+      }
+    }
+    return this.controlIds;
+  }
+
+  /** Ordinary (non-control) teacher ids spelling exactly these bytes: greedy longest match. */
+  private ordinaryIds(bytes: Uint8Array): number[] {
+    if (!this.ordinary) {
+      this.ordinary = new Map();
+      const t = this.teacher.byteTable;
+      for (let id = 0; id < t.vocabSize; id++) {
+        const a = t.offsets[id]!, b = t.offsets[id + 1]!;
+        if (t.special[id] || b === a || b - a > 64) continue;
+        const key = Buffer.from(t.bytes.subarray(a, b)).toString('latin1');
+        // Prefer a vocabulary piece to a SentencePiece byte-fallback token (<0xNN>) for the same bytes.
+        const prev = this.ordinary.get(key);
+        if (prev === undefined || (/^<0x[0-9A-Fa-f]{2}>$/.test(t.pieces[prev]!) && !/^<0x[0-9A-Fa-f]{2}>$/.test(t.pieces[id]!))) this.ordinary.set(key, id);
+        this.ordinaryMaxLen = Math.max(this.ordinaryMaxLen, b - a);
+      }
+    }
+    const out: number[] = [];
+    const key = Buffer.from(bytes).toString('latin1');
+    for (let at = 0; at < key.length;) {
+      let len = Math.min(this.ordinaryMaxLen, key.length - at);
+      while (len > 0 && !this.ordinary.has(key.slice(at, at + len))) len--;
+      if (len === 0) throw new XopdError(ErrorCode.TOKENIZER_INVALID, `the teacher ${this.teacher.name} has no ordinary token for byte 0x${key.charCodeAt(at).toString(16)}`);
+      out.push(this.ordinary.get(key.slice(at, at + len))!);
+      at += len;
+    }
     return out;
   }
 
