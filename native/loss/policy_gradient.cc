@@ -48,9 +48,10 @@ void PolicyGradientCpu(const T* logits, size_t rows, size_t vocab, const int32_t
       const double logp = static_cast<double>(LoadOne(z + a)) - m - std::log(sum);
       const PgTerm t = PolicyGradientTerm(logp, adv[r], old ? old[r] : 0.0, P);
       const double w = t.dlogp * invKept;  // d loss / d log pi(a_r)
-      RowScaledExp(z, vocab, 1.0f, m, static_cast<float>(-w / sum), g, stream);
+      // (a clipped row has w = 0: write +0, not -0)
+      RowScaledExp(z, vocab, 1.0f, m, w == 0.0 ? 0.0f : static_cast<float>(-w / sum), g, stream);
       if (stream) StoreFence();
-      StoreOne(g + a, -w * std::expm1(logp));  // w * (1 - p_a), without cancellation
+      StoreOne(g + a, w == 0.0 ? 0.0 : -w * std::expm1(logp));  // w * (1 - p_a), without cancellation
       rowLoss[r] = t.loss;
       rowClipped[r] = t.clipped;
     }
