@@ -26,7 +26,7 @@ void RowScaledExp(const T* x, size_t n, float scale, float max, float c, T* out,
 // Call after a batch of streamed stores, before the output is read elsewhere.
 void StoreFence();
 
-// exp(x) for x <= 0 with the same polynomial as the vector path; 0 below -87.
+// exp(x) for x <= 0 with the same polynomial as the vector path; ~0 (1.6e-38) below -87.
 float ExpNeg(float x);
 
 // "auto" (best available), "avx2" or "scalar"; returns the path now active ("avx2" falls back
