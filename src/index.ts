@@ -3,3 +3,10 @@ export { info, setThreads, version, type NativeInfo, type Device } from './nativ
 export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type NativeTokenTable } from './tokenizer/tokenizer.js';
 export type { ChatMessage } from './tokenizer/chat-template.js';
 export type { TokenizerKind } from './tokenizer/token-bytes.js';
+// Losses (DESIGN 4, 6) and sparse span projection (DESIGN 5)
+export { chunkAdvantages, type ChunkAdvantageOptions, type ChunkSignal } from './loss/chunk-advantages.js';
+export { policyGradientLoss, DEFAULT_CLIP, type ClipOptions, type PolicyGradientOptions, type PolicyGradientResult } from './loss/policy-gradient.js';
+export { sparseDivergence, crossEntropy, DIVERGENCES, type Divergence, type SparseDivergenceOptions, type LossResult } from './loss/sparse-divergence.js';
+export { oneHotTargets, concatTargets, type SparseTargets } from './loss/targets.js';
+export { toBf16, fromBf16, type Logits, type LogitsShape } from './loss/logits.js';
+export { spanProjection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';

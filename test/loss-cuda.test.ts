@@ -80,6 +80,10 @@ describe.skipIf(!hasDevice)('CUDA loss kernels (device present)', () => {
   });
 });
 
+describe.runIf(process.env.XOPD_REQUIRE_CUDA === '1')('gpu-check asked for a device', () => {
+  it('a CUDA device is present', () => { expect(hasDevice).toBe(true); });
+});
+
 describe.skipIf(hasDevice)('CUDA absent', () => {
   it("device 'cuda' is an XopdError naming the reason; 'auto' runs on the CPU", () => {
     const logits = randomLogits(2, 10, 1);

@@ -351,6 +351,11 @@ describe('bad input is an XopdError', () => {
   });
 });
 
+if (info().cuda.devices === 0) console.log('project-span: CUDA tests skipped, no CUDA device');
+describe.runIf(process.env.XOPD_REQUIRE_CUDA === '1')('CUDA required (gpu-check)', () => {
+  it('a CUDA device is present', () => { expect(info().cuda.devices).toBeGreaterThan(0); });
+});
+
 describe.skipIf(info().cuda.devices === 0)('CUDA span projection (device present)', () => {
   it('equals the CPU path on real pairs', () => {
     for (const [sName, tName] of [['llama3', 'qwen3'], ['qwen3', 'gemma3']] as const) {
