@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sparseDivergence, crossEntropy, type Divergence } from '../src/loss/sparse-divergence.js';
 import { sparseDivergenceReference } from '../src/loss/reference.js';
 import { fromBf16, toBf16 } from '../src/loss/logits.js';
-import type { SparseTargets } from '../src/loss/targets.js';
+import { concatTargets, type SparseTargets } from '../src/loss/targets.js';
 import { addon } from '../src/native.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { errCode, finiteDiff, maxAbs, maxAbsDiff, randomLogits, randomTargets, softmax, worstError } from './helpers/loss.js';
@@ -267,6 +267,20 @@ describe('invariants', () => {
       // bf16 keeps 8 significant bits: half an ulp is 2^-9 relative
       expect(worstError(fromBf16(got.grad), ref.grad, 2 ** -8, 1e-6)).toBeLessThanOrEqual(1);
     }
+  });
+
+  it('concatenated targets (a batch of responses) weight each row once in the mean', () => {
+    const vocab = 29, a = randomTargets(3, vocab, 61), b = { ...randomTargets(4, vocab, 62), mask: Uint8Array.from([1, 0, 1, 1]) };
+    const all = concatTargets([a, b]);
+    expect(all.rowPtr.length).toBe(8);
+    expect(Array.from(all.mask!)).toEqual([1, 1, 1, 1, 0, 1, 1]);
+    const z = randomLogits(7, vocab, 63);
+    const la = sparseDivergence(z.subarray(0, 3 * vocab), { rows: 3, vocab }, a, { divergence: 'jsd', device: 'cpu' });
+    const lb = sparseDivergence(z.subarray(3 * vocab), { rows: 4, vocab }, b, { divergence: 'jsd', device: 'cpu' });
+    const l = sparseDivergence(z, { rows: 7, vocab }, all, { divergence: 'jsd', device: 'cpu' });
+    expect(l.rows).toBe(6);
+    expect(l.loss).toBeCloseTo((3 * la.loss + 3 * lb.loss) / 6, 6);
+    expect(l.grad[0]! * 6).toBeCloseTo(la.grad[0]! * 3, 6);
   });
 
   it('in place: out = logits gives the same gradient', () => {
