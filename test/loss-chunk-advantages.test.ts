@@ -119,5 +119,6 @@ describe('chunkAdvantages', () => {
     expect(() => chunkAdvantages(gap, ok)).toThrow(c('E_ARG_VALUE'));
     expect(() => chunkAdvantages({ ...a, studentChunk: Int32Array.from([0, 0, 1]) }, ok)).toThrow(c('E_ARG_VALUE'));
     expect(() => chunkAdvantages(null as never, ok)).toThrow(c('E_ARG_TYPE'));
+    expect(() => chunkAdvantages(chunks([]), { teacherLogprobs: f32(), studentLogprobs: f32() })).toThrow(c('E_ARG_SHAPE'));
   });
 });

@@ -70,6 +70,7 @@ export function chunkAdvantages(alignment: Alignment, signal: ChunkSignal, opts:
   if (!signal || typeof signal !== 'object') check.fail(ErrorCode.ARG_TYPE, 'signal must be { teacherLogprobs, studentLogprobs }');
   const lt = check.typed(signal.teacherLogprobs, Float32Array, 'signal.teacherLogprobs');
   const ls = check.typed(signal.studentLogprobs, Float32Array, 'signal.studentLogprobs');
+  if (ls.length === 0) check.fail(ErrorCode.ARG_SHAPE, 'signal.studentLogprobs is empty: the response has no tokens');
   const a = checkAlignment(alignment, ls.length, lt.length);
   checkLogprobs(lt, 'signal.teacherLogprobs');
   checkLogprobs(ls, 'signal.studentLogprobs');
