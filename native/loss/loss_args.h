@@ -19,8 +19,6 @@ struct LogitsArg {
   size_t vocab = 0;
 };
 
-inline Napi::Value Field(const Napi::Object& o, const char* name) { return o.Get(name); }
-
 inline LogitsArg ParseLogits(const Napi::Object& o) {
   LogitsArg a;
   Napi::Value v = o.Get("logits");
