@@ -2,5 +2,6 @@
 import type { Suite } from './harness.js';
 import { tokenizerSuite } from './tokenizer.js';
 import { alignSuite } from './align.js';
+import { lossSuite } from './loss.js';
 
-export const SUITES: Suite[] = [tokenizerSuite, alignSuite];
+export const SUITES: Suite[] = [tokenizerSuite, alignSuite, lossSuite];
