@@ -20,7 +20,16 @@ export const tokenizeCommand: Command = {
     examples: ['xopd tokenize --tokenizer llama3 "x = 12345"'],
   },
   async run(args) {
-    let text = args.file ? readFileSync(String(args.file), 'utf8') : args._.join(' ');
+    let text: string;
+    if (args.file !== undefined) {
+      // A file that cannot be read is a usage error that names it, like `xopd align --file`.
+      try {
+        text = readFileSync(String(args.file), 'utf8');
+      } catch (err) {
+        throw new XopdError(ErrorCode.CLI_USAGE, `cannot read --file ${String(args.file)}: ${(err as Error).message}`);
+      }
+      if (args._.length) throw new XopdError(ErrorCode.CLI_USAGE, 'give either a text or --file, not both');
+    } else text = args._.join(' ');
     if (!text) throw new XopdError(ErrorCode.CLI_USAGE, 'give a text or --file');
     const tok = Tokenizer.load(String(args.tokenizer));
     if (args.chat) text = tok.applyChatTemplate([{ role: 'user', content: text }], { addGenerationPrompt: true });
