@@ -58,6 +58,7 @@ export function andMasks(a: Uint8Array | undefined, b: Uint8Array | undefined): 
 
 /** bf16 bit patterns <-> numbers (round to nearest even), for callers holding fp32 data. */
 export function toBf16(x: Float32Array): Uint16Array {
+  check.typed(x, Float32Array, 'x');
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   const out = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) {
@@ -68,6 +69,7 @@ export function toBf16(x: Float32Array): Uint16Array {
 }
 
 export function fromBf16(x: Uint16Array): Float32Array {
+  check.typed(x, Uint16Array, 'x');
   const u = new Uint32Array(x.length);
   for (let i = 0; i < x.length; i++) u[i] = x[i]! << 16;
   return new Float32Array(u.buffer);

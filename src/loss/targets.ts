@@ -52,6 +52,8 @@ export function checkTargets(targets: unknown, rows: number, vocab: number, name
 
 /** One-hot targets (cross-entropy / SFT): row r puts probability 1 on labels[r], tail 0. */
 export function oneHotTargets(labels: Int32Array, mask?: Uint8Array): SparseTargets {
+  check.typed(labels, Int32Array, 'labels');
+  if (mask !== undefined) check.typed(mask, Uint8Array, 'mask', labels.length);
   const rows = labels.length;
   const rowPtr = new Int32Array(rows + 1);
   for (let r = 0; r <= rows; r++) rowPtr[r] = r;
@@ -60,6 +62,13 @@ export function oneHotTargets(labels: Int32Array, mask?: Uint8Array): SparseTarg
 
 /** Concatenates the rows of several targets (e.g. the responses of a batch, in order). */
 export function concatTargets(parts: SparseTargets[]): SparseTargets {
+  if (!Array.isArray(parts)) check.fail(ErrorCode.ARG_TYPE, `parts must be an array of targets, got ${check.describe(parts)}`);
+  // Each part must be well-formed CSR (its own rows); ids are checked against the vocabulary by the loss.
+  parts.forEach((p, i) => {
+    const rows = p && typeof p === 'object' && p.tail instanceof Float32Array ? p.tail.length : -1;
+    if (rows < 0) check.fail(ErrorCode.ARG_TYPE, `parts[${i}] must be { rowPtr, ids, probs, tail }, got ${check.describe(p)}`);
+    checkTargets(p, rows, 2 ** 31 - 1, `parts[${i}]`);
+  });
   let rows = 0, nnz = 0;
   const anyMask = parts.some((p) => p.mask !== undefined);
   for (const p of parts) {
