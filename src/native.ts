@@ -49,7 +49,13 @@ export function addon<T = unknown>(): BaseNative & T {
         `the native addon is not built (${file} is missing): run 'npm install' or 'npm run build:native'`);
     }
     const require = createRequire(import.meta.url);
-    loaded = require(file) as BaseNative;
+    try {
+      loaded = require(file) as BaseNative;
+    } catch (err) {
+      // A truncated or foreign file, or one built for another Node-API / platform.
+      throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE,
+        `the native addon ${file} cannot be loaded (${(err as Error).message.split('\n')[0]}): rebuild it with 'npm run build:native'`, { cause: err });
+    }
   }
   return loaded as BaseNative & T;
 }

@@ -82,4 +82,18 @@ describe('CLI: bad command lines and files', () => {
     expect(failure.stderr).toMatch(/E_TOKENIZER_INVALID/);
     tried += 2;
   });
+
+  it.runIf(existsSync(cli))('a missing or corrupt addon (XOPD_ADDON): E_NATIVE_UNAVAILABLE saying how to rebuild, exit 1, no signal', () => {
+    const corrupt = path.join(dir, 'corrupt.node');
+    writeFileSync(corrupt, 'not an ELF file');
+    for (const [file, says] of [[path.join(dir, 'missing.node'), /not built .*npm run build:native/], [corrupt, /cannot be loaded .*npm run build:native/]] as const) {
+      // LD_PRELOAD stays as it is (the sanitizer run preloads ASan for every node it starts).
+      const r = spawnSync(process.execPath, [cli, 'info'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, XOPD_ADDON: file } });
+      expect(r.signal).toBeNull();
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/error E_NATIVE_UNAVAILABLE/);
+      expect(r.stderr).toMatch(says);
+      tried++;
+    }
+  });
 });
