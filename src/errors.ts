@@ -18,6 +18,8 @@ export const ErrorCode = {
   TOO_LONG: 'E_TOO_LONG',
   CUDA_UNAVAILABLE: 'E_CUDA_UNAVAILABLE',
   CLI_USAGE: 'E_CLI_USAGE',
+  // A file a user keeps could not be written (read-only, full, a path through a file); see src/files.ts.
+  WRITE: 'E_WRITE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
 

@@ -2,7 +2,8 @@
  * A self-contained HTML report (opens offline): Chart.js is inlined from its npm package, the data
  * is embedded as JSON, and every chart is built from that data in the page.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFailure } from '../files.js';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { band, computeRatio, summarize, type ArmRun } from './curves.js';
@@ -115,12 +116,22 @@ for (const c of DATA.charts) {
 
 /** Writes dir/index.html (and dir/data.json) atomically; returns the HTML path. */
 export function writeReport(dir: string, report: ExperimentReport): string {
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw writeFailure('the report folder', dir, err);
+  }
   const put = (name: string, text: string) => {
     const file = path.join(dir, name);
     const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
+    try {
+      writeFileSync(tmp, text);
+      renameSync(tmp, file);
+    } catch (err) {
+      // A full disk leaves a partial temp file: remove it; the previous file (if any) is untouched.
+      rmSync(tmp, { force: true });
+      throw writeFailure('the report', file, err);
+    }
     return file;
   };
   put('data.json', JSON.stringify(report, null, 1));

@@ -1,0 +1,25 @@
+/**
+ * Failures writing files a user keeps (reports, checkpoints, saved models) as XopdError E_WRITE with
+ * a message that names the file and says what to fix, from the errno Node reports.
+ */
+import { ErrorCode, XopdError } from './errors.js';
+
+const ADVICE: Record<string, string> = {
+  EROFS: 'the file system is read-only: choose a writable folder',
+  EACCES: 'permission denied: make the folder writable or choose another',
+  EPERM: 'permission denied: make the folder writable or choose another',
+  ENOSPC: 'the disk is full: free space or choose a folder on another disk',
+  EDQUOT: 'the disk quota is exhausted: free space or choose another folder',
+  ENOTDIR: 'a part of the path is a file, not a folder: choose another path',
+  EISDIR: 'the path is a folder: choose a file name',
+  ENAMETOOLONG: 'the path is too long: choose a shorter one',
+  EMFILE: 'too many open files: raise the limit (ulimit -n)',
+};
+
+/** Wraps a failed write of `file`; existing data is untouched (writes go to a temporary name first). */
+export function writeFailure(what: string, file: string, err: unknown): XopdError {
+  const code = (err as { code?: unknown })?.code;
+  const advice = (typeof code === 'string' && ADVICE[code]) || 'see the cause';
+  const msg = err instanceof Error ? err.message : String(err);
+  return new XopdError(ErrorCode.WRITE, `cannot write ${what} ${file}: ${advice} (${msg}); nothing already there was replaced`, { cause: err });
+}
