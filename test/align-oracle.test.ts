@@ -86,6 +86,10 @@ describe.each(PAIRS)('%s -> %s', (sName, tName) => {
       fc.property(unicodeText(), (raw) => {
         const text = sameBytesText(raw, sName, tName);
         const s = student.encode(text, { addSpecialTokens: false });
+        // Text that spells a student control token (corpus pieces hold chat markers) encodes to it,
+        // and retokenize maps it to the teacher's control token with other bytes (by design, see
+        // align-bridge.test.ts): not an equal-streams case. `npm run fuzz` draws such texts.
+        fc.pre(!s.some((id) => student.isSpecial(id)));
         const t = bridge.retokenize(s);
         const sb = student.bytesOf(s);
         expect(sameBytes(sb, teacher.bytesOf(t))).toBe(true);
