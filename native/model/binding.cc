@@ -212,7 +212,8 @@ class TinyModelWrap : public Napi::ObjectWrap<TinyModelWrap> {
       return o;
     });
   }
-  // generate(tokens, offsets, maxNew, temperature, topP, seed, stop Uint8Array [V]) -> {tokens, logprobs, offsets}
+  // generate(tokens, offsets, maxNew, temperature, topP, seed, stop Uint8Array [V], firstIndex)
+  //   -> {tokens, logprobs, offsets}
   Napi::Value JsGenerate(const Napi::CallbackInfo& info) {
     return Guard(info, [&]() -> Napi::Value {
       auto tokens = TypedArg<int32_t>(info[0], "tokens");
@@ -225,9 +226,12 @@ class TinyModelWrap : public Napi::ObjectWrap<TinyModelWrap> {
       const int64_t seed = IntArg(info[5], "seed");
       auto stop = TypedArg<uint8_t>(info[6], "stop");
       XOPD_CHECK(stop.size == static_cast<size_t>(model_->config().vocab), "E_ARG_SHAPE", "stop needs one flag per vocab entry");
+      XOPD_CHECK(seed >= 0, "E_ARG_RANGE", "seed must be >= 0");
+      const int64_t firstIndex = IntArg(info[7], "firstIndex");
+      XOPD_CHECK(firstIndex >= 0, "E_ARG_RANGE", "firstIndex must be >= 0");
       GenerateResult r;
       model_->Generate(tokens.data, offsets.data, B, static_cast<int>(maxNew), static_cast<float>(temperature),
-                       static_cast<float>(topP), static_cast<uint64_t>(seed),
+                       static_cast<float>(topP), static_cast<uint64_t>(seed), static_cast<uint64_t>(firstIndex),
                        std::vector<uint8_t>(stop.data, stop.data + stop.size), r);
       Napi::Env env = info.Env();
       Napi::Object o = Napi::Object::New(env);

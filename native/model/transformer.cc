@@ -276,7 +276,8 @@ StepInfo Transformer::Step() {
 }
 
 void Transformer::Generate(const int32_t* tokens, const int32_t* offsets, int B, int maxNew, float temperature,
-                           float topP, uint64_t seed, const std::vector<uint8_t>& stop, GenerateResult& out) {
+                           float topP, uint64_t seed, uint64_t firstIndex, const std::vector<uint8_t>& stop,
+                           GenerateResult& out) {
   const int d = cfg_.dim, V = cfg_.vocab, H = cfg_.heads, L = cfg_.layers, g = G(), h = cfg_.hidden;
   out.tokens.clear();
   out.logprobs.clear();
@@ -319,7 +320,7 @@ void Transformer::Generate(const int32_t* tokens, const int32_t* offsets, int B,
   std::vector<std::vector<int32_t>> gen(B);
   std::vector<std::vector<float>> genLp(B);
   std::vector<Rng> rngs;
-  for (int s = 0; s < B; ++s) rngs.emplace_back(seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL * (s + 1));
+  for (int s = 0; s < B; ++s) rngs.emplace_back(seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL * (firstIndex + s + 1));
   std::vector<std::pair<float, int>> sortScratch;
   std::vector<int> active, len(B);
   auto sample = [&](int s, const float* row) {

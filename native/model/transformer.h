@@ -56,9 +56,10 @@ class Transformer {
   const std::vector<float>& adamM() const { return m_; }
 
   // Prompts as in Forward (offsets [B+1]); samples up to maxNew tokens each, stopping after a
-  // token with stop[index] != 0. Sequence b draws from its own generator seeded by (seed, b).
+  // token with stop[index] != 0. Sequence b draws from its own generator seeded by
+  // (seed, firstIndex + b), so splitting a batch into calls does not change the samples.
   void Generate(const int32_t* tokens, const int32_t* offsets, int B, int maxNew, float temperature, float topP,
-                uint64_t seed, const std::vector<uint8_t>& stop, GenerateResult& out);
+                uint64_t seed, uint64_t firstIndex, const std::vector<uint8_t>& stop, GenerateResult& out);
 
  private:
   struct Batch {

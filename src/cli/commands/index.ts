@@ -3,5 +3,7 @@ import type { Command } from '../command.js';
 import { infoCommand } from './info.js';
 import { tokenizeCommand } from './tokenize.js';
 import { startCommand } from './start.js';
+import { pretrainCommand } from './pretrain.js';
+import { evalCommand } from './eval.js';
 
-export const COMMANDS: Command[] = [startCommand, tokenizeCommand, infoCommand];
+export const COMMANDS: Command[] = [startCommand, tokenizeCommand, infoCommand, pretrainCommand, evalCommand];
