@@ -1,5 +1,6 @@
 /** Every benchmark suite; `npm run bench -- <name>` runs one, no name runs all. Add one line per suite. */
 import type { Suite } from './harness.js';
 import { tokenizerSuite } from './tokenizer.js';
+import { modelSuite } from './model.js';
 
-export const SUITES: Suite[] = [tokenizerSuite];
+export const SUITES: Suite[] = [tokenizerSuite, modelSuite];

@@ -79,18 +79,47 @@ void AttentionBackward(const float* dout, size_t ldo, const float* qkv, const fl
   Gemm(T, dp, T, true, s.pb, dk, ld, false);  // dK = dS^T Q
 }
 
-// q [d]; k, v [len, d] -> out [d], head `head`
-void AttentionDecode(const float* q, const float* k, const float* v, int len, int d, int heads, int head, float* out,
+void KvCache::Init(int capacity, int nHeads, int headDim) {
+  cap = capacity;
+  heads = nHeads;
+  hd = headDim;
+  const size_t kp = size_t((cap + kPanel - 1) / kPanel) * hd * kPanel;
+  const size_t vp = size_t((hd + kPanel - 1) / kPanel) * cap * kPanel;
+  k.assign(kp * heads, 0.f);
+  v.assign(vp * heads, 0.f);
+}
+
+void KvCache::Put(int t, const float* kRow, const float* vRow) {
+  const size_t kp = size_t((cap + kPanel - 1) / kPanel) * hd * kPanel;
+  const size_t vp = size_t((hd + kPanel - 1) / kPanel) * cap * kPanel;
+  for (int h = 0; h < heads; ++h) {
+    float* kd = k.data() + h * kp + size_t(t / kPanel) * hd * kPanel + t % kPanel;
+    for (int j = 0; j < hd; ++j) kd[j * kPanel] = kRow[h * hd + j];
+    float* vd = v.data() + h * vp + size_t(t) * kPanel;
+    for (int j = 0; j < hd; ++j) vd[size_t(j / kPanel) * cap * kPanel + j % kPanel] = vRow[h * hd + j];
+  }
+}
+
+Panels KvCache::KT(int head, int len) const {
+  const size_t kp = size_t((cap + kPanel - 1) / kPanel) * hd * kPanel;
+  return Panels{k.data() + head * kp, hd, len, size_t(hd) * kPanel};
+}
+
+Panels KvCache::V(int head, int len) const {
+  const size_t vp = size_t((hd + kPanel - 1) / kPanel) * cap * kPanel;
+  return Panels{v.data() + head * vp, len, hd, size_t(cap) * kPanel};
+}
+
+// q [d] -> out [d], head `head`
+void AttentionDecode(const float* q, const KvCache& cache, int len, int d, int heads, int head, float* out,
                      AttentionScratch& s) {
   const int hd = d / heads;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   s.dp.resize(static_cast<size_t>(len));
   float* row = s.dp.data();
-  PackB(k + head * hd, d, true, hd, len, s.pa);
-  Gemm(1, q + head * hd, d, false, s.pa, row, len, false);
+  Gemm(1, q + head * hd, d, false, cache.KT(head, len), row, len, false);
   ScaledSoftmaxRow(row, len, scale);
-  PackB(v + head * hd, d, false, len, hd, s.pb);
-  Gemm(1, row, len, false, s.pb, out + head * hd, d, false);
+  Gemm(1, row, len, false, cache.V(head, len), out + head * hd, d, false);
 }
 
 }  // namespace model

@@ -86,10 +86,10 @@ __attribute__((target("avx2,fma"), always_inline)) inline void MicroAvx2(int K, 
 }
 
 // One unit of work: rows [m0, m1) against panels [p0, p1).
-__attribute__((target("avx2,fma"))) void UnitAvx2(int m0, int m1, int p0, int p1, ASrc A, const PackedB& b, float* c,
+__attribute__((target("avx2,fma"))) void UnitAvx2(int m0, int m1, int p0, int p1, ASrc A, const Panels& b, float* c,
                                                    size_t ldc, bool accumulate) {
   for (int p = p0; p < p1; ++p) {
-    const float* bp = b.data.data() + static_cast<size_t>(p) * b.K * kPanel;
+    const float* bp = b.data + static_cast<size_t>(p) * b.stride;
     const int n0 = p * kPanel, ncols = std::min(kPanel, b.N - n0);
     float* cp = c + n0;
     int m = m0;
@@ -111,9 +111,9 @@ bool CpuHasAvx2Fma() {
 }
 #endif
 
-void UnitGeneric(int m0, int m1, int p0, int p1, ASrc A, const PackedB& b, float* c, size_t ldc, bool accumulate) {
+void UnitGeneric(int m0, int m1, int p0, int p1, ASrc A, const Panels& b, float* c, size_t ldc, bool accumulate) {
   for (int p = p0; p < p1; ++p) {
-    const float* bp = b.data.data() + static_cast<size_t>(p) * b.K * kPanel;
+    const float* bp = b.data + static_cast<size_t>(p) * b.stride;
     const int n0 = p * kPanel, ncols = std::min(kPanel, b.N - n0);
     float* cp = c + n0;
     int m = m0;
@@ -142,13 +142,17 @@ void PackB(const float* b, size_t ldb, bool trans, int K, int N, PackedB& out) {
   out.K = K;
   out.N = N;
   const int panels = out.panels();
-  out.data.assign(static_cast<size_t>(panels) * K * kPanel, 0.f);
+  out.data.resize(static_cast<size_t>(panels) * K * kPanel);  // every entry is written below
   for (int p = 0; p < panels; ++p) {
     float* dst = out.data.data() + static_cast<size_t>(p) * K * kPanel;
     const int n0 = p * kPanel, nc = std::min(kPanel, N - n0);
     if (!trans) {
-      for (int k = 0; k < K; ++k) std::memcpy(dst + k * kPanel, b + k * ldb + n0, sizeof(float) * nc);
+      for (int k = 0; k < K; ++k) {
+        std::memcpy(dst + k * kPanel, b + k * ldb + n0, sizeof(float) * nc);
+        if (nc < kPanel) std::fill(dst + k * kPanel + nc, dst + (k + 1) * kPanel, 0.f);
+      }
     } else {
+      if (nc < kPanel) std::fill(dst, dst + static_cast<size_t>(K) * kPanel, 0.f);
       for (int j = 0; j < nc; ++j) {
         const float* src = b + (n0 + j) * ldb;
         for (int k = 0; k < K; ++k) dst[k * kPanel + j] = src[k];
@@ -157,7 +161,7 @@ void PackB(const float* b, size_t ldb, bool trans, int K, int N, PackedB& out) {
   }
 }
 
-void Gemm(int M, const float* a, size_t lda, bool aTrans, const PackedB& b, float* c, size_t ldc, bool accumulate) {
+void Gemm(int M, const float* a, size_t lda, bool aTrans, const Panels& b, float* c, size_t ldc, bool accumulate) {
   if (M <= 0 || b.N <= 0) return;
   if (b.K == 0) {
     if (!accumulate)

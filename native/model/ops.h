@@ -51,9 +51,20 @@ void AttentionForward(const float* qkv, int T, int d, int heads, int head, float
 // dout [T, d] (stride ldo), qkv, p -> dqkv [T, 3d] (this head's q, k, v columns written)
 void AttentionBackward(const float* dout, size_t ldo, const float* qkv, const float* p, int T, int d, int heads,
                        int head, float* dqkv, AttentionScratch& s);
-// One new query against a KV cache of len rows (k, v: [len, d], the query's own row included):
-// q [d] -> out [d] (this head's columns). Bit-identical to row len-1 of AttentionForward.
-void AttentionDecode(const float* q, const float* k, const float* v, int len, int d, int heads, int head, float* out,
+// The KV cache of one (sequence, layer), all heads, kept in the GEMM's panel layout so that
+// decoding packs nothing: per head, K as panels of 16 positions ([cap/16][hd][16], i.e. Kᵀ) and
+// V as panels of 16 head columns ([hd/16][cap][16]). Unwritten positions read as zeros.
+struct KvCache {
+  int cap = 0, heads = 0, hd = 0;
+  std::vector<float> k, v;
+  void Init(int capacity, int nHeads, int headDim);
+  void Put(int t, const float* kRow, const float* vRow);  // rows of d = heads * hd
+  Panels KT(int head, int len) const;                     // B = Kᵀ [hd, len]
+  Panels V(int head, int len) const;                      // B = V [len, hd]
+};
+// One new query against the cache (len rows, the query's own included): q [d] -> out [d] (this
+// head's columns). Bit-identical to row len-1 of AttentionForward on the same values.
+void AttentionDecode(const float* q, const KvCache& cache, int len, int d, int heads, int head, float* out,
                      AttentionScratch& s);
 // Shared by both paths: p[0..len) = softmax(scale * p[0..len)).
 void ScaledSoftmaxRow(float* p, int len, float scale);

@@ -38,7 +38,7 @@ void Rotate(float* qkv, int N, int d, int heads, const int* positions, const Rop
           }
         }
     }
-  }, 32);
+  }, 128);
 }
 }  // namespace
 

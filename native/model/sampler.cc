@@ -36,17 +36,23 @@ int SampleRow(const float* z, int V, float temperature, float topP, Rng& rng, st
     }
     int keep = V;
     if (topP < 1.f) {
-      std::sort(scratch.begin(), scratch.end(),
-                [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
-                  return a.first > b.first || (a.first == b.first && a.second < b.second);
-                });
-      double cum = 0;
-      keep = 0;
-      while (keep < V) {
-        cum += scratch[keep++].first;
-        if (cum >= topP * sum) break;
+      // The nucleus: the most likely tokens (ties to the lower index) until their mass reaches
+      // topP. Sort only a prefix, growing it until it holds the nucleus: peaked rows stay cheap.
+      auto more = [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      };
+      const double target = topP * sum;
+      for (int k = std::min(V, 32);; k = V) {  // then everything: a full sort beats a large heap
+        if (k < V) std::partial_sort(scratch.begin(), scratch.begin() + k, scratch.end(), more);
+        else std::sort(scratch.begin(), scratch.end(), more);
+        double cum = 0;
+        keep = 0;
+        while (keep < k && cum < target) cum += scratch[keep++].first;
+        if (cum >= target || k == V) {
+          sum = cum;
+          break;
+        }
       }
-      sum = cum;
     }
     const double u = rng.Uniform() * sum;
     double cum = 0;

@@ -295,44 +295,41 @@ void Transformer::Generate(const int32_t* tokens, const int32_t* offsets, int B,
   for (int i = offsets[0]; i < offsets[B]; ++i)
     XOPD_CHECK(tokens[i] >= 0 && tokens[i] < V, "E_TOKEN_ID", "prompt token index outside the model's id list");
 
-  // KV cache: per layer, sequence s owns rows [kvOff[s], kvOff[s] + len_s + maxNew).
-  std::vector<size_t> kvOff(B + 1, 0);
-  for (int s = 0; s < B; ++s) kvOff[s + 1] = kvOff[s] + (offsets[s + 1] - offsets[s]) + maxNew;
-  std::vector<std::vector<float>> kc(L), vc(L);
-  for (int l = 0; l < L; ++l) {
-    kc[l].resize(kvOff[B] * d);
-    vc[l].resize(kvOff[B] * d);
-  }
+  // KV cache per (sequence, layer), room for the prompt and maxNew tokens.
+  std::vector<KvCache> cache(size_t(B) * L);
+  for (int s = 0; s < B; ++s)
+    for (int l = 0; l < L; ++l) cache[size_t(s) * L + l].Init(offsets[s + 1] - offsets[s] + maxNew, H, cfg_.headDim());
   Acts& a = infer_;
   a.ready = false;
   BuildBatch(tokens, offsets, B, outStart.data(), a.batch);
   const Batch& pb = a.batch;
   std::vector<float> logits;
   RunForward(a, false, logits, [&](int l, const float* qkv) {
-    for (int s = 0; s < B; ++s)
-      for (int t = 0; t < pb.seqLen[s]; ++t) {
-        const float* row = qkv + size_t(pb.seqStart[s] + t) * 3 * d;
-        std::memcpy(kc[l].data() + (kvOff[s] + t) * d, row + d, sizeof(float) * d);
-        std::memcpy(vc[l].data() + (kvOff[s] + t) * d, row + 2 * d, sizeof(float) * d);
-      }
+    ParallelFor(B, [&](size_t b, size_t e, int) {
+      for (size_t s = b; s < e; ++s)
+        for (int t = 0; t < pb.seqLen[s]; ++t) {
+          const float* row = qkv + size_t(pb.seqStart[s] + t) * 3 * d;
+          cache[s * L + l].Put(t, row + d, row + 2 * d);
+        }
+    }, 8);
   });
 
   std::vector<std::vector<int32_t>> gen(B);
   std::vector<std::vector<float>> genLp(B);
   std::vector<Rng> rngs;
   for (int s = 0; s < B; ++s) rngs.emplace_back(seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL * (firstIndex + s + 1));
-  std::vector<std::pair<float, int>> sortScratch;
+  std::vector<std::vector<std::pair<float, int>>> sortScratch(ThreadCount());
   std::vector<int> active, len(B);
-  auto sample = [&](int s, const float* row) {
+  auto sample = [&](int s, const float* row, std::vector<std::pair<float, int>>& scratch) {
     double lp = 0;
-    const int tok = SampleRow(row, V, temperature, topP, rngs[s], sortScratch, &lp);
+    const int tok = SampleRow(row, V, temperature, topP, rngs[s], scratch, &lp);
     gen[s].push_back(tok);
     genLp[s].push_back(static_cast<float>(lp));
     return !stop[tok] && static_cast<int>(gen[s].size()) < maxNew;
   };
   for (int s = 0; s < B; ++s) {
     len[s] = pb.seqLen[s];
-    if (maxNew > 0 && sample(s, logits.data() + size_t(s) * V)) active.push_back(s);
+    if (maxNew > 0 && sample(s, logits.data() + size_t(s) * V, sortScratch[0])) active.push_back(s);
   }
 
   // Decoding: the live sequences' newest tokens go through the same kernels as one batch of rows.
@@ -364,19 +361,15 @@ void Transformer::Generate(const int32_t* tokens, const int32_t* offsets, int B,
       RmsNormForward(x.data(), params_.data() + o.attnNorm, A, d, cfg_.normEps, n1.data(), rstd.data());
       Gemm(A, n1.data(), d, false, Fwd(wqkv_[l]), qkv.data(), 3 * d, false);
       RopeForward(qkv.data(), A, d, H, pos.data(), rope_);
-      for (int i = 0; i < A; ++i) {
-        const size_t row = kvOff[active[i]] + pos[i];
-        std::memcpy(kc[l].data() + row * d, qkv.data() + size_t(i) * 3 * d + d, sizeof(float) * d);
-        std::memcpy(vc[l].data() + row * d, qkv.data() + size_t(i) * 3 * d + 2 * d, sizeof(float) * d);
-      }
+      for (int i = 0; i < A; ++i)
+        cache[size_t(active[i]) * L + l].Put(pos[i], qkv.data() + size_t(i) * 3 * d + d, qkv.data() + size_t(i) * 3 * d + 2 * d);
       ParallelFor(size_t(A) * H, [&](size_t begin, size_t end, int w) {
         for (size_t u = begin; u < end; ++u) {
           const int i = static_cast<int>(u / H), head = static_cast<int>(u % H);
-          const size_t base = kvOff[active[i]] * d;
-          AttentionDecode(qkv.data() + size_t(i) * 3 * d, kc[l].data() + base, vc[l].data() + base, pos[i] + 1, d, H,
-                          head, att.data() + size_t(i) * d, scratch[w]);
+          AttentionDecode(qkv.data() + size_t(i) * 3 * d, cache[size_t(active[i]) * L + l], pos[i] + 1, d, H, head,
+                          att.data() + size_t(i) * d, scratch[w]);
         }
-      });
+      }, 4);
       std::memcpy(xmid.data(), x.data(), sizeof(float) * A * d);
       Gemm(A, att.data(), d, false, Fwd(wo_[l]), xmid.data(), d, true);
       RmsNormForward(xmid.data(), params_.data() + o.mlpNorm, A, d, cfg_.normEps, n2.data(), rstd.data());
@@ -389,11 +382,15 @@ void Transformer::Generate(const int32_t* tokens, const int32_t* offsets, int B,
     RmsNormForward(x.data(), params_.data() + layout_.finalNorm, A, d, cfg_.normEps, nf.data(), rstd.data());
     logits.resize(size_t(A) * V);
     Gemm(A, nf.data(), d, false, Fwd(embed_), logits.data(), V, false);
+    // Rows sample in parallel: each sequence owns its generator, so the result is thread-independent.
+    std::vector<uint8_t> more(A);
+    ParallelFor(A, [&](size_t b, size_t e, int w) {
+      for (size_t i = b; i < e; ++i) more[i] = sample(active[i], logits.data() + i * V, sortScratch[w]);
+    }, 4);
     std::vector<int> next;
     for (int i = 0; i < A; ++i) {
-      const int s = active[i];
-      ++len[s];
-      if (sample(s, logits.data() + size_t(i) * V)) next.push_back(s);
+      ++len[active[i]];
+      if (more[i]) next.push_back(active[i]);
     }
     active.swap(next);
   }
