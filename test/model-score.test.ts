@@ -68,4 +68,19 @@ describe('Model.score (Teacher)', () => {
     expect(out[0]!.logprobs.length).toBe(0);
     expect(Array.from(out[1 + 4]!.logprobs)).toEqual(Array.from(out[1]!.logprobs));
   });
+
+  it('generate() and score() between forward() and backward() do not disturb the gradient', () => {
+    const pairs = reqs.map((r) => ({ prompt: r.ids.subarray(0, r.start), response: r.ids.subarray(r.start) }));
+    const a = Model.create({ tokenizer: 'qwen3', vocabIds, hiddenSize: 16, numLayers: 1, numHeads: 2, intermediateSize: 24 }, { seed: 4, tokenizer: tok });
+    const f1 = a.forwardSync(pairs);
+    const g = Float32Array.from(f1.logits, (_, i) => Math.cos(i) * 0.01);
+    a.backwardSync(g);
+    const clean = a.getGrads();
+    a.zeroGrads();
+    a.forwardSync(pairs);
+    a.generateSync(pairs.map((p) => p.prompt), { maxTokens: 8, seed: 1 });
+    a.scoreSync(reqs, { topK: 3 });
+    a.backwardSync(g);
+    expect(Buffer.from(a.getGrads().buffer).equals(Buffer.from(clean.buffer))).toBe(true);
+  });
 });

@@ -34,24 +34,20 @@ double GradNorm(const float* g, size_t n) {
 }
 
 // p, g, m, v [n]; step counts from 1
-void AdamWUpdate(float* p, const float* g, float* m, float* v, size_t n,
-                 const std::vector<std::pair<size_t, size_t>>& decayRanges, const OptimConfig& c, double lr, int step,
-                 float gscale) {
+void AdamWUpdate(float* p, const float* g, float* m, float* v, size_t n, const uint8_t* decayMask, const OptimConfig& c,
+                 double lr, int step, float gscale) {
   const float b1 = static_cast<float>(c.beta1), b2 = static_cast<float>(c.beta2);
   const float bc1 = static_cast<float>(1.0 / (1.0 - std::pow(c.beta1, step)));
   const float bc2 = static_cast<float>(1.0 / (1.0 - std::pow(c.beta2, step)));
   const float flr = static_cast<float>(lr), eps = static_cast<float>(c.eps);
   const float decay = static_cast<float>(1.0 - lr * c.weightDecay);
-  std::vector<uint8_t> decays(n, 0);
-  for (auto& r : decayRanges)
-    for (size_t i = r.first; i < r.second; ++i) decays[i] = 1;
   ParallelFor(n, [&](size_t b, size_t e, int) {
     for (size_t i = b; i < e; ++i) {
       const float gi = g[i] * gscale;
       m[i] = b1 * m[i] + (1.f - b1) * gi;
       v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
       const float upd = (m[i] * bc1) / (std::sqrt(v[i] * bc2) + eps);
-      p[i] = (decays[i] ? p[i] * decay : p[i]) - flr * upd;
+      p[i] = (decayMask[i] ? p[i] * decay : p[i]) - flr * upd;
     }
   }, 4096);
 }

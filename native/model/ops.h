@@ -92,10 +92,10 @@ struct OptimConfig {
 double LearningRate(const OptimConfig& c, int step);
 // Global L2 norm of g (double, order fixed: independent of threads).
 double GradNorm(const float* g, size_t n);
-// One AdamW step (step counts from 1) on p with gradient g * gscale; decay[i] says whether the
-// decoupled weight decay applies to element ranges (begin, end) listed in decayRanges.
-void AdamWUpdate(float* p, const float* g, float* m, float* v, size_t n, const std::vector<std::pair<size_t, size_t>>& decayRanges,
-                 const OptimConfig& c, double lr, int step, float gscale);
+// One AdamW step (step counts from 1) on p with gradient g * gscale; the decoupled weight decay
+// applies where decay[i] != 0 (matrices, not norm gains).
+void AdamWUpdate(float* p, const float* g, float* m, float* v, size_t n, const uint8_t* decay, const OptimConfig& c,
+                 double lr, int step, float gscale);
 
 // ---- sampler.cc ----
 struct Rng {

@@ -32,8 +32,9 @@ Transformer::Transformer(const Config& c) : cfg_(c), layout_(MakeLayout(c)) {
     wgu_.push_back(Mat{o.wgu, G(), d, {}, {}});
     wdown_.push_back(Mat{o.wdown, d, c.hidden, {}, {}});
   }
+  decayMask_.assign(layout_.total, 0);
   for (const Tensor& t : layout_.tensors)
-    if (t.decay) decayRanges_.emplace_back(t.offset, t.offset + t.size());
+    if (t.decay) std::fill(decayMask_.begin() + t.offset, decayMask_.begin() + t.offset + t.size(), 1);
 }
 
 void Transformer::ParamsChanged() {
@@ -267,7 +268,7 @@ StepInfo Transformer::Step() {
   }
   const float scale = optim.clip > 0 && info.gradNorm > optim.clip ? static_cast<float>(optim.clip / info.gradNorm) : 1.f;
   info.lr = LearningRate(optim, stepCount);
-  AdamWUpdate(params_.data(), grads_.data(), m_.data(), v_.data(), params_.size(), decayRanges_, optim, info.lr,
+  AdamWUpdate(params_.data(), grads_.data(), m_.data(), v_.data(), params_.size(), decayMask_.data(), optim, info.lr,
               stepCount + 1, scale);
   info.step = ++stepCount;
   ZeroGrads();

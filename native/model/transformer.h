@@ -102,7 +102,7 @@ class Transformer {
   std::vector<float> params_, grads_, m_, v_;
   Mat embed_;
   std::vector<Mat> wqkv_, wo_, wgu_, wdown_;
-  std::vector<std::pair<size_t, size_t>> decayRanges_;
+  std::vector<uint8_t> decayMask_;  // 1 where weight decay applies
   Acts train_, infer_;
   std::vector<AttentionScratch> scratch_;
   // backward buffers
