@@ -4,4 +4,6 @@ import { tokenizerSuite } from './tokenizer.js';
 import { alignSuite } from './align.js';
 import { lossSuite } from './loss.js';
 
-export const SUITES: Suite[] = [tokenizerSuite, alignSuite, lossSuite];
+import { modelSuite } from './model.js';
+
+export const SUITES: Suite[] = [tokenizerSuite, alignSuite, lossSuite, modelSuite];

@@ -18,6 +18,11 @@ export const ErrorCode = {
   TOO_LONG: 'E_TOO_LONG',
   CUDA_UNAVAILABLE: 'E_CUDA_UNAVAILABLE',
   CLI_USAGE: 'E_CLI_USAGE',
+  MODEL_CONFIG: 'E_MODEL_CONFIG',
+  MODEL_FORMAT: 'E_MODEL_FORMAT',
+  MODEL_NOT_FOUND: 'E_MODEL_NOT_FOUND',
+  MODEL_STATE: 'E_MODEL_STATE',
+  NONFINITE: 'E_NONFINITE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
 

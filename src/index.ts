@@ -13,3 +13,12 @@ export { sparseDivergence, crossEntropy, DIVERGENCES, type Divergence, type Spar
 export { oneHotTargets, concatTargets, type SparseTargets } from './loss/targets.js';
 export { toBf16, fromBf16, type Logits, type LogitsShape } from './loss/logits.js';
 export { spanProjection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';
+export { Model, UNLISTED_LOGPROB, type OptimizerOptions, type StepInfo } from './model/model.js';
+export { DEFAULT_SHAPE, type ModelConfig, type ModelConfigInput, type ModelShape, type MlpKind } from './model/config.js';
+export { readSafetensors, writeSafetensors, type SafetensorsFile, type TensorEntry } from './model/safetensors.js';
+export { pretrain, type PretrainOptions, type PretrainResult } from './model/pretrain.js';
+export {
+  TASK_NAME, generateProblems, problemStream, extractAnswer, grade, splitOf, responseText, endOfTurnId, promptIds, responseIds, taskVocabIds,
+  type Problem, type ProblemKind, type Split,
+} from './tasks/arithmetic.js';
+export { evaluate, evaluateProblems, type EvalResult, type EvalOptions } from './tasks/eval.js';

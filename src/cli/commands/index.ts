@@ -5,4 +5,7 @@ import { tokenizeCommand } from './tokenize.js';
 import { startCommand } from './start.js';
 import { alignCommand } from './align.js';
 
-export const COMMANDS: Command[] = [startCommand, tokenizeCommand, alignCommand, infoCommand];
+import { pretrainCommand } from './pretrain.js';
+import { evalCommand } from './eval.js';
+
+export const COMMANDS: Command[] = [startCommand, tokenizeCommand, alignCommand, infoCommand, pretrainCommand, evalCommand];
