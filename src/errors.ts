@@ -18,6 +18,14 @@ export const ErrorCode = {
   TOO_LONG: 'E_TOO_LONG',
   CUDA_UNAVAILABLE: 'E_CUDA_UNAVAILABLE',
   CLI_USAGE: 'E_CLI_USAGE',
+  // A served teacher failed (after the configured retries); the message names the server and fault.
+  TEACHER_UNREACHABLE: 'E_TEACHER_UNREACHABLE',
+  TEACHER_TIMEOUT: 'E_TEACHER_TIMEOUT',
+  TEACHER_HTTP: 'E_TEACHER_HTTP',
+  TEACHER_RESPONSE: 'E_TEACHER_RESPONSE',
+  // Checkpoints and run folders.
+  CHECKPOINT: 'E_CHECKPOINT',
+  CONFIG: 'E_CONFIG',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
 
