@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import os from 'node:os';
+import { existsSync } from 'node:fs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -13,6 +14,11 @@ const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
+// node-gyp must use the headers of the running Node (never download them): <prefix>/include/node.
+function nodedirArgs() {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
+}
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const cuda = process.env.XOPD_CUDA !== '0';
 const sanitize = process.env.XOPD_SANITIZE === '1';
@@ -26,5 +32,5 @@ if (has('cmake') && process.env.XOPD_BUILDER !== 'gyp') {
   run(bin('cmake-js'), args);
 } else {
   console.log('[xopd] building the CPU addon with node-gyp');
-  run(bin('node-gyp'), ['rebuild', '-j', jobs]);
+  run(bin('node-gyp'), ['rebuild', '-j', jobs, ...nodedirArgs()]);
 }

@@ -75,6 +75,7 @@ export interface ByteTable {
   bytes: Uint8Array;
   offsets: Uint32Array; // [vocabSize + 1]
   special: Uint8Array; // [vocabSize]
+  added: Uint8Array; // [vocabSize]: 1 for added tokens (split out before the model, special or not)
   pieces: string[]; // vocab string of each id ('' for holes)
 }
 
@@ -125,6 +126,10 @@ export function buildByteTable(tokenizerJson: Record<string, unknown>): ByteTabl
   const bytes = new Uint8Array(total);
   for (let id = 0; id < vocabSize; id++) bytes.set(chunks[id]!, offsets[id]!);
   const specialArr = new Uint8Array(vocabSize);
-  for (let id = 0; id < vocabSize; id++) specialArr[id] = special[id] ? 1 : 0;
-  return { kind, vocabSize, bytes, offsets, special: specialArr, pieces: pieces.map((p) => p ?? '') };
+  const addedArr = new Uint8Array(vocabSize);
+  for (let id = 0; id < vocabSize; id++) {
+    specialArr[id] = special[id] ? 1 : 0;
+    addedArr[id] = isAdded[id] ? 1 : 0;
+  }
+  return { kind, vocabSize, bytes, offsets, special: specialArr, added: addedArr, pieces: pieces.map((p) => p ?? '') };
 }

@@ -62,7 +62,10 @@ export class Tokenizer {
   readonly name: string;
   readonly kind: TokenizerKind;
   readonly vocabSize: number;
+  /** Special (control) token ids. */
   readonly specialIds: Int32Array;
+  /** Added token ids (special or not): the tokenizer splits their strings out as single ids. */
+  readonly addedIds: Int32Array;
   readonly eosIds: Int32Array;
   readonly bosId: number | null;
   /** The tokenizer's config (tokenizer_config.json) as given. */
@@ -86,6 +89,9 @@ export class Tokenizer {
     const special: number[] = [];
     this.bytes.special.forEach((s, id) => { if (s) special.push(id); });
     this.specialIds = Int32Array.from(special);
+    const added: number[] = [];
+    this.bytes.added.forEach((a, id) => { if (a) added.push(id); });
+    this.addedIds = Int32Array.from(added);
     const bos = tokenContent(config.bos_token);
     this.bosId = bos !== undefined ? (this.hf.token_to_id(bos) ?? null) : null;
     const eos = new Set<number>();
@@ -172,6 +178,7 @@ export class Tokenizer {
   decode(ids: Int32Array | number[], opts: DecodeOptions = {}): string {
     const arr = this.checkIds(ids, 'ids');
     const skip = opts.skipSpecialTokens === undefined ? false : check.bool(opts.skipSpecialTokens, 'skipSpecialTokens');
+    if (arr.length === 0) return '';
     return this.hf.decode(Array.from(arr), { skip_special_tokens: skip, clean_up_tokenization_spaces: false });
   }
 
