@@ -158,7 +158,7 @@ export interface StepReport {
   teacherTokens: number;
   meanResponseTokens: number;
   /** seconds: student (generate, forward, backward, step), teacher (score), alignment (retokenize, align, projection), loss kernels */
-  time: { student: number; teacher: number; align: number; loss: number; total: number };
+  seconds: { student: number; teacher: number; align: number; loss: number; total: number };
   /** student response tokens per second of the whole step */
   tokensPerSecond: number;
 }
@@ -267,7 +267,7 @@ export class Distiller {
     const o = this.options;
     const weights = lossWeights(o.loss);
     const t0 = performance.now();
-    const time = { student: 0, teacher: 0, align: 0, loss: 0, total: 0 };
+    const time = { student: 0, teacher: 0, align: 0, loss: 0, total: 0 };  // seconds
     const lap = (key: keyof typeof time, since: number) => {
       const now = performance.now();
       time[key] += (now - since) / 1000;
@@ -392,7 +392,7 @@ export class Distiller {
       maskedShare: rows ? 1 - unmasked / rows : 0,
       chunks, studentTokens: rows, teacherTokens,
       meanResponseTokens: kept ? rows / kept : 0,
-      time,
+      seconds: time,
       tokensPerSecond: time.total > 0 ? rows / time.total : 0,
     };
   }
