@@ -39,7 +39,7 @@ describe('xopd distill --help', () => {
       expect(line!).toContain(spec.help.slice(0, 30));
     }
     // the defaults shown are the ones the code uses
-    expect(out).toMatch(/--batch-size <int>\s+prompts per step \[1\.\.65536\] \(default: 16\)/);
+    expect(out).toMatch(/--batch-size <int>\s+prompts per step \(default: 16\) \[1\.\.65536\]/);
     expect(out).toMatch(/--loss .* \(default: chunk-pg\)/);
     expect(out).toContain('Examples:');
   });
@@ -73,7 +73,7 @@ describe('wrong options and values are refused (exit 2, a message, no work done)
   ];
   for (const [argv, msg] of cases) {
     it(argv.join(' '), async () => {
-      const r = await run('distill', ...argv, '--out', path.join(tmp, 'never'));
+      const r = await run('distill', '--out', path.join(tmp, 'never'), ...argv);
       expect(r.code).toBe(2);
       expect(r.err).toMatch(msg);
       expect(r.err).toMatch(/^xopd distill: error E_CLI_USAGE|E_ARG/);

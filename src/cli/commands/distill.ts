@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs, type CommandSpec, type OptionSpec, type ParsedArgs } from '../args.js';
 import { EXIT, type Command } from '../command.js';
 import { ErrorCode, XopdError } from '../../errors.js';
-import { DEFAULTS, type DistillOptions } from '../../distill/distiller.js';
+import { DEFAULTS, resolveOptions, type DistillOptions } from '../../distill/distiller.js';
 import { CheckpointStore } from '../../distill/checkpoint.js';
 import { readRunConfig } from '../../distill/run.js';
 import { distill, DEFAULT_STUDENT, DEFAULT_TEACHER, TASKS, type DistillJob } from '../../distill/job.js';
@@ -41,6 +41,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   credit: { type: 'string', choices: ['proportional', 'uniform'], help: d('chunk credit assignment', DEFAULTS.credit) },
   clamp: { type: 'number', min: 0, help: d('clamp of the per-token advantage', DEFAULTS.clamp) },
   'max-chunk-tokens': { type: 'int', min: 1, help: d('chunks with more tokens on a side are flagged OVERSIZE and masked', DEFAULTS.maxChunkTokens) },
+  'include-flags': { type: 'int', min: 0, max: 7, valueName: 'bits', help: d('flagged chunks that still give signal: 1 OVERSIZE, 2 APPROX, 4 TAIL, summed', DEFAULTS.includeFlags) },
   out: { type: 'string', valueName: 'dir', help: d('the run folder (config, metrics.jsonl, checkpoints/, student/, summary.json)', 'runs/distill-<time>') },
   'checkpoint-every': { type: 'int', min: 0, help: d('write a checkpoint every N steps (0: only at the end and on Ctrl-C)', 10) },
   'keep-checkpoints': { type: 'int', min: 1, help: d('checkpoints kept', 3) },
@@ -97,13 +98,20 @@ export function readConfigFile(file: string): ParsedArgs {
 const CAMEL: Record<string, keyof DistillOptions> = {
   loss: 'loss', divergence: 'divergence', beta: 'beta', 'loss-temperature': 'lossTemperature', 'top-k': 'topK', 'batch-size': 'batchSize',
   steps: 'steps', 'eval-interval': 'evalInterval', 'eval-size': 'evalSize', seed: 'seed', 'max-tokens': 'maxTokens',
-  temperature: 'temperature', credit: 'credit', clamp: 'clamp', 'max-chunk-tokens': 'maxChunkTokens',
+  temperature: 'temperature', credit: 'credit', clamp: 'clamp', 'max-chunk-tokens': 'maxChunkTokens', 'include-flags': 'includeFlags',
 };
 
 /** Turns merged CLI options into a DistillJob. */
 export function jobFromArgs(a: Record<string, unknown>): DistillJob {
   const options: DistillOptions = {};
   for (const [flag, key] of Object.entries(CAMEL)) if (a[flag] !== undefined) (options as Record<string, unknown>)[key] = a[flag];
+  try {
+    resolveOptions(options);
+  } catch (err) {
+    // Refused before any model loads: a usage error, like a bad flag.
+    if (err instanceof XopdError) throw new XopdError(ErrorCode.CLI_USAGE, `xopd distill: ${err.message} (see 'xopd distill --help')`);
+    throw err;
+  }
   const urls = a['teacher-url'] as string[] | undefined;
   if (urls?.length && a.teacher !== undefined) throw new XopdError(ErrorCode.CLI_USAGE, 'xopd distill: give --teacher (embedded) or --teacher-url (served), not both');
   if (urls?.length && a['teacher-tokenizer'] === undefined) throw new XopdError(ErrorCode.CLI_USAGE, 'xopd distill: --teacher-url needs --teacher-tokenizer (the ids sent are its ids)');
