@@ -115,6 +115,9 @@ export async function runDistillation(d: Distiller, o: RunOptions): Promise<RunR
     const say = (l: string) => (progress ? progress.log(l) : log(l));
     let interrupted = false;
     for (let step = state.step + 1; step <= opts.steps; step++) {
+      // The step's work is synchronous native calls behind promises: yield to the event loop so
+      // signals (SIGINT) and I/O are handled between steps.
+      await new Promise<void>((r) => setImmediate(r));
       if (o.signal?.aborted) {
         interrupted = true;
         break;
