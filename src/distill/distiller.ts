@@ -16,7 +16,7 @@ import { TokenizerBridge } from '../align/bridge.js';
 import { chunkAdvantages } from '../loss/chunk-advantages.js';
 import { policyGradientLoss } from '../loss/policy-gradient.js';
 import { sparseDivergence } from '../loss/sparse-divergence.js';
-import { spanProjection } from '../loss/span-projection.js';
+import { spanProjection } from '../project/span-projection.js';
 import { concatTargets, type SparseTargets } from '../loss/targets.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import type { Rollout, StudentPolicy, Teacher, TeacherScores } from './roles.js';
@@ -345,7 +345,8 @@ export class Distiller {
         const r = rollouts[i]!, s = scores[i]!;
         parts.push(this.fastPath
           ? topkTargets(s, teacherResp[i]!, r.ids.length, this.colOf)
-          : spanProjection(this.bridge, alignments[i]!, { ids: teacherResp[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k }, { studentVocab: this.student.vocabIds }));
+          : spanProjection(this.bridge, alignments[i]!, r.ids, { ids: teacherResp[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k },
+            { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags }));
       }
       targets = concatTargets(parts);
     }
