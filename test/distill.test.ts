@@ -4,7 +4,7 @@
  * served teacher equal, number for number, the same steps with the in-process teacher.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Distiller, identityAlignment, stepSeed, topkTargets, type DistillOptions } from '../src/distill/distiller.js';
+import { Distiller, identityAlignment, stepSeed, type DistillOptions } from '../src/distill/distiller.js';
 import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/distill/job.js';
 import { arithmeticDistillTask } from '../src/distill/tasks.js';
 import { serveTeacher, type TeacherServer } from '../src/distill/teacher-server.js';
@@ -12,6 +12,7 @@ import { VllmTeacher } from '../src/distill/vllm-teacher.js';
 import { TokenizerBridge } from '../src/align/bridge.js';
 import { ChunkFlags } from '../src/align/types.js';
 import { Model } from '../src/model/model.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { setThreads } from '../src/native.js';
 
 let teacher: Model;
@@ -97,16 +98,32 @@ describe('distiller pieces', () => {
     expect(Array.from(a.teacherEnd)).toEqual([1, 2, 3, 3]);
   });
 
-  it('top-k targets: candidates the student covers, the realised token once, tail = the rest', () => {
-    const colOf = new Int32Array(10).fill(-1);
-    colOf[2] = 0; colOf[5] = 1; colOf[7] = 2;
-    const lp = (p: number) => Math.log(p);
-    const scores = { k: 2, logprobs: Float32Array.from([lp(0.5), lp(0.1)]), topkIds: Int32Array.from([5, 9, 7, 2]), topkLogprobs: Float32Array.from([lp(0.5), lp(0.2), lp(0.6), lp(0.3)]) };
-    const t = topkTargets(scores, Int32Array.from([5, 3]), 2, colOf);
-    expect(Array.from(t.rowPtr)).toEqual([0, 1, 3]);
-    expect(Array.from(t.ids)).toEqual([1, 2, 0]); // row 0: id 5 (id 9 not covered, realised 5 already in); row 1: 7, 2 (realised 3 not covered)
-    expect(t.tail[0]).toBeCloseTo(0.5, 6);
-    expect(t.tail[1]).toBeCloseTo(0.1, 6);
+  it('the fast path alignment is what the aligner gives on identical tokenizers, but per token inside a character', () => {
+    const qwen = Tokenizer.load('qwen3');
+    const bridge = new TokenizerBridge(qwen, qwen);
+    expect(bridge.sameVocabulary).toBe(true);
+    const eos = qwen.eosIds[0]!;
+    const plain = Int32Array.from([...qwen.encode('Mia has 4821 apples. 4821 + 377 = 5198. The answer is 5198. Naïve café.', { addSpecialTokens: false }), eos]);
+    const fast = identityAlignment(plain.length);
+    const slow = bridge.align(plain, plain);
+    for (const key of ['studentStart', 'studentEnd', 'teacherStart', 'teacherEnd', 'flags', 'studentChunk'] as const)
+      expect(Array.from(fast[key]), key).toEqual(Array.from(slow[key]));
+    // Tokens holding part of a UTF-8 character: the aligner (a cross-tokenizer tool) groups them up
+    // to a character boundary; with the same ids on both sides the fast path compares them one by one.
+    const emoji = Int32Array.from(qwen.encode('ok 🎉🎉 done', { addSpecialTokens: false }));
+    const grouped = bridge.align(emoji, emoji);
+    expect(grouped.chunkCount).toBeLessThan(emoji.length);
+    const offs = qwen.byteOffsets(emoji);
+    const bytes = qwen.bytesOf(emoji);
+    for (let c = 0; c < grouped.chunkCount; c++) {
+      const s0 = grouped.studentStart[c]!, s1 = grouped.studentEnd[c]!;
+      // a chunk ends on a character boundary (the next byte is not a continuation byte)
+      const end = offs[s1]!;
+      expect(end === bytes.length || (bytes[end]! & 0xc0) !== 0x80).toBe(true);
+      // inner token boundaries of a multi-token chunk split a character
+      for (let t = s0 + 1; t < s1; t++) expect((bytes[offs[t]!]! & 0xc0) === 0x80).toBe(true);
+    }
+    expect(identityAlignment(emoji.length).chunkCount).toBe(emoji.length);
   });
 
   it('step seeds differ per step and per use, and repeat for the same inputs', () => {

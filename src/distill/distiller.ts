@@ -6,8 +6,8 @@
  *   (chunk-pg: chunkAdvantages → policyGradientLoss; span-kl: spanProjection → sparseDivergence;
  *   or a weighted mix) ─► d loss / d logits ─► student.backward + step.
  *
- * Identical tokenizers take the fast path: the teacher scores the student's own ids, every token
- * is its own 1:1 chunk, and the sparse targets are the teacher's top-k itself.
+ * Identical tokenizers take the fast path: no retokenization and no alignment; the teacher scores
+ * the student's own ids and every token is its own 1:1 chunk.
  */
 import * as check from '../check.js';
 import { ErrorCode, XopdError } from '../errors.js';
@@ -196,41 +196,6 @@ export function identityAlignment(n: number, teacherLen = n): Alignment {
   return { chunkCount: n, studentStart: idx, studentEnd: Int32Array.from(idx, (i) => i + 1), teacherStart: tStart, teacherEnd: tEnd, flags, studentChunk: idx.slice() };
 }
 
-/**
- * Top-k distillation targets for identical tokenizers (what span projection gives there): row j
- * holds the teacher's candidates at position j (top-k and the realised token) that the student can
- * emit, in the student's logit index space; the tail is the rest of the mass.
- */
-export function topkTargets(scores: TeacherScores, realised: Int32Array, rows: number, colOf: Int32Array): SparseTargets {
-  const k = scores.k;
-  const rowPtr = new Int32Array(rows + 1);
-  const ids: number[] = [];
-  const probs: number[] = [];
-  const tail = new Float32Array(rows);
-  const scored = scores.logprobs.length;
-  for (let j = 0; j < rows; j++) {
-    let sum = 0;
-    if (j < scored) {
-      const seen = new Set<number>();
-      const add = (id: number, lp: number) => {
-        if (seen.has(id)) return;
-        seen.add(id);
-        const c = id < colOf.length ? colOf[id]! : -1;
-        if (c < 0) return;
-        const p = Math.exp(lp);
-        ids.push(c);
-        probs.push(p);
-        sum += p;
-      };
-      for (let t = 0; t < k; t++) add(scores.topkIds[j * k + t]!, scores.topkLogprobs[j * k + t]!);
-      add(realised[j]!, scores.logprobs[j]!);
-    }
-    tail[j] = Math.max(0, 1 - sum);
-    rowPtr[j + 1] = ids.length;
-  }
-  return { rowPtr, ids: Int32Array.from(ids), probs: Float32Array.from(probs), tail };
-}
-
 export interface DistillerParts {
   student: StudentPolicy;
   teacher: Teacher;
@@ -343,10 +308,9 @@ export class Distiller {
       for (let i = 0; i < rollouts.length; i++) {
         if (!keep[i]) continue;
         const r = rollouts[i]!, s = scores[i]!;
-        parts.push(this.fastPath
-          ? topkTargets(s, teacherResp[i]!, r.ids.length, this.colOf)
-          : spanProjection(this.bridge, alignments[i]!, r.ids, { ids: teacherResp[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k },
-            { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags }));
+        // Identical tokenizers too: a candidate the student's logits lack goes to its longest prefix they have.
+        parts.push(spanProjection(this.bridge, alignments[i]!, r.ids, { ids: teacherResp[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k },
+          { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags }));
       }
       targets = concatTargets(parts);
     }
