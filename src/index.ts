@@ -13,3 +13,13 @@ export { MetricsLog } from './distill/metrics.js';
 export { runDistillation, type RunOptions, type RunResult } from './distill/run.js';
 export { distill, type DistillJob } from './distill/job.js';
 export { arithmeticDistillTask } from './distill/tasks.js';
+export { TokenizerBridge, type TokenizerBridgeOptions } from './align/bridge.js';
+export { ChunkFlags, type ChunkFlag, type Alignment } from './align/types.js';
+export { alignPairs, alignTables, byteDiff, DiffEnd, type AlignmentDetails, type AlignOptions, type DiffLimits, type ByteDiffResult } from './align/aligner.js';
+// Losses (DESIGN 4, 6) and sparse span projection (DESIGN 5)
+export { chunkAdvantages, type ChunkAdvantageOptions, type ChunkSignal } from './loss/chunk-advantages.js';
+export { policyGradientLoss, DEFAULT_CLIP, type ClipOptions, type PolicyGradientOptions, type PolicyGradientResult } from './loss/policy-gradient.js';
+export { sparseDivergence, crossEntropy, DIVERGENCES, type Divergence, type SparseDivergenceOptions, type LossResult } from './loss/sparse-divergence.js';
+export { oneHotTargets, concatTargets, type SparseTargets } from './loss/targets.js';
+export { toBf16, fromBf16, type Logits, type LogitsShape } from './loss/logits.js';
+export { spanProjection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';

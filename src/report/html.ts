@@ -104,7 +104,8 @@ for (const c of DATA.charts) {
   new Chart(document.getElementById(c.id), { type: 'scatter', data: { datasets }, options: {
     animation: false, maintainAspectRatio: false,
     plugins: { legend: { labels: { filter: (l) => !/\\((min|max)\\)$/.test(l.text) } } },
-    scales: { x: { type: c.logX ? 'logarithmic' : 'linear', title: { display: true, text: c.xLabel } },
+    scales: { x: { type: c.logX ? 'logarithmic' : 'linear', title: { display: true, text: c.xLabel },
+                   ticks: c.logX ? { callback: (v) => { const e = Math.log10(v); return Math.abs(e - Math.round(e)) < 1e-9 ? '1e' + Math.round(e) : ''; } } : {} },
               y: { min: 0, max: 100, title: { display: true, text: 'test accuracy (%)' } } } } });
 }
 </script>

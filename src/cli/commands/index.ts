@@ -3,9 +3,9 @@ import type { Command } from '../command.js';
 import { infoCommand } from './info.js';
 import { tokenizeCommand } from './tokenize.js';
 import { startCommand } from './start.js';
+import { alignCommand } from './align.js';
 import { distillCommand } from './distill.js';
 import { serveTeacherCommand } from './serve-teacher.js';
 import { benchCommand } from './bench.js';
 
-export const COMMANDS: Command[] = [startCommand, tokenizeCommand, infoCommand];
-COMMANDS.push(distillCommand, serveTeacherCommand, benchCommand);
+export const COMMANDS: Command[] = [startCommand, tokenizeCommand, alignCommand, infoCommand, distillCommand, serveTeacherCommand, benchCommand];

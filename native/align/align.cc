@@ -1,0 +1,382 @@
+// One student/teacher pair: byte streams, runs (equal: one run; else ByteDiff), synchronized cuts,
+// then chunks and flags (DESIGN 3.1-3.4):
+//   - consecutive cuts make a chunk; it is exact when both cuts lie in the same run, else APPROX;
+//   - a teacher that ends first (truncated): the chunk reaching past its last byte, and every student
+//     token after it (one chunk each, no teacher tokens), are TAIL;
+//   - OVERSIZE when either side has more than maxChunkTokens tokens;
+//   - when the student ends with an end-of-turn id and so does the teacher, those two form a final
+//     1:1 chunk and the rest is aligned without them.
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+#include <unordered_map>
+
+#include "align/align.h"
+#include "common/errors.h"
+
+namespace xopd {
+namespace align {
+namespace {
+
+inline bool CharStart(const uint8_t* bytes, int32_t size, int32_t at) {
+  return at >= size || (bytes[at] & 0xC0) != 0x80;
+}
+
+inline bool Contains(const int32_t* sorted, int32_t count, int32_t id) {
+  return count > 0 && std::binary_search(sorted, sorted + count, id);
+}
+
+inline void AddChunk(PairResult& out, int32_t s0, int32_t s1, int32_t t0, int32_t t1, uint8_t flags) {
+  out.sStart.push_back(s0);
+  out.sEnd.push_back(s1);
+  out.tStart.push_back(t0);
+  out.tEnd.push_back(t1);
+  out.flags.push_back(flags);
+}
+
+// Offsets and the concatenated bytes of ids (ids checked by the caller).
+void Stream(const TokenTable& table, const int32_t* ids, int32_t n, std::vector<int32_t>& off,
+            std::vector<uint8_t>& bytes) {
+  off.resize(size_t(n) + 1);
+  ByteOffsets(table, ids, n, off.data());
+  bytes.resize(size_t(off[n]));
+  uint8_t* dst = bytes.data();
+  const uint8_t* src = table.bytes.data();
+  const uint32_t* toff = table.offsets.data();
+  for (int32_t i = 0; i < n; ++i) {
+    const uint32_t a = toff[ids[i]], len = toff[ids[i] + 1] - a;
+    std::memcpy(dst, src + a, len);
+    dst += len;
+  }
+}
+
+// Chunks of the body (ids [0, n) x [0, m)) from its cuts, runs and how the diff ended.
+void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, const DiffResult* diff,
+                 std::vector<Cut>& cuts, PairResult& out) {
+  const int32_t n = p.n, m = p.m, N = p.offS[n], M = p.offT[m];
+  const bool tail = !equal && diff->end == DiffEnd::kTeacherEnded;
+  if (!tail) {
+    // The end of both streams: inside the last run when it reaches both ends (or the streams are equal).
+    int32_t endRun = equal ? 0 : (!runs.empty() && runs.back().x + runs.back().len == N &&
+                                  runs.back().y + runs.back().len == M)
+                                     ? int32_t(runs.size()) - 1
+                                     : -1;
+    const Cut& last = cuts.back();
+    if (last.i != n || last.j != m) {
+      if (cuts.size() > 1 && p.offS[last.i] == N && p.offT[last.j] == M && last.run == endRun)
+        cuts.back() = {n, m, endRun};  // only zero-byte tokens follow: they join the last chunk
+      else
+        cuts.push_back({n, m, endRun});
+    }
+  }
+  for (size_t c = 1; c < cuts.size(); ++c) {
+    const Cut& a = cuts[c - 1];
+    const Cut& b = cuts[c];
+    const bool exact = a.run >= 0 && a.run == b.run;
+    AddChunk(out, a.i, b.i, a.j, b.j, exact ? 0 : kApprox);
+  }
+  if (tail) {
+    // The teacher's bytes end at student byte xt; its last byte sits at the end of the last run if
+    // the streams agree there.
+    const int32_t xt = diff->x;
+    const int32_t tailRun = (!runs.empty() && runs.back().x + runs.back().len == xt &&
+                             runs.back().y + runs.back().len == M)
+                                ? int32_t(runs.size()) - 1
+                                : -1;
+    const Cut& last = cuts.back();
+    int32_t is = last.i;
+    while (is < n && p.offS[is] < xt) ++is;  // first student token starting at or after xt
+    const bool atCut = last.j == m && p.offS[last.i] == xt;
+    if (!atCut) {
+      // Student tokens that start before xt (one may reach past it) with the teacher's last tokens.
+      uint8_t f = (last.run >= 0 && last.run == tailRun) ? 0 : kApprox;
+      if (p.offS[is] > xt || !CharStart(p.bytesS, N, xt)) f |= kTail;
+      AddChunk(out, last.i, is, last.j, m, f);
+    }
+    for (int32_t i = is; i < n; ++i) AddChunk(out, i, i + 1, m, m, kTail);
+  }
+}
+
+}  // namespace
+
+void PairResult::Clear() {
+  sStart.clear();
+  sEnd.clear();
+  tStart.clear();
+  tEnd.clear();
+  flags.clear();
+  studentChunk.clear();
+  bytesEqual = true;
+  edits = 0;
+  diffEnd = 0;
+}
+
+// Shared tail of both implementations: the end-of-turn chunk, OVERSIZE, and the per-token chunk map.
+static void Finish(int32_t n, int32_t m, bool eot, const AlignOptions& opt, PairResult& out) {
+  if (eot) AddChunk(out, n - 1, n, m - 1, m, 0);
+  const size_t C = out.flags.size();
+  for (size_t c = 0; c < C; ++c) {
+    if (out.sEnd[c] - out.sStart[c] > opt.maxChunkTokens || out.tEnd[c] - out.tStart[c] > opt.maxChunkTokens)
+      out.flags[c] |= kOversize;
+  }
+  out.studentChunk.resize(size_t(n));
+  for (size_t c = 0; c < C; ++c)
+    for (int32_t i = out.sStart[c]; i < out.sEnd[c]; ++i) out.studentChunk[i] = int32_t(c);
+}
+
+static bool EndOfTurnPair(const int32_t* s, int32_t n, const int32_t* t, int32_t m, const AlignOptions& opt) {
+  return n > 0 && m > 0 && Contains(opt.studentEos, opt.studentEosCount, s[n - 1]) &&
+         Contains(opt.teacherEos, opt.teacherEosCount, t[m - 1]);
+}
+
+namespace {
+
+// len bytes at p and q equal; short strings compare as one masked 8-byte word when both can be read.
+inline bool EqualBytes(const uint8_t* p, const uint8_t* pEnd, const uint8_t* q, const uint8_t* qEnd, uint32_t len) {
+  if (len <= 8 && pEnd - p >= 8 && qEnd - q >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, q, 8);
+    const uint64_t mask = len == 8 ? ~uint64_t(0) : ((uint64_t(1) << (8 * len)) - 1);
+    return ((a ^ b) & mask) == 0;
+  }
+  return std::memcmp(p, q, len) == 0;
+}
+
+// The bytes of student tokens [a0, a1) equal those of teacher tokens [b0, b1) (same total length).
+bool ChunkBytesEqual(const TokenTable& ts, const int32_t* s, int32_t a0, int32_t a1, const TokenTable& tt,
+                     const int32_t* t, int32_t b0, int32_t b1) {
+  const uint32_t* os = ts.offsets.data();
+  const uint32_t* ot = tt.offsets.data();
+  const uint8_t* bs = ts.bytes.data();
+  const uint8_t* bt = tt.bytes.data();
+  const uint8_t* es = bs + ts.bytes.size();
+  const uint8_t* et = bt + tt.bytes.size();
+  if (a1 - a0 == 1 && b1 - b0 == 1) {
+    const uint32_t len = os[s[a0] + 1] - os[s[a0]];
+    return EqualBytes(bs + os[s[a0]], es, bt + ot[t[b0]], et, len);
+  }
+  const uint8_t* pb = nullptr;
+  uint32_t lb = 0;
+  for (int32_t a = a0; a < a1; ++a) {
+    const uint8_t* pa = bs + os[s[a]];
+    uint32_t la = os[s[a] + 1] - os[s[a]];
+    while (la > 0) {
+      if (lb == 0) {
+        if (b0 >= b1) return false;
+        pb = bt + ot[t[b0]];
+        lb = ot[t[b0] + 1] - ot[t[b0]];
+        ++b0;
+        continue;
+      }
+      const uint32_t k = la < lb ? la : lb;
+      if (!EqualBytes(pa, es, pb, et, k)) return false;
+      pa += k;
+      pb += k;
+      la -= k;
+      lb -= k;
+    }
+  }
+  return lb == 0 && b0 == b1;
+}
+
+enum class Fast { kDone, kDiffer, kBadId };
+
+// The common case in one pass, without building offsets or byte streams: merge the two running byte
+// counts; at each synchronized boundary check that the chunk's bytes agree (a 1:1 chunk whose ids are
+// byte-identical needs no byte access). Ids are range-checked as they are read. kDiffer: the streams
+// differ or a zero-byte token occurs; kBadId: an id is outside its vocabulary. Either way `out` is
+// rebuilt by the caller.
+Fast AlignEqualStreams(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+                       int32_t maxTok, PairResult& out) {
+  const uint16_t* slen = pt.sLenCont.data();
+  const int32_t* same = pt.sSame.data();
+  const uint16_t* tlen = pt.tLen.data();
+  const uint32_t vs = uint32_t(pt.sLenCont.size()), vt = uint32_t(pt.tLen.size());
+  const size_t cap = size_t(std::min(n, m)) + 2;
+  out.sStart.resize(cap);
+  out.sEnd.resize(cap);
+  out.tStart.resize(cap);
+  out.tEnd.resize(cap);
+  out.flags.resize(cap);
+  out.studentChunk.resize(size_t(n) + 1);
+  int32_t* s0 = out.sStart.data();
+  int32_t* s1 = out.sEnd.data();
+  int32_t* t0 = out.tStart.data();
+  int32_t* t1 = out.tEnd.data();
+  uint8_t* fl = out.flags.data();
+  int32_t* sc = out.studentChunk.data();
+  int64_t X = 0, Y = 0;  // bytes of student tokens [0, i) and teacher tokens [0, j)
+  int32_t i = 0, j = 0, ci = 0, cj = 0, c = 0;
+  uint32_t nextInfo = 0;  // lenCont of student token i (valid when i < n)
+  if (n > 0) {
+    if (uint32_t(s[0]) >= vs) return Fast::kBadId;
+    nextInfo = slen[s[0]];
+  }
+  for (;;) {
+    if (X == Y && (i > ci || j > cj)) {
+      // Both sides end here; a boundary when the next byte starts a character (or nothing follows).
+      if (i == n || !(nextInfo & 1)) {
+        const bool sameIds = i - ci == 1 && j - cj == 1 && same[s[ci]] == t[cj];
+        if (!sameIds && !ChunkBytesEqual(*pt.student, s, ci, i, *pt.teacher, t, cj, j)) return Fast::kDiffer;
+        s0[c] = ci;
+        s1[c] = i;
+        t0[c] = cj;
+        t1[c] = j;
+        fl[c] = (i - ci > maxTok || j - cj > maxTok) ? kOversize : 0;
+        for (int32_t k = ci; k < i; ++k) sc[k] = c;
+        ++c;
+        ci = i;
+        cj = j;
+      }
+    }
+    if (X <= Y && i < n) {
+      const uint32_t len = nextInfo >> 1;
+      if (len == 0) return Fast::kDiffer;
+      X += len;
+      if (++i < n) {
+        if (uint32_t(s[i]) >= vs) return Fast::kBadId;
+        nextInfo = slen[s[i]];
+      }
+    } else if (j < m) {
+      if (uint32_t(t[j]) >= vt) return Fast::kBadId;
+      const uint32_t len = tlen[t[j]];
+      if (len == 0) return Fast::kDiffer;
+      Y += len;
+      ++j;
+    } else {
+      break;
+    }
+  }
+  if (X != Y || ci != n || cj != m) return Fast::kDiffer;
+  out.sStart.resize(c);
+  out.sEnd.resize(c);
+  out.tStart.resize(c);
+  out.tEnd.resize(c);
+  out.flags.resize(c);
+  out.studentChunk.resize(size_t(n));
+  return Fast::kDone;
+}
+
+}  // namespace
+
+void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
+  student = &st;
+  teacher = &tt;
+  const int32_t vs = st.vocab(), vt = tt.vocab();
+  fast = true;
+  tLen.resize(size_t(vt));
+  std::unordered_map<std::string_view, int32_t> byBytes;
+  byBytes.reserve(size_t(vt) * 2);
+  for (int32_t id = 0; id < vt; ++id) {
+    const uint32_t len = tt.length(id);
+    if (len >= (1u << 15)) fast = false;
+    tLen[id] = uint16_t(len);
+    if (len == 0) continue;
+    std::string_view key(reinterpret_cast<const char*>(tt.data(id)), len);
+    auto it = byBytes.find(key);
+    if (it == byBytes.end()) byBytes.emplace(key, id);
+    else if (tt.special[it->second] && !tt.special[id]) it->second = id;  // prefer an ordinary token
+  }
+  sLenCont.resize(size_t(vs));
+  sSame.resize(size_t(vs));
+  sameBytesIds = 0;
+  for (int32_t id = 0; id < vs; ++id) {
+    const uint32_t len = st.length(id);
+    if (len >= (1u << 15)) fast = false;
+    const bool cont = len > 0 && (st.data(id)[0] & 0xC0) == 0x80;
+    int32_t sameId = -1;
+    if (len > 0) {
+      auto it = byBytes.find(std::string_view(reinterpret_cast<const char*>(st.data(id)), len));
+      if (it != byBytes.end()) {
+        sameId = it->second;
+        ++sameBytesIds;
+      }
+    }
+    sLenCont[id] = uint16_t(((len & 0x7FFF) << 1) | (cont ? 1u : 0u));
+    sSame[id] = sameId;
+  }
+}
+
+void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+               const AlignOptions& opt, AlignScratch& w, PairResult& out, const char* sName,
+               const char* tName) {
+  const TokenTable& ts = *pt.student;
+  const TokenTable& tt = *pt.teacher;
+  out.Clear();
+  const bool eot = EndOfTurnPair(s, n, t, m, opt);
+  const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
+  if (!opt.generalPath && pt.fast && nb > 0 && mb > 0) {
+    if (AlignEqualStreams(pt, s, nb, t, mb, opt.maxChunkTokens, out) == Fast::kDone) {
+      if (eot) {
+        AddChunk(out, n - 1, n, m - 1, m, 0);
+        out.studentChunk.push_back(int32_t(out.flags.size()) - 1);
+      }
+      return;
+    }
+    out.Clear();
+  }
+  CheckIds(ts, s, size_t(n), sName);
+  CheckIds(tt, t, size_t(m), tName);
+  if (nb > 0 || mb > 0) {
+    Stream(ts, s, nb, w.offS, w.bytesS);
+    Stream(tt, t, mb, w.offT, w.bytesT);
+    const int32_t N = w.offS[nb], M = w.offT[mb];
+    PairBytes p{w.offS.data(), w.offT.data(), nb, mb, w.bytesS.data(), w.bytesT.data()};
+    const bool equal = N == M && std::memcmp(w.bytesS.data(), w.bytesT.data(), size_t(N)) == 0;
+    out.bytesEqual = equal;
+    std::vector<Run>& runs = w.diff.runs;
+    if (equal) {
+      runs.clear();
+      if (N > 0) runs.push_back({0, 0, N});
+    } else {
+      ByteDiff(p.bytesS, N, p.bytesT, M, opt.diff, w.diffScratch, w.diff);
+      out.edits = w.diff.edits;
+      out.diffEnd = int32_t(w.diff.end);
+    }
+    w.cuts.clear();
+    w.cuts.push_back({0, 0, equal || (!runs.empty() && runs[0].x == 0 && runs[0].y == 0) ? 0 : -1});
+    SyncCuts(p, runs, w.cuts);
+    BuildChunks(p, runs, equal, &w.diff, w.cuts, out);
+  }
+  Finish(n, m, eot, opt, out);
+}
+
+void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
+                        const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out) {
+  out.Clear();
+  const bool eot = EndOfTurnPair(s, n, t, m, opt);
+  const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
+  if (nb > 0 || mb > 0) {
+    // Byte streams token by token.
+    std::vector<int32_t> offS(1, 0), offT(1, 0);
+    std::vector<uint8_t> bytesS, bytesT;
+    for (int32_t i = 0; i < nb; ++i) {
+      for (uint32_t b = 0; b < ts.length(s[i]); ++b) bytesS.push_back(ts.data(s[i])[b]);
+      offS.push_back(int32_t(bytesS.size()));
+    }
+    for (int32_t j = 0; j < mb; ++j) {
+      for (uint32_t b = 0; b < tt.length(t[j]); ++b) bytesT.push_back(tt.data(t[j])[b]);
+      offT.push_back(int32_t(bytesT.size()));
+    }
+    const bool equal = bytesS == bytesT;
+    out.bytesEqual = equal;
+    DiffResult diff;
+    if (equal) {
+      if (!bytesS.empty()) diff.runs.push_back({0, 0, int32_t(bytesS.size())});
+    } else {
+      ByteDiffReference(bytesS.data(), int32_t(bytesS.size()), bytesT.data(), int32_t(bytesT.size()), diff);
+      out.edits = diff.edits;
+      out.diffEnd = int32_t(diff.end);
+    }
+    PairBytes p{offS.data(), offT.data(), nb, mb, bytesS.data(), bytesT.data()};
+    std::vector<Cut> cuts;
+    cuts.push_back({0, 0, equal || (!diff.runs.empty() && diff.runs[0].x == 0 && diff.runs[0].y == 0) ? 0 : -1});
+    SyncCutsReference(p, diff.runs, cuts);
+    BuildChunks(p, diff.runs, equal, &diff, cuts, out);
+  }
+  Finish(n, m, eot, opt, out);
+}
+
+}  // namespace align
+}  // namespace xopd

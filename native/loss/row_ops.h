@@ -1,0 +1,38 @@
+// The two passes every fused loss kernel makes over one logits row on the CPU (no softmax is ever
+// materialised):
+//   pass 1  RowMaxSumExp: online max and sum of exp over the row, in blocks that stay in L1;
+//   pass 2  RowScaledExp: out[u] = exp(x[u] * scale - max) * c, written once.
+// AVX2+FMA where the CPU has it (chosen at run time), a portable scalar path otherwise; both use
+// the same exp polynomial. Element types: float, and bf16 stored as uint16_t.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace xopd {
+namespace loss {
+
+// Pass 1. max = max over all u of x[u]*scale; sum = sum over u NOT in skip of exp(x[u]*scale - max)
+// (summed directly, never as a difference). skip: sorted, distinct ids in [0, n).
+// Returns false (and leaves outputs unspecified) when a scaled value is NaN or infinite.
+template <typename T>
+bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum);
+
+// Pass 2. out[u] = exp(x[u]*scale - max) * c for all u. stream: bypass the caches for the stores
+// (large outputs that are not read back soon).
+template <typename T>
+void RowScaledExp(const T* x, size_t n, float scale, float max, float c, T* out, bool stream);
+
+// Call after a batch of streamed stores, before the output is read elsewhere.
+void StoreFence();
+
+// exp(x) for x <= 0 with the same polynomial as the vector path; ~0 (1.6e-38) below -87.
+float ExpNeg(float x);
+
+// "auto" (best available), "avx2" or "scalar"; returns the path now active ("avx2" falls back
+// to "scalar" on CPUs without AVX2+FMA). For tests and benchmarks.
+std::string SetSimd(const std::string& name);
+std::string ActiveSimd();
+
+}  // namespace loss
+}  // namespace xopd

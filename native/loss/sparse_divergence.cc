@@ -1,0 +1,211 @@
+// Fused bucketed divergence (DESIGN 6), forward and backward in one call, CPU path.
+//   logits [rows, vocab] fp32|bf16; targets CSR: rowPtr [rows+1], ids/probs [nnz], tail [rows]
+//   per row j: buckets = each support id s (p_s, q_s) and "other" (p_o = sum over the rest, q_o = tail)
+//   loss = (1/N) sum_{j kept} D(q_j, p_j);  grad [rows, vocab] = d loss / d logits
+// Pass 1 reads the row once for max and the DIRECT sum of exp over non-support tokens; the support
+// (a few ids) is gathered in float64; pass 2 writes grad_u = exp(z_u/T - max) * C for every u,
+// then the support entries are overwritten with their own values. Softmax is never stored.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "common/errors.h"
+#include "common/registry.h"
+#include "common/threads.h"
+#include "common/typed.h"
+#include "loss/loss_args.h"
+#include "loss/loss_cuda.h"
+#include "loss/loss_math.h"
+#include "loss/row_ops.h"
+
+namespace xopd {
+namespace loss {
+namespace {
+
+inline float LoadOne(const float* p) { return *p; }
+inline float LoadOne(const uint16_t* p) { return Bf16ToF32(*p); }
+inline void StoreOne(float* p, double v) { *p = static_cast<float>(v); }
+inline void StoreOne(uint16_t* p, double v) { *p = F32ToBf16(static_cast<float>(v)); }
+
+struct RowScratch {
+  std::vector<std::pair<int32_t, int32_t>> order;  // (id, entry) sorted by id
+  std::vector<int32_t> skip;
+  std::vector<double> e, h, q;
+};
+
+template <typename T>
+void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32_t* rowPtr, const int32_t* ids,
+                         const float* probs, const float* tail, const uint8_t* mask, const DivergenceParams& P,
+                         double invKept, T* grad, double* rowLoss) {
+  const bool stream = StreamOutput(rows * vocab * sizeof(T));
+  const float scale = static_cast<float>(P.invTemp);
+  ParallelFor(rows, [&](size_t begin, size_t end, int) {
+    RowScratch S;
+    for (size_t r = begin; r < end; ++r) {
+      const T* z = logits + r * vocab;
+      T* g = grad + r * vocab;
+      rowLoss[r] = 0.0;
+      if (mask && !mask[r]) {
+        std::memset(g, 0, vocab * sizeof(T));
+        continue;
+      }
+      const int32_t b = rowPtr[r], n = rowPtr[r + 1] - rowPtr[r];
+      S.order.resize(n);
+      S.skip.resize(n);
+      S.e.resize(n);
+      S.h.resize(n);
+      S.q.resize(n);
+      for (int32_t k = 0; k < n; ++k) S.order[k] = {ids[b + k], k};
+      std::sort(S.order.begin(), S.order.end());
+      for (int32_t k = 0; k < n; ++k) S.skip[k] = S.order[k].first;
+
+      float m;
+      double other;
+      if (!RowMaxSumExp(z, vocab, scale, S.skip.data(), n, &m, &other))
+        throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value (after temperature)");
+
+      // Support in float64: e_s = exp(z_s / T - max); Z = other + sum e_s.
+      double Z = other;
+      for (int32_t k = 0; k < n; ++k) {
+        S.e[k] = std::exp(static_cast<double>(LoadOne(z + ids[b + k])) * P.invTemp - m);
+        Z += S.e[k];
+      }
+      // Targets, floored at epsilon and renormalised for reverse KL / JSD.
+      double qo = tail[r], qsum = 0.0;
+      for (int32_t k = 0; k < n; ++k) {
+        S.q[k] = FlooredQ(P.kind, probs[b + k], P.epsilon);
+        qsum += S.q[k];
+      }
+      qo = FlooredQ(P.kind, qo, P.epsilon);
+      if (P.kind != kForwardKL) {
+        const double norm = 1.0 / (qsum + qo);
+        for (int32_t k = 0; k < n; ++k) S.q[k] *= norm;
+        qo *= norm;
+      }
+      double loss = 0.0, H = 0.0;
+      for (int32_t k = 0; k < n; ++k) {
+        BucketTerm t = Bucket(P.kind, P.beta, S.e[k] / Z, S.q[k]);
+        loss += t.loss;
+        S.h[k] = t.h;
+        H += t.h;
+      }
+      const BucketTerm to = Bucket(P.kind, P.beta, other / Z, qo);
+      loss += to.loss;
+      H += to.h;
+
+      // d loss / d z_u = (1/T) * [ (p_u / p_b) h_b - p_u H ]: for "other" p_u / p_o = e_u / other.
+      const double w = invKept * P.invTemp;
+      const double C = ((other > 0.0 ? to.h / other : 0.0) - H / Z) * w;
+      RowScaledExp(z, vocab, scale, m, static_cast<float>(C), g, stream);
+      if (stream) StoreFence();
+      for (int32_t k = 0; k < n; ++k) StoreOne(g + ids[b + k], (S.h[k] - S.e[k] / Z * H) * w);
+      rowLoss[r] = loss;
+    }
+  }, std::max<size_t>(1, 65536 / vocab));
+}
+
+// Checks the CSR targets; rows with duplicate ids are refused (buckets must be disjoint).
+void CheckTargets(size_t rows, size_t vocab, const View<int32_t>& rowPtr, const View<int32_t>& ids,
+                  const View<float>& probs, const View<float>& tail) {
+  XOPD_CHECK(rowPtr.size == rows + 1, "E_ARG_SHAPE", "targets.rowPtr must have rows + 1 entries");
+  XOPD_CHECK(tail.size == rows, "E_ARG_SHAPE", "targets.tail must have one entry per row");
+  XOPD_CHECK(rowPtr[0] == 0, "E_ARG_VALUE", "targets.rowPtr[0] must be 0");
+  for (size_t r = 0; r < rows; ++r)
+    XOPD_CHECK(rowPtr[r + 1] >= rowPtr[r], "E_ARG_VALUE", "targets.rowPtr must be non-decreasing (row " + std::to_string(r) + ")");
+  const size_t nnz = static_cast<size_t>(rowPtr[rows]);
+  XOPD_CHECK(ids.size == nnz && probs.size == nnz, "E_ARG_SHAPE",
+             "targets.ids and targets.probs must have rowPtr[rows] = " + std::to_string(nnz) + " entries");
+  std::vector<int32_t> sorted;
+  for (size_t r = 0; r < rows; ++r) {
+    double s = 0.0;
+    sorted.assign(ids.data + rowPtr[r], ids.data + rowPtr[r + 1]);
+    for (int32_t k = rowPtr[r]; k < rowPtr[r + 1]; ++k) {
+      XOPD_CHECK(ids[k] >= 0 && static_cast<size_t>(ids[k]) < vocab, "E_TOKEN_ID",
+                 "targets.ids[" + std::to_string(k) + "] = " + std::to_string(ids[k]) + " is outside [0, vocab = " + std::to_string(vocab) + ")");
+      XOPD_CHECK(probs[k] >= 0.0f && probs[k] <= 1.0f, "E_ARG_VALUE",
+                 "targets.probs[" + std::to_string(k) + "] = " + std::to_string(probs[k]) + " is not a probability in [0, 1]");
+      s += probs[k];
+    }
+    XOPD_CHECK(tail[r] >= 0.0f && tail[r] <= 1.0f, "E_ARG_VALUE", "targets.tail[" + std::to_string(r) + "] is not in [0, 1]");
+    s += tail[r];
+    XOPD_CHECK(std::fabs(s - 1.0) <= 1e-3, "E_ARG_VALUE",
+               "targets row " + std::to_string(r) + ": probs + tail sum to " + std::to_string(s) + ", expected 1");
+    std::sort(sorted.begin(), sorted.end());
+    XOPD_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "E_ARG_VALUE",
+               "targets row " + std::to_string(r) + " lists an id twice (buckets must be disjoint)");
+  }
+}
+
+Napi::Value SparseDivergenceBinding(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    XOPD_CHECK(info.Length() >= 1 && info[0].IsObject(), "E_ARG_TYPE", "sparseDivergence expects an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    LogitsArg L = ParseLogits(o);
+    auto rowPtr = TypedArg<int32_t>(o.Get("rowPtr"), "targets.rowPtr");
+    auto ids = TypedArg<int32_t>(o.Get("ids"), "targets.ids");
+    auto probs = TypedArg<float>(o.Get("probs"), "targets.probs");
+    auto tail = TypedArg<float>(o.Get("tail"), "targets.tail");
+    CheckTargets(L.rows, L.vocab, rowPtr, ids, probs, tail);
+    size_t kept;
+    const uint8_t* mask = ParseMask(o, L.rows, &kept);
+    const std::string kind = StrField(o, "divergence", "forward-kl");
+    DivergenceParams P;
+    if (kind == "forward-kl") P.kind = kForwardKL;
+    else if (kind == "reverse-kl") P.kind = kReverseKL;
+    else if (kind == "jsd") P.kind = kJSD;
+    else throw Error("E_ARG_VALUE", "divergence must be 'forward-kl', 'reverse-kl' or 'jsd'");
+    P.beta = NumField(o, "beta", 0.5);
+    const double temperature = NumField(o, "temperature", 1.0);
+    P.epsilon = NumField(o, "epsilon", 1e-8);
+    XOPD_CHECK(P.beta >= 0 && P.beta <= 1, "E_ARG_RANGE", "beta must be in [0, 1]");
+    XOPD_CHECK(temperature > 0 && std::isfinite(temperature), "E_ARG_RANGE", "temperature must be > 0");
+    XOPD_CHECK(P.epsilon > 0 && P.epsilon < 0.01, "E_ARG_RANGE", "epsilon must be in (0, 0.01)");
+    P.invTemp = 1.0 / temperature;
+    P.kind = ResolveKind(P.kind, P.beta);
+    const std::string device = StrField(o, "device", "cpu");
+    void* gradData;
+    Napi::TypedArray grad = MakeGrad(env, o, L, &gradData);
+    std::vector<double> rowLoss(L.rows);
+    const double invKept = kept ? 1.0 / static_cast<double>(kept) : 0.0;
+    if (device == "cuda") {
+#ifdef XOPD_WITH_CUDA
+      int64_t badRow = -1;
+      cuda::SparseDivergenceArgs a{L.data, L.bf16, L.rows, L.vocab, rowPtr.data, ids.data, probs.data, tail.data,
+                                   mask, P, invKept, gradData, rowLoss.data(), &badRow};
+      std::string err = cuda::SparseDivergence(a);
+      if (badRow >= 0)
+        throw Error("E_ARG_VALUE", "logits row " + std::to_string(badRow) + " holds NaN or an infinite value (after temperature)");
+      if (!err.empty()) throw Error("E_CUDA", err);
+#else
+      throw Error("E_CUDA_UNAVAILABLE", "the addon was built without CUDA");
+#endif
+    } else if (device == "cpu") {
+      if (L.bf16)
+        SparseDivergenceCpu(static_cast<const uint16_t*>(L.data), L.rows, L.vocab, rowPtr.data, ids.data, probs.data,
+                            tail.data, mask, P, invKept, static_cast<uint16_t*>(gradData), rowLoss.data());
+      else
+        SparseDivergenceCpu(static_cast<const float*>(L.data), L.rows, L.vocab, rowPtr.data, ids.data, probs.data,
+                            tail.data, mask, P, invKept, static_cast<float*>(gradData), rowLoss.data());
+    } else {
+      throw Error("E_ARG_VALUE", "device must be 'cpu' or 'cuda'");
+    }
+    double loss = 0.0;
+    for (size_t r = 0; r < L.rows; ++r) loss += rowLoss[r];
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("loss", Napi::Number::New(env, loss * invKept));
+    out.Set("grad", grad);
+    out.Set("kept", Napi::Number::New(env, static_cast<double>(kept)));
+    return out;
+  });
+}
+
+Registration reg("loss.sparse_divergence", [](Napi::Env env, Napi::Object exports) {
+  exports.Set("sparseDivergence", Napi::Function::New(env, SparseDivergenceBinding, "sparseDivergence"));
+});
+
+}  // namespace
+}  // namespace loss
+}  // namespace xopd

@@ -1,0 +1,41 @@
+/**
+ * The float64 reference implementations of the loss kernels (native/loss/*_reference.cc): full
+ * softmax, textbook formulas, no fusion. For tests and benchmarks; not tuned for speed.
+ */
+import { callNative } from '../errors.js';
+import { addon } from '../native.js';
+import { fromBf16, type Logits, type LogitsShape } from './logits.js';
+import type { SparseTargets } from './targets.js';
+import type { Divergence } from './sparse-divergence.js';
+import { DEFAULT_CLIP, type ClipOptions } from './policy-gradient.js';
+
+interface ReferenceNative {
+  policyGradientReference(args: Record<string, unknown>): { loss: number; grad: Float64Array; clippedFraction: number };
+  sparseDivergenceReference(args: Record<string, unknown>): { loss: number; grad: Float64Array; rowLoss: Float64Array };
+}
+
+const f64 = (x: Float32Array | Float64Array | Uint16Array): Float64Array =>
+  x instanceof Float64Array ? x : Float64Array.from(x instanceof Uint16Array ? fromBf16(x) : x);
+
+export function policyGradientLossReference(logits: Logits | Float64Array, shape: LogitsShape, actions: Int32Array,
+  advantages: Float32Array | Float64Array, mask: Uint8Array,
+  opts: { oldLogprobs?: Float32Array | Float64Array; clip?: ClipOptions } = {}): { loss: number; grad: Float64Array; clippedFraction: number } {
+  const clip = { ...DEFAULT_CLIP, ...(opts.clip ?? {}) };
+  return callNative(() => addon<ReferenceNative>().policyGradientReference({
+    logits: f64(logits), rows: shape.rows, vocab: shape.vocab, actions, advantages: f64(advantages), mask,
+    oldLogprobs: opts.oldLogprobs ? f64(opts.oldLogprobs) : undefined, low: clip.low, high: clip.high, dual: clip.dual,
+  }));
+}
+
+export function sparseDivergenceReference(logits: Logits | Float64Array, shape: LogitsShape,
+  targets: Omit<SparseTargets, 'probs' | 'tail'> & { probs: Float32Array | Float64Array; tail: Float32Array | Float64Array },
+  opts: { divergence: Divergence; beta?: number; temperature?: number; mask?: Uint8Array; epsilon?: number }):
+  { loss: number; grad: Float64Array; rowLoss: Float64Array } {
+  let mask = opts.mask ?? new Uint8Array(shape.rows).fill(1);
+  if (targets.mask) mask = mask.map((m, i) => (m && targets.mask![i] ? 1 : 0));
+  return callNative(() => addon<ReferenceNative>().sparseDivergenceReference({
+    logits: f64(logits), rows: shape.rows, vocab: shape.vocab, rowPtr: targets.rowPtr, ids: targets.ids,
+    probs: f64(targets.probs), tail: f64(targets.tail), mask, divergence: opts.divergence, beta: opts.beta ?? 0.5,
+    temperature: opts.temperature ?? 1, epsilon: opts.epsilon ?? 1e-8,
+  }));
+}

@@ -1,0 +1,21 @@
+/** The float64 reference of the span projection (native/project/span_projection_reference.cc), for tests. */
+import { callNative } from '../errors.js';
+import { addon } from '../native.js';
+import type { Alignment } from '../align/types.js';
+import { endOfTurnId, type SpanTeacher, type TokenizerPair } from './span-projection.js';
+
+interface ReferenceNative {
+  spanProjectionReference(a: Record<string, unknown>): { rowPtr: Int32Array; ids: Int32Array; probs: Float64Array; tail: Float64Array; mask: Uint8Array };
+}
+
+export function spanProjectionReference(pair: TokenizerPair, alignment: Alignment, studentIds: Int32Array, teacher: SpanTeacher,
+  opts: { studentVocab?: Int32Array; includeFlags?: number } = {}) {
+  const eot = typeof pair.studentEndOfTurn === 'number' ? pair.studentEndOfTurn : endOfTurnId(pair.student);
+  return callNative(() => addon<ReferenceNative>().spanProjectionReference({
+    studentTable: pair.student.table, teacherTable: pair.teacher.table, studentVocab: opts.studentVocab,
+    teacherEos: pair.teacher.eosIds, studentEndOfTurn: eot, studentIds, teacherIds: teacher.ids,
+    studentStart: alignment.studentStart, studentEnd: alignment.studentEnd, teacherStart: alignment.teacherStart,
+    teacherEnd: alignment.teacherEnd, flags: alignment.flags, logprobs: teacher.logprobs, topkIds: teacher.topkIds,
+    topkLogprobs: teacher.topkLogprobs, k: teacher.k, includeFlags: opts.includeFlags ?? 0,
+  }));
+}

@@ -1,0 +1,95 @@
+// The CUDA loss kernels against the float64 reference (fp32 and bf16 logits). They run only where
+// the addon was built with CUDA and a device is present (scripts/gpu-check.sh); elsewhere they are
+// reported as skipped.
+import { describe, expect, it } from 'vitest';
+import { info } from '../src/native.js';
+import { policyGradientLoss } from '../src/loss/policy-gradient.js';
+import { sparseDivergence, type Divergence } from '../src/loss/sparse-divergence.js';
+import { policyGradientLossReference, sparseDivergenceReference } from '../src/loss/reference.js';
+import { fromBf16, toBf16 } from '../src/loss/logits.js';
+import { rng } from '../src/corpus.js';
+import { errCode, randomLogits, randomTargets, worstError } from './helpers/loss.js';
+
+const cuda = info().cuda;
+const hasDevice = cuda.devices > 0;
+if (!hasDevice) console.log(`loss-cuda: skipped, no CUDA device (compiled: ${cuda.compiled}${cuda.error ? `, ${cuda.error}` : ''})`);
+
+describe.skipIf(!hasDevice)('CUDA loss kernels (device present)', () => {
+  // 4099: rows not 16-byte aligned (scalar loads); 32000 and 151936: vector loads;
+  // 400000: the support bitmask needs more than 48 KiB of shared memory (opt-in path).
+  const cases: Array<[number, number]> = [[4099, 13], [32000, 9], [151936, 5], [400000, 3]];
+  for (const [vocab, rows] of cases) {
+    for (const bf16 of [false, true]) {
+      it(`sparseDivergence vocab ${vocab} ${bf16 ? 'bf16' : 'fp32'}: every divergence, temperature, mask`, () => {
+        const l32 = randomLogits(rows, vocab, vocab + 1, 8);
+        const logits = bf16 ? toBf16(l32) : l32;
+        const asF32 = bf16 ? fromBf16(logits as Uint16Array) : l32;
+        const targets = randomTargets(rows, vocab, vocab + 2, 40);
+        const mask = Uint8Array.from({ length: rows }, (_, i) => (i % 3 === 1 ? 0 : 1));
+        for (const divergence of ['forward-kl', 'reverse-kl', 'jsd'] as Divergence[]) {
+          const opts = { divergence, beta: 0.4, temperature: 0.8, mask };
+          const got = sparseDivergence(logits, { rows, vocab }, targets, { ...opts, device: 'cuda' });
+          const ref = sparseDivergenceReference(asF32, { rows, vocab }, targets, opts);
+          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(ref.loss)));
+          const g = got.grad instanceof Uint16Array ? fromBf16(got.grad) : got.grad;
+          expect(worstError(g, ref.grad, bf16 ? 2 ** -8 : 2e-5, 2e-6)).toBeLessThanOrEqual(1);
+          for (let v = 0; v < vocab; v += 97) expect(g[vocab + v]).toBe(0);  // masked row 1
+        }
+      });
+
+      it(`policyGradientLoss vocab ${vocab} ${bf16 ? 'bf16' : 'fp32'}: plain and PPO-clipped`, () => {
+        const r = rng(vocab);
+        const l32 = randomLogits(rows, vocab, vocab + 3, 8);
+        const logits = bf16 ? toBf16(l32) : l32;
+        const asF32 = bf16 ? fromBf16(logits as Uint16Array) : l32;
+        const actions = Int32Array.from({ length: rows }, () => Math.floor(r() * vocab));
+        const adv = Float32Array.from({ length: rows }, () => (r() - 0.5) * 4);
+        const mask = Uint8Array.from({ length: rows }, (_, i) => (i % 4 === 2 ? 0 : 1));
+        const old = Float32Array.from({ length: rows }, () => -Math.log(vocab) + (r() - 0.5) * 2);
+        for (const opts of [{}, { oldLogprobs: old }]) {
+          const got = policyGradientLoss(logits, { rows, vocab }, actions, adv, mask, { ...opts, device: 'cuda' });
+          const ref = policyGradientLossReference(asF32, { rows, vocab }, actions, adv, mask, opts);
+          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(ref.loss)));
+          const g = got.grad instanceof Uint16Array ? fromBf16(got.grad) : got.grad;
+          expect(worstError(g, ref.grad, bf16 ? 2 ** -8 : 2e-5, 2e-6)).toBeLessThanOrEqual(1);
+          expect(got.stats.clippedFraction).toBe(ref.clippedFraction);
+        }
+      });
+    }
+  }
+
+  it('CUDA and CPU agree to float rounding on a real-size batch', () => {
+    const rows = 64, vocab = 128256;
+    const logits = randomLogits(rows, vocab, 5, 10);
+    const targets = randomTargets(rows, vocab, 6, 64);
+    const a = sparseDivergence(logits, { rows, vocab }, targets, { divergence: 'jsd', device: 'cuda' });
+    const b = sparseDivergence(logits, { rows, vocab }, targets, { divergence: 'jsd', device: 'cpu' });
+    expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5 * Math.max(1, b.loss));
+    expect(worstError(a.grad, b.grad, 3e-5, 3e-6)).toBeLessThanOrEqual(1);
+  });
+
+  it('NaN logits are an XopdError on the device too', () => {
+    const rows = 4, vocab = 32000;
+    const logits = randomLogits(rows, vocab, 7);
+    logits[2 * vocab + 17] = NaN;
+    const targets = randomTargets(rows, vocab, 8);
+    expect(() => sparseDivergence(logits, { rows, vocab }, targets, { divergence: 'forward-kl', device: 'cuda' }))
+      .toThrow(expect.objectContaining(errCode('E_ARG_VALUE')));
+    expect(() => policyGradientLoss(logits, { rows, vocab }, new Int32Array(rows), new Float32Array(rows), new Uint8Array(rows).fill(1), { device: 'cuda' }))
+      .toThrow(expect.objectContaining(errCode('E_ARG_VALUE')));
+  });
+});
+
+describe.runIf(process.env.XOPD_REQUIRE_CUDA === '1')('gpu-check asked for a device', () => {
+  it('a CUDA device is present', () => { expect(hasDevice).toBe(true); });
+});
+
+describe.skipIf(hasDevice)('CUDA absent', () => {
+  it("device 'cuda' is an XopdError naming the reason; 'auto' runs on the CPU", () => {
+    const logits = randomLogits(2, 10, 1);
+    const targets = randomTargets(2, 10, 2);
+    expect(() => sparseDivergence(logits, { rows: 2, vocab: 10 }, targets, { divergence: 'jsd', device: 'cuda' }))
+      .toThrow(expect.objectContaining(errCode('E_CUDA_UNAVAILABLE')));
+    expect(sparseDivergence(logits, { rows: 2, vocab: 10 }, targets, { divergence: 'jsd', device: 'auto' }).rows).toBe(2);
+  });
+});

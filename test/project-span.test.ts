@@ -1,0 +1,375 @@
+// Sparse span projection (DESIGN 5) on real tokenizers: the invariants DESIGN 5 lists, the fast
+// path against the plain reference, masking, the studentVocab index space, and bad input.
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { mixedCorpus, rng } from '../src/corpus.js';
+import type { Alignment } from '../src/align/types.js';
+import { spanProjection, spanProjector, endOfTurnId, type SpanTeacher } from '../src/project/span-projection.js';
+import { spanProjectionReference } from '../src/project/reference.js';
+import { sparseDivergence } from '../src/loss/sparse-divergence.js';
+import { info } from '../src/native.js';
+import { fuzzParams } from './helpers/fuzz.js';
+import { errCode, randomLogits } from './helpers/loss.js';
+import { alignEqualBytes, Siblings, teacherScores } from './helpers/project.js';
+
+const toks: Record<string, Tokenizer> = {};
+const sib: Record<string, Siblings> = {};
+const load = (name: string) => (toks[name] ??= Tokenizer.load(name));
+const siblings = (name: string) => (sib[name] ??= new Siblings(load(name)));
+const enc = (name: string, text: string) => load(name).encode(text, { addSpecialTokens: false });
+
+/**
+ * Student/teacher ids of the same text and their alignment, or undefined where the two byte streams
+ * differ (Qwen 3's NFC on combining accents, Mistral's prepended space): those need the aligner's
+ * APPROX chunks, which the aligner's own tests cover.
+ */
+function pairOf(studentName: string, teacherName: string, text: string) {
+  const student = load(studentName), teacher = load(teacherName);
+  // The teacher encodes the student's bytes as text, as TokenizerBridge.retokenize does.
+  const s = enc(studentName, text), t = enc(teacherName, new TextDecoder().decode(student.bytesOf(s)));
+  if (Buffer.compare(Buffer.from(student.bytesOf(s)), Buffer.from(teacher.bytesOf(t))) !== 0) return undefined;
+  return { student, teacher, s, t, alignment: alignEqualBytes(student, teacher, s, t) };
+}
+
+function row(targets: { rowPtr: Int32Array; ids: Int32Array; probs: ArrayLike<number> }, j: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (let k = targets.rowPtr[j]!; k < targets.rowPtr[j + 1]!; k++) out.set(targets.ids[k]!, targets.probs[k]!);
+  return out;
+}
+
+/** Texts where tokenizers disagree: numbers, code, CJK, emoji, accents, whitespace runs. */
+function corpusTexts(count: number, bytes: number, seed: number): string[] {
+  const r = rng(seed);
+  const text = mixedCorpus(count * bytes, seed);
+  const out: string[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    let end = Math.min(text.length, at + Math.floor(bytes * (0.5 + r())));
+    if (/[\uD800-\uDBFF]/.test(text[end - 1] ?? '')) end--;  // do not split a surrogate pair
+    out.push(text.slice(at, end));
+    at = end;
+  }
+  return out.filter((x) => x.length > 0);
+}
+
+beforeAll(() => {
+  for (const n of ['qwen3', 'llama3']) siblings(n);
+});
+
+describe('identical tokenizers: exactly top-k distillation', () => {
+  for (const name of ['qwen3', 'llama3']) {
+    it(`${name} -> ${name}: each candidate goes to itself, tail = 1 - sum`, () => {
+      const tok = load(name);
+      const text = corpusTexts(1, 1500, 7)[0]!;
+      const ids = enc(name, text);
+      const eos = tok.eosIds[tok.eosIds.length - 1]!;
+      const scores = teacherScores(ids, 8, 11, siblings(name), [eos]);
+      const alignment = alignEqualBytes(tok, tok, ids, ids);  // chunks of several tokens where one splits a character
+      const q = spanProjection({ student: tok, teacher: tok }, alignment, ids, scores);
+      let sawEos = false;
+      for (let j = 0; j < ids.length; j++) {
+        const want = new Map<number, number>([[ids[j]!, Math.exp(scores.logprobs[j]!)]]);
+        for (let c = 0; c < scores.k; c++) {
+          const id = scores.topkIds[j * scores.k + c]!;
+          if (id !== ids[j]) want.set(id, Math.exp(scores.topkLogprobs[j * scores.k + c]!));
+          if (id === eos) sawEos = true;
+        }
+        const got = row(q, j);
+        expect([...got.keys()].sort((a, b) => a - b)).toEqual([...want.keys()].sort((a, b) => a - b));
+        let sum = 0;
+        for (const [id, p] of want) {
+          expect(got.get(id)).toBeCloseTo(p, 6);
+          sum += p;
+        }
+        expect(q.tail[j]).toBeCloseTo(1 - sum, 6);
+        expect(q.mask[j]).toBe(1);
+      }
+      expect(sawEos).toBe(true);  // a special candidate maps to itself too
+    });
+  }
+});
+
+describe('realised tokens only (k = 0): the chunk product is the chunk teacher probability', () => {
+  for (const [s, t] of [['llama3', 'qwen3'], ['qwen3', 'llama3'], ['gemma3', 'llama3'], ['deepseek_v3', 'qwen3']]) {
+    it(`${s} student, ${t} teacher, mixed corpus`, () => {
+      let chunks = 0, multi = 0;
+      for (const [n, text] of corpusTexts(8, 700, 3).entries()) {
+        const p = pairOf(s, t, text.normalize('NFC'));
+        if (!p) continue;
+        const scores = teacherScores(p.t, 0, 100 + n, siblings(t));
+        const q = spanProjection(p, p.alignment, p.s, scores);
+        for (let c = 0; c < p.alignment.chunkCount; c++) {
+          if (p.alignment.flags[c]) continue;
+          let logQ = 0, logT = 0;
+          for (let j = p.alignment.studentStart[c]!; j < p.alignment.studentEnd[c]!; j++) {
+            const r = row(q, j);
+            expect(r.size).toBe(1);
+            logQ += Math.log(r.get(p.s[j]!)!);
+          }
+          for (let i = p.alignment.teacherStart[c]!; i < p.alignment.teacherEnd[c]!; i++) logT += scores.logprobs[i]!;
+          expect(Math.abs(logQ - logT)).toBeLessThan(2e-6 * (1 + Math.abs(logT)));
+          chunks++;
+          if (p.alignment.studentEnd[c]! - p.alignment.studentStart[c]! > 1 && p.alignment.teacherEnd[c]! - p.alignment.teacherStart[c]! > 1) multi++;
+        }
+      }
+      expect(chunks).toBeGreaterThan(200);
+      expect(multi).toBeGreaterThan(0);  // chunks where tokens straddle each other on both sides
+    });
+  }
+});
+
+describe('qwen3 -> llama3 numbers: " 936"', () => {
+  it('the sampled path lands on "936", alternatives on "8", "9x" and "93x"', () => {
+    const student = load('llama3'), teacher = load('qwen3');
+    const s = enc('llama3', 'It costs 936 dollars'), t = enc('qwen3', 'It costs 936 dollars');
+    const alignment = alignEqualBytes(student, teacher, s, t);
+    const d = (x: string) => teacher.id(x)!;
+    const L = (x: string) => student.id(x)!;
+    const j = [...s].indexOf(L('936'));
+    const i9 = [...t].indexOf(d('9'));
+    expect(j).toBeGreaterThan(0);
+    expect([...t.subarray(i9, i9 + 3)]).toEqual([d('9'), d('3'), d('6')]);
+    // Teacher: p(9) = 0.6 with alternative "8" 0.3; p(3) = 0.5 with "4" 0.2, "7" 0.1; p(6) = 0.7 with "5" 0.25.
+    const k = 2;
+    const logprobs = new Float32Array(t.length).fill(Math.log(0.9));
+    const topkIds = new Int32Array(t.length * k), topkLogprobs = new Float32Array(t.length * k).fill(Math.log(0.01));
+    for (let i = 0; i < t.length; i++) topkIds.set([t[i]!, d('Ġ') === t[i] ? d('a') : d('Ġ')], i * k);
+    const set = (i: number, real: number, alts: Array<[string, number]>) => {
+      logprobs[i] = Math.log(real);
+      alts.forEach(([x, p], c) => { topkIds[i * k + c] = d(x); topkLogprobs[i * k + c] = Math.log(p); });
+    };
+    set(i9, 0.6, [['8', 0.3], ['9', 0.6]]);
+    set(i9 + 1, 0.5, [['4', 0.2], ['7', 0.1]]);
+    set(i9 + 2, 0.7, [['5', 0.25], ['6', 0.7]]);
+    const q = spanProjection({ student, teacher }, alignment, s, { ids: t, logprobs, topkIds, topkLogprobs, k });
+    const r = row(q, j);
+    expect(r.get(L('936'))).toBeCloseTo(0.6 * 0.5 * 0.7, 6);
+    expect(r.get(L('8'))).toBeCloseTo(0.3, 6);
+    expect(r.get(L('94'))).toBeCloseTo(0.6 * 0.2, 6);
+    expect(r.get(L('97'))).toBeCloseTo(0.6 * 0.1, 6);
+    expect(r.get(L('935'))).toBeCloseTo(0.6 * 0.5 * 0.25, 6);
+    expect(r.size).toBe(5);
+    expect(q.tail[j]).toBeCloseTo(1 - (0.21 + 0.3 + 0.12 + 0.06 + 0.075), 6);
+  });
+
+  it('a teacher token straddling student tokens conditions on the bytes already emitted (llama3 teacher, qwen3 student)', () => {
+    // Teacher "936" is one token; student rows "9", "3", "6". Row "3" conditions on u = "9".
+    const student = load('qwen3'), teacher = load('llama3');
+    const s = enc('qwen3', 'It costs 936 dollars'), t = enc('llama3', 'It costs 936 dollars');
+    const alignment = alignEqualBytes(student, teacher, s, t);
+    const T = (x: string) => teacher.id(x)!, S = (x: string) => student.id(x)!;
+    const i = [...t].indexOf(T('936')), j = [...s].indexOf(S('9'));
+    const k = 3;
+    const logprobs = new Float32Array(t.length).fill(Math.log(0.9));
+    const topkIds = new Int32Array(t.length * k), topkLogprobs = new Float32Array(t.length * k).fill(Math.log(0.01));
+    for (let x = 0; x < t.length; x++) topkIds.set([T('a'), T('b'), T('c')], x * k);
+    // at "936": 0.4; "937" 0.2 (begins with "93"), "94" 0.1 (begins with "9"), "8" 0.1
+    logprobs[i] = Math.log(0.4);
+    topkIds.set([T('937'), T('94'), T('8')], i * k);
+    topkLogprobs.set([Math.log(0.2), Math.log(0.1), Math.log(0.1)], i * k);
+    const q = spanProjection({ student, teacher }, alignment, s, { ids: t, logprobs, topkIds, topkLogprobs, k });
+    // row "9": u empty; "937" -> "9", "94" -> "9", "8" -> "8"; sampled "936" -> "9"
+    const r9 = row(q, j);
+    expect(r9.get(S('9'))).toBeCloseTo(0.4 + 0.2 + 0.1, 6);
+    expect(r9.get(S('8'))).toBeCloseTo(0.1, 6);
+    // row "3": u = "9", Z = 0.4 + 0.2 + 0.1; "937" -> "3", "94" -> "4"; sampled -> "3"
+    const r3 = row(q, j + 1);
+    expect(r3.get(S('3'))).toBeCloseTo((0.4 + 0.2) / 0.7, 6);
+    expect(r3.get(S('4'))).toBeCloseTo(0.1 / 0.7, 6);
+    // row "6": u = "93", Z = 0.4 + 0.2; "937" -> "7"; sampled -> "6"
+    const r6 = row(q, j + 2);
+    expect(r6.get(S('6'))).toBeCloseTo(0.4 / 0.6, 6);
+    expect(r6.get(S('7'))).toBeCloseTo(0.2 / 0.6, 6);
+    // chunk product with alternatives: 0.7 * (0.6/0.7) * (0.4/0.6) = 0.4 = p(936)... and the "9" row holds
+    // the paths through "937" and "94" too (the accepted approximation of DESIGN 5)
+    expect(r9.get(S('9'))! * r3.get(S('3'))! * r6.get(S('6'))!).toBeCloseTo(0.4, 6);
+  });
+});
+
+describe('fast path equals the plain reference', () => {
+  const pairs: Array<[string, string]> = [['llama3', 'qwen3'], ['qwen3', 'llama3'], ['gemma3', 'qwen3'], ['qwen3', 'gemma3'], ['mistral', 'llama3']];
+  for (const [sName, tName] of pairs) {
+    it(`${sName} student, ${tName} teacher: top-8 with prefix-sharing candidates; rows sum to at most 1`, () => {
+      let rows = 0;
+      for (const [n, text] of corpusTexts(6, 600, 21).entries()) {
+        const p = pairOf(sName, tName, text.normalize('NFC'));
+        if (!p) continue;
+        const scores = teacherScores(p.t, 8, 300 + n, siblings(tName), [...p.teacher.eosIds]);
+        const q = spanProjection(p, p.alignment, p.s, scores);
+        const ref = spanProjectionReference(p, p.alignment, p.s, scores);
+        expect(Array.from(q.rowPtr)).toEqual(Array.from(ref.rowPtr));
+        expect(Array.from(q.ids)).toEqual(Array.from(ref.ids));
+        for (let x = 0; x < q.probs.length; x++) expect(Math.abs(q.probs[x]! - ref.probs[x]!)).toBeLessThan(1e-6 * Math.max(1e-3, ref.probs[x]!) + 1e-9);
+        expect(Array.from(q.mask)).toEqual(Array.from(ref.mask));
+        for (let j = 0; j < p.s.length; j++) {
+          let sum = q.tail[j]!;
+          for (let x = q.rowPtr[j]!; x < q.rowPtr[j + 1]!; x++) {
+            expect(q.probs[x]!).toBeGreaterThan(0);
+            sum += q.probs[x]!;
+          }
+          expect(q.tail[j]!).toBeGreaterThanOrEqual(0);
+          expect(Math.abs(sum - 1)).toBeLessThan(1e-5);
+          expect(Math.abs(q.tail[j]! - ref.tail[j]!)).toBeLessThan(1e-6);
+        }
+        rows += p.s.length;
+      }
+      expect(rows).toBeGreaterThan(300);
+    });
+  }
+
+  it('random Unicode text (property): fast == reference, rows sum to at most 1', () => {
+    const student = load('llama3'), teacher = load('qwen3');
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 6 }), fc.integer(),
+      (text, k, seed) => {
+        const s = student.encode(text, { addSpecialTokens: false }), t = teacher.encode(text, { addSpecialTokens: false });
+        if (s.length === 0 || Buffer.compare(Buffer.from(student.bytesOf(s)), Buffer.from(teacher.bytesOf(t))) !== 0) return;
+        const alignment = alignEqualBytes(student, teacher, s, t);
+        const scores = teacherScores(t, k, seed, siblings('qwen3'));
+        const q = spanProjection({ student, teacher }, alignment, s, scores);
+        const ref = spanProjectionReference({ student, teacher }, alignment, s, scores);
+        expect(Array.from(q.ids)).toEqual(Array.from(ref.ids));
+        for (let j = 0; j < s.length; j++) {
+          let sum = 0;
+          for (let x = q.rowPtr[j]!; x < q.rowPtr[j + 1]!; x++) sum += q.probs[x]!;
+          expect(sum).toBeLessThanOrEqual(1 + 1e-6);
+        }
+      }), fuzzParams(60, 15));
+  });
+});
+
+describe('end of turn, masks, studentVocab', () => {
+  it('the end-of-turn pair (different bytes) projects at its position: stop on the student end of turn', () => {
+    const student = load('llama3'), teacher = load('qwen3');
+    const sEot = endOfTurnId(student), tEot = endOfTurnId(teacher);
+    expect(student.token(sEot)).toBe('<|eot_id|>');
+    const s = Int32Array.from([...enc('llama3', 'Done.'), sEot]), t = Int32Array.from([...enc('qwen3', 'Done.'), tEot]);
+    const alignment = alignEqualBytes(student, teacher, s, t, { endOfTurnPair: true });
+    const k = 2, last = t.length - 1;
+    const logprobs = new Float32Array(t.length).fill(Math.log(0.8));
+    const topkIds = new Int32Array(t.length * k), topkLogprobs = new Float32Array(t.length * k).fill(Math.log(0.05));
+    for (let i = 0; i < t.length; i++) topkIds.set([teacher.id('Ġyes')!, teacher.id('Ġno')!], i * k);
+    logprobs[last] = Math.log(0.7);
+    topkIds.set([teacher.id('ĠThe')!, teacher.eosIds.find((x) => x !== tEot) ?? teacher.id('Ġno')!], last * k);
+    topkLogprobs.set([Math.log(0.2), Math.log(0.05)], last * k);
+    const q = spanProjection({ student, teacher }, alignment, s, { ids: t, logprobs, topkIds, topkLogprobs, k });
+    const r = row(q, s.length - 1);
+    expect(r.get(sEot)).toBeCloseTo(0.7 + (teacher.eosIds.length > 1 ? 0.05 : 0), 6);
+    expect(r.get(student.id('ĠThe')!)).toBeCloseTo(0.2, 6);
+    expect(q.mask[s.length - 1]).toBe(1);
+  });
+
+  it('APPROX and TAIL rows get no targets and mask 0; OVERSIZE rows get targets, masked unless included', () => {
+    const p = pairOf('llama3', 'qwen3', 'The committee met on Tuesday to review 123456789 figures.')!;
+    const flags = Uint8Array.from(p.alignment.flags);
+    const big = [...Array(p.alignment.chunkCount).keys()].find((c) => p.alignment.studentEnd[c]! - p.alignment.studentStart[c]! >= 1 && c > 0)!;
+    flags[0] = 2;  // APPROX
+    flags[big] = 1;  // OVERSIZE
+    flags[p.alignment.chunkCount - 1] = 4;  // TAIL
+    const alignment: Alignment = { ...p.alignment, flags };
+    const scores = teacherScores(p.t, 4, 5, siblings('qwen3'));
+    for (const includeFlags of [0, 1]) {
+      const q = spanProjection(p, alignment, p.s, scores, { includeFlags });
+      for (let c = 0; c < alignment.chunkCount; c++) {
+        for (let j = alignment.studentStart[c]!; j < alignment.studentEnd[c]!; j++) {
+          const n = q.rowPtr[j + 1]! - q.rowPtr[j]!;
+          if (flags[c] & 6) {
+            expect(n).toBe(0);
+            expect(q.tail[j]).toBe(1);
+            expect(q.mask[j]).toBe(0);
+          } else {
+            expect(n).toBeGreaterThan(0);
+            expect(q.mask[j]).toBe(flags[c] === 1 && includeFlags === 0 ? 0 : 1);
+          }
+        }
+      }
+    }
+  });
+
+  it('studentVocab: targets in its index space, only its ids as targets; feeds sparseDivergence', () => {
+    const p = pairOf('llama3', 'qwen3', 'Prices rose 3.75% year over year, while the median rent reached $2,415.50.')!;
+    const scores = teacherScores(p.t, 8, 9, siblings('qwen3'));
+    const full = spanProjection(p, p.alignment, p.s, scores);
+    // the ids the student can emit: the response's ids, digits and a few hundred others
+    const allowed = new Set<number>([...p.s]);
+    for (let x = 15; x < 25; x++) allowed.add(x);
+    for (let x = 1000; x < 1400; x++) allowed.add(x);
+    const vocab = Int32Array.from([...allowed].sort((a, b) => b - a));  // any order
+    const q = spanProjection(p, p.alignment, p.s, scores, { studentVocab: vocab });
+    const ref = spanProjectionReference(p, p.alignment, p.s, scores, { studentVocab: vocab });
+    expect(Array.from(q.ids)).toEqual(Array.from(ref.ids));
+    for (const id of q.ids) expect(id).toBeLessThan(vocab.length);
+    for (let j = 0; j < p.s.length; j++) {
+      const r = row(q, j);
+      expect(r.get(vocab.indexOf(p.s[j]!))).toBeGreaterThan(0);
+      // never more mass than unrestricted: paths whose first token is not allowed go to a shorter one or the tail
+      expect(q.tail[j]!).toBeGreaterThanOrEqual(-1e-7);
+    }
+    expect(full.ids.length).toBeGreaterThan(0);
+    const rows = p.s.length, V = vocab.length;
+    const loss = sparseDivergence(randomLogits(rows, V, 3), { rows, vocab: V }, q, { divergence: 'reverse-kl', device: 'cpu' });
+    expect(loss.loss).toBeGreaterThan(0);
+    expect(loss.rows).toBe([...q.mask].filter((m) => m).length);
+    expect(() => spanProjection(p, p.alignment, p.s, scores, { studentVocab: Int32Array.from([1, 2, 3]) }))
+      .toThrow(expect.objectContaining(errCode('E_TOKEN_ID')));
+  });
+
+  it('the projector is built once per (student, teacher, studentVocab)', () => {
+    const pair = { student: load('llama3'), teacher: load('qwen3') };
+    const a = spanProjector(pair), b = spanProjector(pair);
+    expect(a).toBe(b);
+    expect(spanProjector(pair, Int32Array.from([1, 2, 3]))).toBe(spanProjector(pair, Int32Array.from([1, 2, 3])));
+    expect(spanProjector(pair, Int32Array.from([1, 2, 3]))).not.toBe(a);
+    expect(a.trieNodes).toBeGreaterThan(128000);
+    expect(a.outputSize).toBe(pair.student.vocabSize);
+  });
+});
+
+describe('bad input is an XopdError', () => {
+  it('lengths, ids, probabilities, k, empty responses, alignments', () => {
+    const p = pairOf('llama3', 'qwen3', 'Hello there, 42 birds.')!;
+    const sc = teacherScores(p.t, 3, 1, siblings('qwen3'));
+    const run = (over: Partial<SpanTeacher>, s = p.s, a: Alignment = p.alignment) => () => spanProjection(p, a, s, { ...sc, ...over });
+    const c = (x: string) => expect.objectContaining(errCode(x));
+    expect(run({ logprobs: sc.logprobs.subarray(1) })).toThrow(c('E_ARG_SHAPE'));
+    expect(run({ k: 2 })).toThrow(c('E_ARG_SHAPE'));
+    expect(run({ k: -1 })).toThrow(c('E_ARG_RANGE'));
+    expect(run({ k: 1.5 })).toThrow(c('E_ARG_TYPE'));
+    expect(run({ topkIds: sc.topkIds.map((x, i) => (i === 4 ? 10 ** 7 : x)) })).toThrow(c('E_TOKEN_ID'));
+    expect(run({ topkIds: sc.topkIds.map((x, i) => (i === 1 ? sc.topkIds[0]! : x)) })).toThrow(c('E_ARG_VALUE'));
+    expect(run({ logprobs: sc.logprobs.map((x, i) => (i === 2 ? 0.5 : x)) })).toThrow(c('E_ARG_VALUE'));
+    expect(run({ logprobs: sc.logprobs.map((x, i) => (i === 2 ? NaN : x)) })).toThrow(c('E_ARG_VALUE'));
+    expect(run({ topkLogprobs: sc.topkLogprobs.map(() => Math.log(0.6)) })).toThrow(c('E_ARG_VALUE'));
+    expect(run({}, new Int32Array(0))).toThrow(c('E_ARG_SHAPE'));
+    expect(run({}, p.s.map((x, i) => (i === 0 ? -3 : x)))).toThrow(c('E_TOKEN_ID'));
+    const shortA = { ...p.alignment, chunkCount: p.alignment.chunkCount - 1, studentStart: p.alignment.studentStart.subarray(1) };
+    expect(run({}, p.s, shortA)).toThrow(c('E_ARG_SHAPE'));
+    expect(() => spanProjection({} as never, p.alignment, p.s, sc)).toThrow(c('E_ARG_TYPE'));
+    expect(() => spanProjection(p, p.alignment, p.s, sc, { device: 'tpu' as never })).toThrow(c('E_ARG_VALUE'));
+    // -inf logprobs are probability 0: allowed
+    expect(run({ topkLogprobs: sc.topkLogprobs.map(() => -Infinity) })).not.toThrow();
+  });
+});
+
+if (info().cuda.devices === 0) console.log('project-span: CUDA tests skipped, no CUDA device');
+describe.runIf(process.env.XOPD_REQUIRE_CUDA === '1')('CUDA required (gpu-check)', () => {
+  it('a CUDA device is present', () => { expect(info().cuda.devices).toBeGreaterThan(0); });
+});
+
+describe.skipIf(info().cuda.devices === 0)('CUDA span projection (device present)', () => {
+  it('equals the CPU path on real pairs', () => {
+    for (const [sName, tName] of [['llama3', 'qwen3'], ['qwen3', 'gemma3']] as const) {
+      for (const [n, text] of corpusTexts(3, 800, 41).entries()) {
+        const p = pairOf(sName, tName, text.normalize('NFC'));
+        if (!p) continue;
+        const scores = teacherScores(p.t, 8, 500 + n, siblings(tName));
+        const a = spanProjection(p, p.alignment, p.s, scores, { device: 'cpu' });
+        const b = spanProjection(p, p.alignment, p.s, scores, { device: 'cuda' });
+        expect(Array.from(b.rowPtr)).toEqual(Array.from(a.rowPtr));
+        expect(Array.from(b.ids)).toEqual(Array.from(a.ids));
+        expect(Array.from(b.probs)).toEqual(Array.from(a.probs));
+        expect(Array.from(b.tail)).toEqual(Array.from(a.tail));
+      }
+    }
+  });
+});
