@@ -12,6 +12,7 @@ import { CheckpointStore, verifyCheckpoint } from '../src/distill/checkpoint.js'
 import { MetricsLog } from '../src/distill/metrics.js';
 import { Model } from '../src/model/model.js';
 import { CLI, ensureBuilt } from './helpers/built.js';
+import { DEFAULT_TEACHER } from '../src/distill/job.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-proc-'));
 const children = new Set<ChildProcess>();
@@ -110,5 +111,33 @@ describe('xopd distill under kill and interrupt', () => {
     expect(result.steps).toBe(stopped + 2);
     expect(result.interrupted).toBe(false);
     expect(stepsIn(metrics)).toEqual(Array.from({ length: stopped + 2 }, (_, i) => i + 1));
+  });
+
+  it('xopd serve-teacher serves the shipped teacher; xopd distill --teacher-url trains through it; SIGTERM stops the server', async () => {
+    const srv = xopd(['serve-teacher', '--model', DEFAULT_TEACHER, '--port', '0', '--quiet']);
+    let url = '';
+    while (!url) {
+      if (srv.child.exitCode !== null) throw new Error(`serve-teacher exited: ${(await srv.done).err}`);
+      const m = /serving teacher-qwen3 \(.*\) on (http:\/\/127\.0\.0\.1:\d+)/.exec(await new Promise<string>((r) => srv.child.stdout!.once('data', (d) => r(String(d)))));
+      if (m) url = m[1]!;
+    }
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> };
+    expect(models.data[0]!.id).toBe('teacher-qwen3');
+    const run = path.join(tmp, 'served');
+    const r = await xopd(['distill', ...SMALL, '--steps', '2', '--loss', 'chunk-pg=1,span-kl=1', '--teacher-url', url, '--teacher-tokenizer', 'qwen3', '--out', run, '--json']).done;
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out.trim().split('\n').pop()!).steps).toBe(2);
+    const steps = MetricsLog.read(path.join(run, 'metrics.jsonl')).filter((x) => x.kind === 'step');
+    expect(steps.map((x) => x.step)).toEqual([1, 2]);
+    for (const x of steps) {
+      expect(Number.isFinite(x.lossChunkPg)).toBe(true);
+      expect(Number.isFinite(x.lossSpanKl)).toBe(true);
+    }
+    srv.child.kill('SIGTERM');
+    expect((await srv.done).code).toBe(0);
+    // the server is gone: a distill against it fails with a teacher error naming it, exit 1
+    const down = await xopd(['distill', ...SMALL, '--steps', '1', '--teacher-url', url, '--teacher-tokenizer', 'qwen3', '--teacher-retries', '1', '--out', path.join(tmp, 'down')]).done;
+    expect(down.code).toBe(1);
+    expect(down.err).toContain(`E_TEACHER_UNREACHABLE: teacher server ${url}/v1 failed (unreachable) after 2 attempts`);
   });
 });
