@@ -23,6 +23,14 @@ export const ErrorCode = {
   MODEL_NOT_FOUND: 'E_MODEL_NOT_FOUND',
   MODEL_STATE: 'E_MODEL_STATE',
   NONFINITE: 'E_NONFINITE',
+  // A served teacher failed (after the configured retries); the message names the server and fault.
+  TEACHER_UNREACHABLE: 'E_TEACHER_UNREACHABLE',
+  TEACHER_TIMEOUT: 'E_TEACHER_TIMEOUT',
+  TEACHER_HTTP: 'E_TEACHER_HTTP',
+  TEACHER_RESPONSE: 'E_TEACHER_RESPONSE',
+  // Checkpoints and run folders.
+  CHECKPOINT: 'E_CHECKPOINT',
+  CONFIG: 'E_CONFIG',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
 

@@ -4,8 +4,11 @@ import { infoCommand } from './info.js';
 import { tokenizeCommand } from './tokenize.js';
 import { startCommand } from './start.js';
 import { alignCommand } from './align.js';
+import { distillCommand } from './distill.js';
+import { serveTeacherCommand } from './serve-teacher.js';
+import { benchCommand } from './bench.js';
 
 import { pretrainCommand } from './pretrain.js';
 import { evalCommand } from './eval.js';
 
-export const COMMANDS: Command[] = [startCommand, tokenizeCommand, alignCommand, infoCommand, pretrainCommand, evalCommand];
+export const COMMANDS: Command[] = [startCommand, tokenizeCommand, alignCommand, infoCommand, pretrainCommand, evalCommand, distillCommand, serveTeacherCommand, benchCommand];
