@@ -4,7 +4,6 @@ import { distillSuite } from './distill.js';
 import { tokenizerSuite } from './tokenizer.js';
 import { alignSuite } from './align.js';
 import { lossSuite } from './loss.js';
-
 import { modelSuite } from './model.js';
 
 export const SUITES: Suite[] = [tokenizerSuite, alignSuite, lossSuite, modelSuite, distillSuite];

@@ -7,7 +7,6 @@ import { alignCommand } from './align.js';
 import { distillCommand } from './distill.js';
 import { serveTeacherCommand } from './serve-teacher.js';
 import { benchCommand } from './bench.js';
-
 import { pretrainCommand } from './pretrain.js';
 import { evalCommand } from './eval.js';
 
