@@ -67,17 +67,18 @@ function sftArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask,
     async step(i) {
       const prompts = task.trainPrompts(s.batchSize, stepSeed(s.seed, i, 1)).map((m) => forPrompts.renderPrompts(m));
       const answers = await teacher.generate(prompts.map((p) => p.teacher), { maxTokens: s.maxTokens, temperature: 1, seed: stepSeed(s.seed, i, 2), stopIds: teacherStop });
-      const batch = answers.map((a, j) => ({ prompt: prompts[j]!.student, response: toStudent.retokenize(a.ids) })).filter((b) => b.response.length > 0);
+      // An answer whose student tokens fall outside the student's id list cannot be read by it: dropped.
+      const all = answers.map((a, j) => ({ prompt: prompts[j]!.student, response: toStudent.retokenize(a.ids) }));
+      const batch = all.filter((b) => b.response.length > 0 && b.response.every((id) => col(id) >= 0));
       const labels = Int32Array.from(batch.flatMap((b) => Array.from(b.response, (id) => col(id))));
-      const keep = Uint8Array.from(labels, (c) => (c >= 0 ? 1 : 0)); // ids the student cannot emit carry no label
-      const masked = keep.reduce((a, k) => a + (k ? 0 : 1), 0);
-      if (labels.length > masked) {
+      const masked = all.reduce((n, b) => n + b.response.length, 0) - labels.length;
+      if (labels.length > 0) {
         const logits = await student.forward(batch);
-        const ce = crossEntropy(logits.logits, { rows: logits.rows, vocab: logits.vocab }, labels.map((c) => Math.max(c, 0)), { mask: keep });
+        const ce = crossEntropy(logits.logits, { rows: logits.rows, vocab: logits.vocab }, labels);
         await student.backward(ce.grad);
         await student.step();
       }
-      return { chunks: 0, oneToOne: 0, studentTokens: labels.length, teacherTokens: answers.reduce((a, r) => a + r.ids.length, 0), maskedTokens: masked };
+      return { chunks: 0, oneToOne: 0, studentTokens: labels.length + masked, teacherTokens: answers.reduce((a, r) => a + r.ids.length, 0), maskedTokens: masked };
     },
   };
 }
