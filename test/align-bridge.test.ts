@@ -75,6 +75,7 @@ describe('end of turn', () => {
       const student = tok[sName]!, teacher = tok[tName]!;
       const bridge = new TokenizerBridge(student, teacher);
       expect(teacher.token(bridge.teacherEndOfTurn!)).toBe(teacherEot);
+      expect(student.eosIds).toContain(bridge.studentEndOfTurn);
       const body = student.encode('The answer is 391 (CCCXCI). Done!', { addSpecialTokens: false });
       for (const eos of student.eosIds) {
         const s = Int32Array.from([...body, eos]);

@@ -8,7 +8,7 @@ import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { rng } from '../src/corpus.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { errCode, randomLogits, softmax } from './helpers/loss.js';
-import { alignEqualBytes } from './helpers/project.js';
+import { TokenizerBridge } from '../src/align/bridge.js';
 
 /** An alignment from chunk sizes: [[student tokens, teacher tokens, flags], ...]. */
 function chunks(spec: Array<[number, number, number?]>): Alignment {
@@ -75,7 +75,7 @@ describe('chunkAdvantages', () => {
     const student = Tokenizer.load('qwen3'), teacher = Tokenizer.load('llama3');
     const text = 'In 1969, roughly 600 million people watched; 数学题：３４５＋６７８＝１０２３。 def fib(n): return n';
     const s = student.encode(text, { addSpecialTokens: false }), t = teacher.encode(text, { addSpecialTokens: false });
-    const a = alignEqualBytes(student, teacher, s, t, { maxChunkTokens: 1000 });
+    const a = new TokenizerBridge(student, teacher, { maxChunkTokens: 1000 }).align(s, t);
     expect(a.chunkCount).toBeLessThan(s.length);  // some chunks hold several tokens
     fc.assert(fc.property(fc.integer(), fc.constantFrom('proportional' as const, 'uniform' as const), (seed, credit) => {
       const r = rng(seed);

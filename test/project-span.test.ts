@@ -11,7 +11,8 @@ import { sparseDivergence } from '../src/loss/sparse-divergence.js';
 import { info } from '../src/native.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { errCode, randomLogits } from './helpers/loss.js';
-import { alignEqualBytes, Siblings, teacherScores } from './helpers/project.js';
+import { TokenizerBridge } from '../src/align/bridge.js';
+import { Siblings, teacherScores } from './helpers/project.js';
 
 const toks: Record<string, Tokenizer> = {};
 const sib: Record<string, Siblings> = {};
@@ -19,17 +20,23 @@ const load = (name: string) => (toks[name] ??= Tokenizer.load(name));
 const siblings = (name: string) => (sib[name] ??= new Siblings(load(name)));
 const enc = (name: string, text: string) => load(name).encode(text, { addSpecialTokens: false });
 
+const bridges = new Map<string, TokenizerBridge>();
+function bridgeOf(studentName: string, teacherName: string): TokenizerBridge {
+  const key = `${studentName}>${teacherName}`;
+  let b = bridges.get(key);
+  if (!b) bridges.set(key, (b = new TokenizerBridge(load(studentName), load(teacherName))));
+  return b;
+}
+
 /**
- * Student/teacher ids of the same text and their alignment, or undefined where the two byte streams
- * differ (Qwen 3's NFC on combining accents, Mistral's prepended space): those need the aligner's
- * APPROX chunks, which the aligner's own tests cover.
+ * A student response for the text, the teacher's ids for it (TokenizerBridge.retokenize) and their
+ * alignment (TokenizerBridge.align): where the byte streams differ (Qwen 3's NFC, Mistral's
+ * prepended space) the aligner makes APPROX chunks, which the projection masks.
  */
 function pairOf(studentName: string, teacherName: string, text: string) {
-  const student = load(studentName), teacher = load(teacherName);
-  // The teacher encodes the student's bytes as text, as TokenizerBridge.retokenize does.
-  const s = enc(studentName, text), t = enc(teacherName, new TextDecoder().decode(student.bytesOf(s)));
-  if (Buffer.compare(Buffer.from(student.bytesOf(s)), Buffer.from(teacher.bytesOf(t))) !== 0) return undefined;
-  return { student, teacher, s, t, alignment: alignEqualBytes(student, teacher, s, t) };
+  const bridge = bridgeOf(studentName, teacherName);
+  const s = enc(studentName, text), t = bridge.retokenize(s);
+  return { student: bridge.student, teacher: bridge.teacher, bridge, s, t, alignment: bridge.align(s, t) };
 }
 
 function row(targets: { rowPtr: Int32Array; ids: Int32Array; probs: ArrayLike<number> }, j: number): Map<number, number> {
@@ -65,7 +72,7 @@ describe('identical tokenizers: exactly top-k distillation', () => {
       const ids = enc(name, text);
       const eos = tok.eosIds[tok.eosIds.length - 1]!;
       const scores = teacherScores(ids, 8, 11, siblings(name), [eos]);
-      const alignment = alignEqualBytes(tok, tok, ids, ids);  // chunks of several tokens where one splits a character
+      const alignment = new TokenizerBridge(tok, tok).align(ids, ids);  // chunks of several tokens where one splits a character
       const q = spanProjection({ student: tok, teacher: tok }, alignment, ids, scores);
       let sawEos = false;
       for (let j = 0; j < ids.length; j++) {
@@ -95,8 +102,7 @@ describe('realised tokens only (k = 0): the chunk product is the chunk teacher p
     it(`${s} student, ${t} teacher, mixed corpus`, () => {
       let chunks = 0, multi = 0;
       for (const [n, text] of corpusTexts(8, 700, 3).entries()) {
-        const p = pairOf(s, t, text.normalize('NFC'));
-        if (!p) continue;
+        const p = pairOf(s, t, text);
         const scores = teacherScores(p.t, 0, 100 + n, siblings(t));
         const q = spanProjection(p, p.alignment, p.s, scores);
         for (let c = 0; c < p.alignment.chunkCount; c++) {
@@ -123,7 +129,7 @@ describe('qwen3 -> llama3 numbers: " 936"', () => {
   it('the sampled path lands on "936", alternatives on "8", "9x" and "93x"', () => {
     const student = load('llama3'), teacher = load('qwen3');
     const s = enc('llama3', 'It costs 936 dollars'), t = enc('qwen3', 'It costs 936 dollars');
-    const alignment = alignEqualBytes(student, teacher, s, t);
+    const alignment = bridgeOf('llama3', 'qwen3').align(s, t);
     const d = (x: string) => teacher.id(x)!;
     const L = (x: string) => student.id(x)!;
     const j = [...s].indexOf(L('936'));
@@ -157,7 +163,7 @@ describe('qwen3 -> llama3 numbers: " 936"', () => {
     // Teacher "936" is one token; student rows "9", "3", "6". Row "3" conditions on u = "9".
     const student = load('qwen3'), teacher = load('llama3');
     const s = enc('qwen3', 'It costs 936 dollars'), t = enc('llama3', 'It costs 936 dollars');
-    const alignment = alignEqualBytes(student, teacher, s, t);
+    const alignment = bridgeOf('qwen3', 'llama3').align(s, t);
     const T = (x: string) => teacher.id(x)!, S = (x: string) => student.id(x)!;
     const i = [...t].indexOf(T('936')), j = [...s].indexOf(S('9'));
     const k = 3;
@@ -193,8 +199,7 @@ describe('fast path equals the plain reference', () => {
     it(`${sName} student, ${tName} teacher: top-8 with prefix-sharing candidates; rows sum to at most 1`, () => {
       let rows = 0;
       for (const [n, text] of corpusTexts(6, 600, 21).entries()) {
-        const p = pairOf(sName, tName, text.normalize('NFC'));
-        if (!p) continue;
+        const p = pairOf(sName, tName, text);
         const scores = teacherScores(p.t, 8, 300 + n, siblings(tName), [...p.teacher.eosIds]);
         const q = spanProjection(p, p.alignment, p.s, scores);
         const ref = spanProjectionReference(p, p.alignment, p.s, scores);
@@ -222,9 +227,11 @@ describe('fast path equals the plain reference', () => {
     const student = load('llama3'), teacher = load('qwen3');
     fc.assert(fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 6 }), fc.integer(),
       (text, k, seed) => {
-        const s = student.encode(text, { addSpecialTokens: false }), t = teacher.encode(text, { addSpecialTokens: false });
-        if (s.length === 0 || Buffer.compare(Buffer.from(student.bytesOf(s)), Buffer.from(teacher.bytesOf(t))) !== 0) return;
-        const alignment = alignEqualBytes(student, teacher, s, t);
+        const bridge = bridgeOf('llama3', 'qwen3');
+        const s = student.encode(text, { addSpecialTokens: false });
+        if (s.length === 0) return;
+        const t = bridge.retokenize(s);
+        const alignment = bridge.align(s, t);
         const scores = teacherScores(t, k, seed, siblings('qwen3'));
         const q = spanProjection({ student, teacher }, alignment, s, scores);
         const ref = spanProjectionReference({ student, teacher }, alignment, s, scores);
@@ -243,8 +250,11 @@ describe('end of turn, masks, studentVocab', () => {
     const student = load('llama3'), teacher = load('qwen3');
     const sEot = endOfTurnId(student), tEot = endOfTurnId(teacher);
     expect(student.token(sEot)).toBe('<|eot_id|>');
-    const s = Int32Array.from([...enc('llama3', 'Done.'), sEot]), t = Int32Array.from([...enc('qwen3', 'Done.'), tEot]);
-    const alignment = alignEqualBytes(student, teacher, s, t, { endOfTurnPair: true });
+    const bridge = bridgeOf('llama3', 'qwen3');
+    const s = Int32Array.from([...enc('llama3', 'Done.'), sEot]), t = bridge.retokenize(s);
+    expect(t[t.length - 1]).toBe(tEot);
+    const alignment = bridge.align(s, t);
+    expect(alignment.studentEnd[alignment.chunkCount - 1]! - alignment.studentStart[alignment.chunkCount - 1]!).toBe(1);
     const k = 2, last = t.length - 1;
     const logprobs = new Float32Array(t.length).fill(Math.log(0.8));
     const topkIds = new Int32Array(t.length * k), topkLogprobs = new Float32Array(t.length * k).fill(Math.log(0.05));
@@ -252,15 +262,28 @@ describe('end of turn, masks, studentVocab', () => {
     logprobs[last] = Math.log(0.7);
     topkIds.set([teacher.id('ĠThe')!, teacher.eosIds.find((x) => x !== tEot) ?? teacher.id('Ġno')!], last * k);
     topkLogprobs.set([Math.log(0.2), Math.log(0.05)], last * k);
-    const q = spanProjection({ student, teacher }, alignment, s, { ids: t, logprobs, topkIds, topkLogprobs, k });
+    const q = spanProjection(bridge, alignment, s, { ids: t, logprobs, topkIds, topkLogprobs, k });
     const r = row(q, s.length - 1);
     expect(r.get(sEot)).toBeCloseTo(0.7 + (teacher.eosIds.length > 1 ? 0.05 : 0), 6);
     expect(r.get(student.id('ĠThe')!)).toBeCloseTo(0.2, 6);
     expect(q.mask[s.length - 1]).toBe(1);
   });
 
+  it('real differing bytes (Qwen 3 NFC on a combining accent): the APPROX chunk is masked, the rest projected', () => {
+    const p = pairOf('llama3', 'qwen3', 'A cafe\u0301 near the old lighthouse, at 7:45 p.m. sharp.');
+    const approx = [...p.alignment.flags.keys()].filter((c) => p.alignment.flags[c]! & 2);
+    expect(approx.length).toBe(1);
+    const scores = teacherScores(p.t, 4, 8, siblings('qwen3'));
+    const q = spanProjection(p.bridge, p.alignment, p.s, scores);
+    for (let c = 0; c < p.alignment.chunkCount; c++)
+      for (let j = p.alignment.studentStart[c]!; j < p.alignment.studentEnd[c]!; j++) {
+        expect(q.mask[j]).toBe(p.alignment.flags[c] ? 0 : 1);
+        expect(q.rowPtr[j + 1]! - q.rowPtr[j]! > 0).toBe(!(p.alignment.flags[c]! & 2));
+      }
+  });
+
   it('APPROX and TAIL rows get no targets and mask 0; OVERSIZE rows get targets, masked unless included', () => {
-    const p = pairOf('llama3', 'qwen3', 'The committee met on Tuesday to review 123456789 figures.')!;
+    const p = pairOf('llama3', 'qwen3', 'The committee met on Tuesday to review 123456789 figures.');
     const flags = Uint8Array.from(p.alignment.flags);
     const big = [...Array(p.alignment.chunkCount).keys()].find((c) => p.alignment.studentEnd[c]! - p.alignment.studentStart[c]! >= 1 && c > 0)!;
     flags[0] = 2;  // APPROX
@@ -287,7 +310,7 @@ describe('end of turn, masks, studentVocab', () => {
   });
 
   it('studentVocab: targets in its index space, only its ids as targets; feeds sparseDivergence', () => {
-    const p = pairOf('llama3', 'qwen3', 'Prices rose 3.75% year over year, while the median rent reached $2,415.50.')!;
+    const p = pairOf('llama3', 'qwen3', 'Prices rose 3.75% year over year, while the median rent reached $2,415.50.');
     const scores = teacherScores(p.t, 8, 9, siblings('qwen3'));
     const full = spanProjection(p, p.alignment, p.s, scores);
     // the ids the student can emit: the response's ids, digits and a few hundred others
@@ -327,7 +350,7 @@ describe('end of turn, masks, studentVocab', () => {
 
 describe('bad input is an XopdError', () => {
   it('lengths, ids, probabilities, k, empty responses, alignments', () => {
-    const p = pairOf('llama3', 'qwen3', 'Hello there, 42 birds.')!;
+    const p = pairOf('llama3', 'qwen3', 'Hello there, 42 birds.');
     const sc = teacherScores(p.t, 3, 1, siblings('qwen3'));
     const run = (over: Partial<SpanTeacher>, s = p.s, a: Alignment = p.alignment) => () => spanProjection(p, a, s, { ...sc, ...over });
     const c = (x: string) => expect.objectContaining(errCode(x));
@@ -360,8 +383,7 @@ describe.skipIf(info().cuda.devices === 0)('CUDA span projection (device present
   it('equals the CPU path on real pairs', () => {
     for (const [sName, tName] of [['llama3', 'qwen3'], ['qwen3', 'gemma3']] as const) {
       for (const [n, text] of corpusTexts(3, 800, 41).entries()) {
-        const p = pairOf(sName, tName, text.normalize('NFC'));
-        if (!p) continue;
+        const p = pairOf(sName, tName, text);
         const scores = teacherScores(p.t, 8, 500 + n, siblings(tName));
         const a = spanProjection(p, p.alignment, p.s, scores, { device: 'cpu' });
         const b = spanProjection(p, p.alignment, p.s, scores, { device: 'cuda' });

@@ -190,7 +190,8 @@ enum class Fast { kDone, kDiffer, kBadId };
 Fast AlignEqualStreams(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
                        int32_t maxTok, PairResult& out) {
   const uint16_t* slen = pt.sLenCont.data();
-  const int32_t* same = pt.sSame.data();
+  const uint32_t* same = pt.sSame.data();
+  constexpr uint32_t kId = 0x7FFFFFFFu;
   const uint16_t* tlen = pt.tLen.data();
   const uint32_t vs = uint32_t(pt.sLenCont.size()), vt = uint32_t(pt.tLen.size());
   const size_t cap = size_t(std::min(n, m)) + 2;
@@ -206,7 +207,7 @@ Fast AlignEqualStreams(const PairTables& pt, const int32_t* s, int32_t n, const 
   int32_t* t1 = out.tEnd.data();
   uint8_t* fl = out.flags.data();
   int32_t* sc = out.studentChunk.data();
-  int64_t X = 0, Y = 0;  // bytes of student tokens [0, i) and teacher tokens [0, j)
+  int64_t X = 0, Y = 0;  // bytes of student tokens [ci, i) and teacher tokens [cj, j)
   int32_t i = 0, j = 0, ci = 0, cj = 0, c = 0;
   uint32_t nextInfo = 0;  // lenCont of student token i (valid when i < n)
   if (n > 0) {
@@ -217,7 +218,7 @@ Fast AlignEqualStreams(const PairTables& pt, const int32_t* s, int32_t n, const 
     if (X == Y && (i > ci || j > cj)) {
       // Both sides end here; a boundary when the next byte starts a character (or nothing follows).
       if (i == n || !(nextInfo & 1)) {
-        const bool sameIds = i - ci == 1 && j - cj == 1 && same[s[ci]] == t[cj];
+        const bool sameIds = i - ci == 1 && j - cj == 1 && (same[s[ci]] & kId) == uint32_t(t[cj]) + 1;
         if (!sameIds && !ChunkBytesEqual(*pt.student, s, ci, i, *pt.teacher, t, cj, j)) return Fast::kDiffer;
         s0[c] = ci;
         s1[c] = i;
@@ -228,7 +229,34 @@ Fast AlignEqualStreams(const PairTables& pt, const int32_t* s, int32_t n, const 
         ++c;
         ci = i;
         cj = j;
+        X = Y = 0;  // only X - Y matters
       }
+    }
+    if (i == ci && j == cj) {
+      // At a boundary: runs of byte-identical 1:1 pairs need neither lengths nor bytes, only that the
+      // next student token starts a character.
+      while (i < n && j < m) {
+        const int32_t sv = s[i], tv = t[j];
+        if (uint32_t(sv) >= vs || uint32_t(tv) >= vt) return Fast::kBadId;
+        if ((same[sv] & kId) != uint32_t(tv) + 1) break;
+        if (i + 1 < n) {
+          const int32_t sn = s[i + 1];
+          if (uint32_t(sn) >= vs) return Fast::kBadId;
+          if (same[sn] >> 31) break;  // mid-character: the general merge takes this pair
+        }
+        s0[c] = i;
+        s1[c] = i + 1;
+        t0[c] = j;
+        t1[c] = j + 1;
+        fl[c] = 0;
+        sc[i] = c;
+        ++c;
+        ++i;
+        ++j;
+      }
+      ci = i;
+      cj = j;
+      if (i < n) nextInfo = slen[s[i]];  // s[i] was checked above, or is i = 0 (checked on entry)
     }
     if (X <= Y && i < n) {
       const uint32_t len = nextInfo >> 1;
@@ -280,6 +308,7 @@ void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
   }
   sLenCont.resize(size_t(vs));
   sSame.resize(size_t(vs));
+  XOPD_CHECK(vt < INT32_MAX, "E_TOKEN_TABLE", "the teacher vocabulary is too large");
   sameBytesIds = 0;
   for (int32_t id = 0; id < vs; ++id) {
     const uint32_t len = st.length(id);
@@ -294,7 +323,7 @@ void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
       }
     }
     sLenCont[id] = uint16_t(((len & 0x7FFF) << 1) | (cont ? 1u : 0u));
-    sSame[id] = sameId;
+    sSame[id] = uint32_t(sameId + 1) | (cont ? 0x80000000u : 0u);
   }
 }
 

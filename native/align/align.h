@@ -123,7 +123,8 @@ struct PairTables {
   const TokenTable* student = nullptr;
   const TokenTable* teacher = nullptr;
   std::vector<uint16_t> sLenCont;  // [student vocab]: byte length << 1 | (first byte is a continuation byte)
-  std::vector<int32_t> sSame;      // [student vocab]: a teacher id with exactly the same bytes, or -1
+  std::vector<uint32_t> sSame;     // [student vocab]: 1 + a teacher id with exactly the same bytes (0: none),
+                                   // | 1 << 31 when the first byte is a continuation byte
   std::vector<uint16_t> tLen;      // [teacher vocab]: byte length
   bool fast = true;                // every token is shorter than 2^15 bytes (else: general path only)
   int32_t sameBytesIds = 0;        // student ids with a byte-identical teacher id

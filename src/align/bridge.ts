@@ -55,7 +55,9 @@ export class TokenizerBridge {
   readonly maxChunkTokens: number;
   /** both tokenizers map every id to the same bytes: retokenize returns the student's ids */
   readonly sameVocabulary: boolean;
-  /** the teacher id a final student end-of-turn id becomes (null: the teacher has none) */
+  /** the id each side's chat template closes an assistant turn with (null: none); a final student
+   *  end-of-turn id (any of student.eosIds) becomes teacherEndOfTurn */
+  readonly studentEndOfTurn: number | null;
   readonly teacherEndOfTurn: number | null;
 
   constructor(student: Tokenizer, teacher: Tokenizer, opts: TokenizerBridgeOptions = {}) {
@@ -66,6 +68,7 @@ export class TokenizerBridge {
     this.teacher = teacher;
     this.maxChunkTokens = opts.maxChunkTokens === undefined ? 6 : check.int(opts.maxChunkTokens, 'maxChunkTokens', 1, 2 ** 30);
     this.sameVocabulary = sameTables(student, teacher);
+    this.studentEndOfTurn = endOfTurnId(student);
     this.teacherEndOfTurn = endOfTurnId(teacher);
   }
 

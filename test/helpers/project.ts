@@ -1,48 +1,8 @@
-// Helpers for the span-projection tests: alignments of equal byte streams straight from DESIGN 3.1
-// (used until the aligner lands on main; the tests switch to TokenizerBridge.align when it does),
-// and teacher top-k data with realistic siblings (tokens that share a prefix with the realised one).
+// Helpers for the span-projection tests: teacher top-k data with realistic siblings (tokens that
+// share a prefix with the realised one), so the conditioning on u and the trie walks are exercised.
 import { rng } from '../../src/corpus.js';
-import type { Alignment } from '../../src/align/types.js';
 import type { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import type { SpanTeacher } from '../../src/project/span-projection.js';
-
-/**
- * Minimal synchronized chunks of two token sequences with equal bytes: cut at every offset both
- * sides share that starts a UTF-8 character. An optional final end-of-turn pair is its own 1:1 chunk.
- */
-export function alignEqualBytes(student: Tokenizer, teacher: Tokenizer, s: Int32Array, t: Int32Array,
-  opts: { maxChunkTokens?: number; endOfTurnPair?: boolean } = {}): Alignment {
-  const max = opts.maxChunkTokens ?? 6;
-  const eot = opts.endOfTurnPair === true;
-  const ns = eot ? s.length - 1 : s.length, nt = eot ? t.length - 1 : t.length;
-  const sb = student.bytesOf(s.subarray(0, ns)), tb = teacher.bytesOf(t.subarray(0, nt));
-  if (Buffer.compare(Buffer.from(sb), Buffer.from(tb)) !== 0) throw new Error('alignEqualBytes: the byte streams differ');
-  const so = student.byteOffsets(s.subarray(0, ns)), to = teacher.byteOffsets(t.subarray(0, nt));
-  const chunks: Array<[number, number, number, number]> = [];
-  let i = 0, j = 0, ps = 0, pt = 0;
-  while (i < ns || j < nt) {
-    // advance the side that is behind; cut where both sit at the same offset on a character start
-    if (so[i + 1] !== undefined && (to[j + 1] === undefined || so[i + 1]! <= to[j + 1]!)) i++;
-    else j++;
-    if (so[i] === to[j] && (so[i] === sb.length || (sb[so[i]!]! & 0xc0) !== 0x80) && i > ps && j > pt) {
-      while (i < ns && so[i + 1] === so[i]) i++;  // zero-byte tokens join the chunk before
-      while (j < nt && to[j + 1] === to[j]) j++;
-      chunks.push([ps, i, pt, j]);
-      ps = i;
-      pt = j;
-    }
-  }
-  if (eot) chunks.push([ns, ns + 1, nt, nt + 1]);
-  const a: Alignment = {
-    chunkCount: chunks.length,
-    studentStart: Int32Array.from(chunks.map((c) => c[0])), studentEnd: Int32Array.from(chunks.map((c) => c[1])),
-    teacherStart: Int32Array.from(chunks.map((c) => c[2])), teacherEnd: Int32Array.from(chunks.map((c) => c[3])),
-    flags: Uint8Array.from(chunks.map((c) => (c[1] - c[0] > max || c[3] - c[2] > max ? 1 : 0))),
-    studentChunk: new Int32Array(s.length),
-  };
-  chunks.forEach((c, k) => { for (let x = c[0]; x < c[1]; x++) a.studentChunk[x] = k; });
-  return a;
-}
 
 /** Teacher ids grouped by their first 1, 2 and 3 bytes (non-special), to draw plausible candidates. */
 export class Siblings {
