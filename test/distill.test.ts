@@ -12,6 +12,8 @@ import { VllmTeacher } from '../src/distill/vllm-teacher.js';
 import { TokenizerBridge } from '../src/align/bridge.js';
 import { ChunkFlags } from '../src/align/types.js';
 import { Model } from '../src/model/model.js';
+import { sequenceLimit } from '../src/distill/limits.js';
+import type { Teacher } from '../src/distill/roles.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { setThreads } from '../src/native.js';
 
@@ -87,6 +89,26 @@ describe('served teacher', () => {
     let moved = 0;
     for (let i = 0; i < after.length; i++) if (after[i] !== before[i]) moved++;
     expect(moved).toBeGreaterThan(after.length / 2);
+  });
+});
+
+describe('context limits', () => {
+  it("a teacher response longer than the teacher's context is cut; the student tokens past the cut are masked", async () => {
+    const student = Model.load(DEFAULT_STUDENT);
+    const bridge = new TokenizerBridge(student.tokenizer, teacher.tokenizer);
+    const promptLen = bridge.renderPrompts(task.trainPrompts(1, 1)[0]!).teacher.length;
+    // A teacher with a short context: 40 response tokens fit, fewer than the retokenized responses hold.
+    const short: Teacher = { tokenizer: teacher.tokenizer, maxSequenceLength: promptLen + 40, score: (r, o) => {
+      for (const q of r) expect(q.ids.length).toBeLessThanOrEqual(promptLen + 40);
+      return teacher.score(r, o);
+    } };
+    const d = new Distiller({ student, teacher: short, task }, { loss: 'chunk-pg=1,span-kl=1', batchSize: 4, evalSize: 0, seed: 2, maxTokens: 40 });
+    const r = await d.step(1);
+    expect(r.maskedShare).toBeGreaterThan(0.05);
+    expect(r.maskedShare).toBeLessThan(1);
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(sequenceLimit(teacher)).toBe(teacher.config.maxSeqLen);
+    expect(sequenceLimit(short)).toBe(promptLen + 40);
   });
 });
 

@@ -20,6 +20,7 @@ import { spanProjection } from '../project/span-projection.js';
 import { concatTargets, type SparseTargets } from '../loss/targets.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import type { Rollout, StudentPolicy, Teacher, TeacherScores } from './roles.js';
+import { sequenceLimit } from './limits.js';
 
 export type LossSpec = 'chunk-pg' | 'span-kl' | { chunkPg: number; spanKl: number };
 export type Divergence = 'forward-kl' | 'reverse-kl' | 'jsd';
@@ -245,15 +246,24 @@ export class Distiller {
     const prompts = conversations.map((m) => this.bridge.renderPrompts(m));
     t = lap('align', t);
 
-    // 2. student rollout
+    // 2. student rollout (as long as the student's context allows)
+    const longest = prompts.reduce((a, p) => Math.max(a, p.student.length), 0);
+    const maxTokens = Math.min(o.maxTokens, sequenceLimit(this.student) - longest);
+    if (maxTokens < 1) throw new XopdError(ErrorCode.TOO_LONG, `a student prompt of ${longest} tokens leaves no room in the student's context of ${sequenceLimit(this.student)} tokens`);
     const rollouts: Rollout[] = await this.student.generate(prompts.map((p) => p.student), {
-      maxTokens: o.maxTokens, temperature: o.temperature, seed: stepSeed(o.seed, step, 2),
+      maxTokens, temperature: o.temperature, seed: stepSeed(o.seed, step, 2),
     });
     t = lap('student', t);
     const keep = rollouts.map((r) => r.ids.length > 0);
 
-    // 3. the response in teacher tokens (its own encoding of the same text)
-    const teacherResp = rollouts.map((r) => (this.fastPath ? r.ids : this.bridge.retokenize(r.ids)));
+    // 3. the response in teacher tokens (its own encoding of the same text), cut to the teacher's
+    //    context: the student tokens past the cut become TAIL and give no signal
+    const teacherLimit = sequenceLimit(this.teacher);
+    const teacherResp = rollouts.map((r, i) => {
+      const ids = this.fastPath ? r.ids : this.bridge.retokenize(r.ids);
+      const room = Math.max(0, teacherLimit - prompts[i]!.teacher.length);
+      return ids.length > room ? ids.subarray(0, room) : ids;
+    });
     t = lap('align', t);
 
     // 4. teacher scores (realised logprob + top-k) on teacher prompt + teacher response

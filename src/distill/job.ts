@@ -82,6 +82,8 @@ export async function distill(job: DistillJob, hooks: DistillHooks = {}): Promis
   const student = Model.load(studentDir);
   if (job.learningRate !== undefined) student.setOptimizer({ lr: job.learningRate });
   const teacher = loadTeacher(job.teacher);
+  // A served teacher: learn its model name and context from /v1/models before the first step.
+  if (teacher instanceof VllmTeacher) await teacher.modelName();
   const distiller = new Distiller({ student, teacher, task }, job.options);
 
   const controller = new AbortController();

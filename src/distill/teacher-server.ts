@@ -11,6 +11,7 @@ import * as check from '../check.js';
 import { ErrorCode, XopdError } from '../errors.js';
 import type { ScoreRequest, Teacher, TeacherScores } from './roles.js';
 import { errorBody } from './vllm-protocol.js';
+import { sequenceLimit } from './limits.js';
 
 export interface TeacherServerOptions {
   /** 0 picks a free port (default 0) */
@@ -25,7 +26,7 @@ export interface TeacherServerOptions {
   maxLogprobs?: number;
   /** most sequences per teacher.score call (default 64) */
   maxBatch?: number;
-  /** longest prompt accepted, in tokens (default 32768) */
+  /** longest prompt accepted, in tokens (default: the teacher's maxSequenceLength, else 32768) */
   maxModelLen?: number;
   /** called with each request's outcome (for logs) */
   log?: (line: string) => void;
@@ -125,7 +126,8 @@ export async function serveTeacher(teacher: Teacher, options: TeacherServerOptio
   const maxBody = options.maxBodyBytes === undefined ? 16 << 20 : check.int(options.maxBodyBytes, 'maxBodyBytes', 64);
   const maxLogprobs = options.maxLogprobs === undefined ? 20 : check.int(options.maxLogprobs, 'maxLogprobs', 0, 1 << 16);
   const maxBatch = options.maxBatch === undefined ? 64 : check.int(options.maxBatch, 'maxBatch', 1, 1 << 16);
-  const maxLen = options.maxModelLen === undefined ? 32768 : check.int(options.maxModelLen, 'maxModelLen', 2);
+  const own = sequenceLimit(teacher);
+  const maxLen = options.maxModelLen === undefined ? (Number.isFinite(own) ? own : 32768) : check.int(options.maxModelLen, 'maxModelLen', 2);
   const log = options.log;
   const vocab = teacher.tokenizer.vocabSize;
   const batcher = new Batcher(teacher, maxBatch);

@@ -33,6 +33,8 @@ export interface VllmTeacherOptions {
   apiKey?: string;
   /** Larger answers are refused as malformed (default 256 MiB). */
   maxResponseBytes?: number;
+  /** The server's context limit in tokens (default: max_model_len from /v1/models once modelName() has run, else none) */
+  maxSequenceLength?: number;
 }
 
 export type TeacherFault = 'unreachable' | 'timeout' | 'http' | 'malformed' | 'length';
@@ -98,9 +100,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class VllmTeacher implements Teacher {
   readonly tokenizer: Tokenizer;
   readonly servers: readonly string[];
+  /** the served model's context (prompt + response ids), when known */
+  maxSequenceLength: number | undefined;
   private model: string | undefined;
   private modelLookup: Promise<string> | undefined;
-  private readonly opts: Required<Omit<VllmTeacherOptions, 'model' | 'apiKey' | 'baseUrls' | 'tokenizer'>> & { apiKey?: string };
+  private readonly opts: Required<Omit<VllmTeacherOptions, 'model' | 'apiKey' | 'baseUrls' | 'tokenizer' | 'maxSequenceLength'>> & { apiKey?: string };
   private readonly gate: Gate;
   private readonly agents: { http: http.Agent; https: https.Agent };
   private next = 0;
@@ -117,6 +121,7 @@ export class VllmTeacher implements Teacher {
       throw new XopdError(ErrorCode.ARG_TYPE, 'tokenizer must be the teacher Tokenizer');
     this.tokenizer = options.tokenizer;
     this.model = options.model === undefined ? undefined : check.str(options.model, 'model');
+    this.maxSequenceLength = options.maxSequenceLength === undefined ? undefined : check.int(options.maxSequenceLength, 'maxSequenceLength', 2);
     this.opts = {
       concurrency: options.concurrency === undefined ? 4 * this.servers.length : check.int(options.concurrency, 'concurrency', 1, 4096),
       timeoutMs: options.timeoutMs === undefined ? 60_000 : check.num(options.timeoutMs, 'timeoutMs', 1, 24 * 3600 * 1000),
@@ -154,14 +159,19 @@ export class VllmTeacher implements Teacher {
     }));
   }
 
-  /** The served model's name (asks /v1/models once when it was not given). */
+  /**
+   * The served model's name: asks /v1/models once when it was not given, and takes the model's
+   * max_model_len (vLLM lists it) as maxSequenceLength when that was not given either.
+   */
   async modelName(): Promise<string> {
     if (this.model !== undefined) return this.model;
     this.modelLookup ??= this.withRetries('GET', '/models', undefined, (json) => {
       const data = (json as { data?: unknown })?.data;
-      const id = Array.isArray(data) ? (data[0] as { id?: unknown } | undefined)?.id : undefined;
-      if (typeof id !== 'string') throw new ProtocolFault('malformed', '/v1/models lists no model');
-      return id;
+      const entry = Array.isArray(data) ? (data[0] as { id?: unknown; max_model_len?: unknown } | undefined) : undefined;
+      if (typeof entry?.id !== 'string') throw new ProtocolFault('malformed', '/v1/models lists no model');
+      const len = entry.max_model_len;
+      if (this.maxSequenceLength === undefined && typeof len === 'number' && Number.isInteger(len) && len >= 2) this.maxSequenceLength = len;
+      return entry.id;
     }).then((m) => (this.model = m), (err) => {
       this.modelLookup = undefined;
       throw err;
