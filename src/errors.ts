@@ -18,6 +18,19 @@ export const ErrorCode = {
   TOO_LONG: 'E_TOO_LONG',
   CUDA_UNAVAILABLE: 'E_CUDA_UNAVAILABLE',
   CLI_USAGE: 'E_CLI_USAGE',
+  MODEL_CONFIG: 'E_MODEL_CONFIG',
+  MODEL_FORMAT: 'E_MODEL_FORMAT',
+  MODEL_NOT_FOUND: 'E_MODEL_NOT_FOUND',
+  MODEL_STATE: 'E_MODEL_STATE',
+  NONFINITE: 'E_NONFINITE',
+  // A served teacher failed (after the configured retries); the message names the server and fault.
+  TEACHER_UNREACHABLE: 'E_TEACHER_UNREACHABLE',
+  TEACHER_TIMEOUT: 'E_TEACHER_TIMEOUT',
+  TEACHER_HTTP: 'E_TEACHER_HTTP',
+  TEACHER_RESPONSE: 'E_TEACHER_RESPONSE',
+  // Checkpoints and run folders.
+  CHECKPOINT: 'E_CHECKPOINT',
+  CONFIG: 'E_CONFIG',
   // A file a user keeps could not be written (read-only, full, a path through a file); see src/files.ts.
   WRITE: 'E_WRITE',
 } as const;

@@ -27,6 +27,11 @@ export interface TeacherScores {
 
 export interface Teacher {
   readonly tokenizer: Tokenizer;
+  /**
+   * Longest sequence (prompt + response ids) score() accepts, when the teacher has a limit. A
+   * distiller cuts the teacher response to fit; the student tokens past the cut are masked (TAIL).
+   */
+  readonly maxSequenceLength?: number;
   score(requests: ScoreRequest[], opts: { topK: number }): Promise<TeacherScores[]>;
   close?(): Promise<void>;
 }
@@ -55,6 +60,8 @@ export interface PolicyLogits {
 
 export interface StudentPolicy {
   readonly tokenizer: Tokenizer;
+  /** Longest sequence (prompt + response ids) the student handles, when it has a limit. */
+  readonly maxSequenceLength?: number;
   /**
    * Tokenizer ids covered by the logits, in logit order (logit column c is tokenizer id vocabIds[c]).
    * A full-vocabulary model returns 0..V-1.

@@ -1,34 +1,46 @@
+import path from 'node:path';
 import type { Command } from '../command.js';
-import { Tokenizer } from '../../tokenizer/tokenizer.js';
+import { EXIT } from '../command.js';
+import { distill, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
+import { START_RECIPE } from '../../distill/recipes.js';
 
 /**
- * `npm start`: the main job. Until the distillation loop lands this runs the most complete real
- * pipeline that exists: render one conversation with the teacher's (Qwen 3) and the student's
- * (Llama 3) own chat templates, encode both, and check each side's token bytes reproduce the text.
+ * `npm start`: the main job. Distills the shipped student (Llama 3 tokenizer) from the shipped
+ * teacher (Qwen 3 tokenizer) on the arithmetic task, and prints the student's test accuracy
+ * before and after and where the run's files are.
  */
 export const startCommand: Command = {
   spec: {
     name: 'start',
-    summary: 'The main job (npm start). Currently: render, encode and byte-check a conversation on Qwen 3 and Llama 3.',
-    usage: 'xopd start',
-    options: {},
+    summary: 'The main job (npm start): distill the shipped Llama 3-tokenizer student from the shipped Qwen 3-tokenizer teacher, accuracy before/after.',
+    usage: 'xopd start [--out dir] [--no-progress]',
+    options: {
+      out: { type: 'string', valueName: 'dir', help: 'the run folder (default: runs/start-<time>)' },
+      progress: { type: 'boolean', help: 'show the progress line on stderr (default: on; --no-progress turns it off)' },
+    },
   },
-  async run() {
-    console.log('xopd start: the distillation loop is not built yet; running the tokenizer pipeline (chat template -> encode -> exact token bytes).');
-    const messages = [
-      { role: 'user', content: 'What is 48213 + 9377?' },
-      { role: 'assistant', content: '48213 + 9377 = 57590. The answer is 57590.' },
-      { role: 'user', content: 'And 57590 - 12345?' },
-    ];
-    for (const name of ['qwen3', 'llama3']) {
-      const tok = Tokenizer.load(name);
-      const text = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
-      const ids = tok.encode(text, { addSpecialTokens: false });
-      const bytesMatch = Buffer.from(tok.bytesOf(ids)).equals(Buffer.from(text, 'utf8'));
-      console.log(`\n${tok.name}: ${ids.length} tokens, token bytes ${bytesMatch ? 'reproduce' : 'DO NOT reproduce'} the rendered text`);
-      console.log(text);
-      if (!bytesMatch) return 1;
+  async run(args) {
+    const runDir = (args.out as string | undefined) ?? path.join('runs', `start-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+    const r = START_RECIPE;
+    console.log(`xopd start: cross-tokenizer on-policy distillation on the arithmetic task`);
+    console.log(`  student ${path.relative(process.cwd(), DEFAULT_STUDENT) || DEFAULT_STUDENT} (Llama 3 tokenizer)  <-  teacher ${path.relative(process.cwd(), DEFAULT_TEACHER) || DEFAULT_TEACHER} (Qwen 3 tokenizer)`);
+    console.log(`  loss ${typeof r.options.loss === 'string' ? r.options.loss : JSON.stringify(r.options.loss)}, ${r.options.steps} steps x ${r.options.batchSize} prompts, test accuracy on ${r.options.evalSize} problems before and after\n`);
+    const result = await distill({
+      student: DEFAULT_STUDENT, teacher: { dir: DEFAULT_TEACHER }, task: 'arithmetic',
+      options: r.options, learningRate: r.learningRate, runDir, checkpointEvery: r.checkpointEvery, keepCheckpoints: 2,
+      cli: { ...r.cli, out: runDir },
+    }, { progress: args.progress !== false, handleSigint: true, log: (l) => console.log(l) });
+    const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+    console.log('');
+    if (result.interrupted) {
+      console.log(`interrupted after step ${result.steps}; continue with: npx xopd distill --resume ${result.runDir}`);
+      return EXIT.INTERRUPTED;
     }
-    return 0;
+    console.log(`test accuracy (${r.options.evalSize} problems): before ${pct(result.accuracyBefore)}, after ${pct(result.accuracyAfter)}  [${result.seconds.toFixed(0)} s]`);
+    console.log(`run files: ${path.resolve(result.runDir)}`);
+    console.log(`  student/       the distilled student (xopd eval --model ${path.join(result.runDir, 'student')})`);
+    console.log(`  metrics.jsonl  per-step loss, advantage, 1:1 chunk share, masked share, timings; evaluations`);
+    console.log(`  checkpoints/   resumable checkpoints;  summary.json, config.json`);
+    return EXIT.OK;
   },
 };

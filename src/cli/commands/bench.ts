@@ -1,0 +1,32 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from '../command.js';
+import { ErrorCode, XopdError } from '../../errors.js';
+import { packageRoot } from '../../native.js';
+
+/** `xopd bench` runs the benchmark harness (the same as `npm run bench --`). */
+export const benchCommand: Command = {
+  spec: {
+    name: 'bench',
+    summary: 'Run benchmark suites (tables on stdout, JSON in bench/results); the same as npm run bench.',
+    usage: 'xopd bench [suite ...] [--quick] [--out dir]',
+    options: {
+      quick: { type: 'boolean', help: 'smaller sizes (a quick smoke run)' },
+      out: { type: 'string', valueName: 'dir', help: 'where the JSON results go (default: bench/results)' },
+      list: { type: 'boolean', help: 'list the suites and exit' },
+    },
+    positionals: [{ name: 'suite', help: 'suites to run (default: all)', optional: true, variadic: true }],
+    examples: ['xopd bench --list', 'xopd bench loss --quick'],
+  },
+  async run(args) {
+    const main = path.join(packageRoot, 'dist', 'bench', 'main.js');
+    if (!existsSync(main)) throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE, `the bench harness is not built (${main} is missing): run 'npm run build:ts'`);
+    const argv = [...args._];
+    if (args.quick) argv.push('--quick');
+    if (args.out !== undefined) argv.push('--out', String(args.out));
+    if (args.list) argv.push('--help');
+    const child = spawn(process.execPath, [main, ...argv], { stdio: 'inherit' });
+    return new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 1))));
+  },
+};

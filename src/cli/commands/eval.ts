@@ -1,0 +1,43 @@
+import type { Command } from '../command.js';
+import { setThreads } from '../../native.js';
+import { Model } from '../../model/model.js';
+import { evaluate } from '../../tasks/eval.js';
+import type { Split } from '../../tasks/arithmetic.js';
+
+/** Accuracy of a model folder on the arithmetic task (greedy decoding, exact grading). */
+export const evalCommand: Command = {
+  spec: {
+    name: 'eval',
+    summary: 'Accuracy of a model on arithmetic word problems (greedy, exact grading of the final answer).',
+    usage: 'xopd eval --model DIR [--n 200] [--seed S] [--split test|train] [--json]',
+    options: {
+      model: { type: 'string', help: 'model folder (config.json + model.safetensors)', valueName: 'dir' },
+      n: { type: 'int', help: 'problems', default: 200, min: 1, max: 1_000_000 },
+      seed: { type: 'int', help: 'seed of the problem draw', default: 1, min: 0, max: 2 ** 32 - 1 },
+      split: { type: 'string', help: 'problem split', default: 'test', choices: ['test', 'train'] },
+      'max-tokens': { type: 'int', help: 'most response tokens per problem', default: 64, min: 1, max: 4096 },
+      threads: { type: 'int', help: 'CPU threads', min: 1, max: 256 },
+      json: { type: 'boolean', help: 'print one JSON object ({ accuracy, n, correct, ... })' },
+    },
+    examples: ['xopd eval --model models/teacher-qwen3 --n 200 --seed 1 --json'],
+  },
+  async run(args) {
+    if (!args.model) {
+      console.error("xopd eval: --model DIR is required (see 'xopd eval --help')");
+      return 2;
+    }
+    if (args.threads !== undefined) setThreads(args.threads as number);
+    const model = Model.load(String(args.model));
+    const r = evaluate(model, { n: args.n as number, seed: args.seed as number, split: args.split as Split, maxTokens: args['max-tokens'] as number });
+    if (args.json) {
+      console.log(JSON.stringify({ model: String(args.model), accuracy: r.accuracy, n: r.n, correct: r.correct, split: r.split, seed: r.seed,
+        byKind: r.byKind, seconds: r.seconds }));
+    } else {
+      const k = r.byKind;
+      console.log(`${args.model}: accuracy ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.n}) on the ${r.split} split, seed ${r.seed}` +
+        `  [add ${(100 * k.add.accuracy).toFixed(1)}% of ${k.add.n}, sub ${(100 * k.sub.accuracy).toFixed(1)}% of ${k.sub.n}, add-sub ${(100 * k['add-sub'].accuracy).toFixed(1)}% of ${k['add-sub'].n}]  ${r.seconds.toFixed(1)}s`);
+      for (const e of r.examples) console.log(`  ${e.correct ? 'ok ' : 'BAD'} ${e.question}\n      -> ${JSON.stringify(e.response)} (expected ${e.expected})`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,381 @@
+/**
+ * The OPD step of DESIGN section 1, as one call:
+ *
+ *   prompts ─► student.generate (ids + logprobs) ─► teacher prompt (teacher's own chat template)
+ *   ─► retokenize the response ─► teacher.score (realised + top-k) ─► align ─► signal
+ *   (chunk-pg: chunkAdvantages → policyGradientLoss; span-kl: spanProjection → sparseDivergence;
+ *   or a weighted mix) ─► d loss / d logits ─► student.backward + step.
+ *
+ * Identical tokenizers take the fast path: no retokenization and no alignment; the teacher scores
+ * the student's own ids and every token is its own 1:1 chunk.
+ */
+import * as check from '../check.js';
+import { ErrorCode, XopdError } from '../errors.js';
+import { ChunkFlags, type Alignment } from '../align/types.js';
+import { TokenizerBridge } from '../align/bridge.js';
+import { chunkAdvantages } from '../loss/chunk-advantages.js';
+import { policyGradientLoss } from '../loss/policy-gradient.js';
+import { sparseDivergence } from '../loss/sparse-divergence.js';
+import { spanProjection } from '../project/span-projection.js';
+import { concatTargets, type SparseTargets } from '../loss/targets.js';
+import type { ChatMessage } from '../tokenizer/chat-template.js';
+import type { Rollout, StudentPolicy, Teacher, TeacherScores } from './roles.js';
+import { sequenceLimit } from './limits.js';
+
+export type LossSpec = 'chunk-pg' | 'span-kl' | { chunkPg: number; spanKl: number };
+export type Divergence = 'forward-kl' | 'reverse-kl' | 'jsd';
+
+/** Where prompts come from and how the student is graded. */
+export interface DistillTask {
+  readonly name: string;
+  /** Chat messages of `n` training prompts: a pure function of (n, seed). */
+  trainPrompts(n: number, seed: number): ChatMessage[][];
+  /** Accuracy of `student` on `n` test problems (greedy answers, exact grading). */
+  evaluate(student: StudentPolicy, n: number, seed: number): Promise<{ accuracy: number; n: number; correct: number }>;
+}
+
+export interface DistillOptions {
+  /** the training signal (default 'chunk-pg') */
+  loss?: LossSpec;
+  /** divergence of the span-kl signal (default 'reverse-kl') */
+  divergence?: Divergence;
+  /** JSD interpolation β in [0, 1] (default 0.5) */
+  beta?: number;
+  /** temperature dividing the student logits in the divergence (default 1) */
+  lossTemperature?: number;
+  /** teacher top-k per position for span-kl (default 8; chunk-pg alone asks for none) */
+  topK?: number;
+  /** prompts per step (default 16) */
+  batchSize?: number;
+  /** steps of a run (default 100) */
+  steps?: number;
+  /** evaluate every this many steps; 0: only before and after the run (default 0) */
+  evalInterval?: number;
+  /** test problems per evaluation (default 200) */
+  evalSize?: number;
+  /** seed of prompts and samples (default 1) */
+  seed?: number;
+  /** longest sampled response, in student tokens (default 48) */
+  maxTokens?: number;
+  /** sampling temperature of the rollouts (default 1) */
+  temperature?: number;
+  /** chunk credit: 'proportional' (the paper) or 'uniform' (default 'proportional') */
+  credit?: 'proportional' | 'uniform';
+  /** clamp of the per-token advantage (default 10) */
+  clamp?: number;
+  /** most tokens per chunk side before it is flagged OVERSIZE (default 6) */
+  maxChunkTokens?: number;
+  /** ChunkFlags bits whose chunks still give signal (default 0: every flagged chunk is masked) */
+  includeFlags?: number;
+}
+
+export type ResolvedOptions = Required<DistillOptions>;
+
+export const DEFAULTS: ResolvedOptions = {
+  loss: 'chunk-pg', divergence: 'reverse-kl', beta: 0.5, lossTemperature: 1, topK: 8, batchSize: 16, steps: 100,
+  evalInterval: 0, evalSize: 200, seed: 1, maxTokens: 48, temperature: 1, credit: 'proportional', clamp: 10,
+  maxChunkTokens: 6, includeFlags: 0,
+};
+
+/** Checks and completes options; every problem is an XopdError that names the option. */
+export function resolveOptions(o: DistillOptions = {}): ResolvedOptions {
+  if (!o || typeof o !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, 'options must be an object');
+  const known = new Set(Object.keys(DEFAULTS));
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new XopdError(ErrorCode.ARG_VALUE, `unknown distill option '${k}'; known: ${[...known].join(', ')}`);
+  const r: ResolvedOptions = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (r as Record<string, unknown>)[k] = v;
+  r.loss = parseLoss(r.loss);
+  check.oneOf(r.divergence, 'divergence', ['forward-kl', 'reverse-kl', 'jsd'] as const);
+  check.num(r.beta, 'beta', 0, 1);
+  check.num(r.lossTemperature, 'lossTemperature', 1e-3, 100);
+  check.int(r.topK, 'topK', 0, 1024);
+  check.int(r.batchSize, 'batchSize', 1, 65536);
+  check.int(r.steps, 'steps', 0, 1e9);
+  check.int(r.evalInterval, 'evalInterval', 0, 1e9);
+  check.int(r.evalSize, 'evalSize', 0, 1e7);
+  check.int(r.seed, 'seed', 0, 2 ** 31 - 1);
+  check.int(r.maxTokens, 'maxTokens', 1, 1 << 20);
+  check.num(r.temperature, 'temperature', 1e-3, 100);
+  check.oneOf(r.credit, 'credit', ['proportional', 'uniform'] as const);
+  check.num(r.clamp, 'clamp', 0, 1e6);
+  check.int(r.maxChunkTokens, 'maxChunkTokens', 1, 1 << 16);
+  check.int(r.includeFlags, 'includeFlags', 0, 7);
+  if (usesSpan(r.loss) && r.topK === 0) throw new XopdError(ErrorCode.ARG_VALUE, "span-kl needs the teacher's top-k: topK must be at least 1");
+  return r;
+}
+
+/** 'chunk-pg', 'span-kl', an object { chunkPg, spanKl }, or text 'chunk-pg=0.5,span-kl=0.5'. */
+export function parseLoss(x: unknown): LossSpec {
+  if (x === 'chunk-pg' || x === 'span-kl') return x;
+  let w: { chunkPg?: unknown; spanKl?: unknown } | undefined;
+  if (typeof x === 'string' && x.includes('=')) {
+    w = {};
+    for (const part of x.split(',')) {
+      const [name, value] = part.split('=').map((s) => s.trim());
+      const v = Number(value);
+      if (name === 'chunk-pg') w.chunkPg = v;
+      else if (name === 'span-kl') w.spanKl = v;
+      else throw new XopdError(ErrorCode.ARG_VALUE, `loss weight '${part}' names no signal: use chunk-pg=W,span-kl=W`);
+    }
+  } else if (x && typeof x === 'object') w = x as { chunkPg?: unknown; spanKl?: unknown };
+  if (!w) throw new XopdError(ErrorCode.ARG_VALUE, `loss must be 'chunk-pg', 'span-kl' or weights { chunkPg, spanKl }, got ${check.describe(x)}`);
+  for (const k of Object.keys(w)) if (k !== 'chunkPg' && k !== 'spanKl') throw new XopdError(ErrorCode.ARG_VALUE, `loss weights take chunkPg and spanKl, not '${k}'`);
+  const chunkPg = check.num(w.chunkPg ?? 0, 'loss.chunkPg', 0, 1e6);
+  const spanKl = check.num(w.spanKl ?? 0, 'loss.spanKl', 0, 1e6);
+  if (chunkPg + spanKl <= 0) throw new XopdError(ErrorCode.ARG_VALUE, 'loss weights must not all be zero');
+  return { chunkPg, spanKl };
+}
+
+export function lossWeights(loss: LossSpec): { chunkPg: number; spanKl: number } {
+  if (loss === 'chunk-pg') return { chunkPg: 1, spanKl: 0 };
+  if (loss === 'span-kl') return { chunkPg: 0, spanKl: 1 };
+  return loss;
+}
+
+function usesSpan(loss: LossSpec): boolean {
+  return lossWeights(loss).spanKl > 0;
+}
+
+export function lossName(loss: LossSpec): string {
+  return typeof loss === 'string' ? loss : `chunk-pg=${loss.chunkPg},span-kl=${loss.spanKl}`;
+}
+
+export interface StepReport {
+  step: number;
+  /** the optimised loss (weighted sum of the parts) */
+  loss: number;
+  lossChunkPg: number | null;
+  lossSpanKl: number | null;
+  /** mean chunk advantage over unmasked student tokens (section 4; computed for every loss) */
+  meanAdvantage: number;
+  /** mean teacher logprob per teacher response token: how much the teacher likes the samples */
+  teacherLogprob: number;
+  /** share of chunks with one student and one teacher token */
+  oneToOneShare: number;
+  /** share of student tokens in masked chunks */
+  maskedShare: number;
+  chunks: number;
+  studentTokens: number;
+  teacherTokens: number;
+  meanResponseTokens: number;
+  /** seconds: student (generate, forward, backward, step), teacher (score), alignment (retokenize, align, projection), loss kernels */
+  seconds: { student: number; teacher: number; align: number; loss: number; total: number };
+  /** student response tokens per second of the whole step */
+  tokensPerSecond: number;
+}
+
+export interface EvalReport {
+  step: number;
+  accuracy: number;
+  correct: number;
+  n: number;
+  seconds: number;
+}
+
+/** Mixes the step index into the seed (steps are reproducible one by one, so a resume replays them). */
+export function stepSeed(seed: number, step: number, salt: number): number {
+  let h = (seed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(salt + 1, 0x85ebca77)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b) >>> 0;
+  return (h ^ (h >>> 16)) & 0x7fffffff;
+}
+
+/** Every token its own 1:1 chunk (identical tokenizers); tokens at or past `teacherLen` are TAIL. */
+export function identityAlignment(n: number, teacherLen = n): Alignment {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  const flags = new Uint8Array(n);
+  const tStart = new Int32Array(n), tEnd = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (i < teacherLen) {
+      tStart[i] = i;
+      tEnd[i] = i + 1;
+    } else {
+      flags[i] = ChunkFlags.TAIL;
+      tStart[i] = tEnd[i] = teacherLen;
+    }
+  }
+  return { chunkCount: n, studentStart: idx, studentEnd: Int32Array.from(idx, (i) => i + 1), teacherStart: tStart, teacherEnd: tEnd, flags, studentChunk: idx.slice() };
+}
+
+export interface DistillerParts {
+  student: StudentPolicy;
+  teacher: Teacher;
+  task: DistillTask;
+  /** built from the two tokenizers when not given */
+  bridge?: TokenizerBridge;
+}
+
+export class Distiller {
+  readonly student: StudentPolicy;
+  readonly teacher: Teacher;
+  readonly task: DistillTask;
+  readonly options: ResolvedOptions;
+  readonly bridge: TokenizerBridge;
+  /** identical tokenizers: no retokenization, no alignment */
+  readonly fastPath: boolean;
+  private readonly colOf: Int32Array;
+
+  constructor(parts: DistillerParts, options: DistillOptions = {}) {
+    if (!parts?.student || !parts.teacher || !parts.task) throw new XopdError(ErrorCode.ARG_VALUE, 'a Distiller needs { student, teacher, task }');
+    this.student = parts.student;
+    this.teacher = parts.teacher;
+    this.task = parts.task;
+    this.options = resolveOptions(options);
+    this.bridge = parts.bridge ?? new TokenizerBridge(this.student.tokenizer, this.teacher.tokenizer, { maxChunkTokens: this.options.maxChunkTokens });
+    this.fastPath = this.bridge.sameVocabulary;
+    const sv = this.student.tokenizer.vocabSize;
+    this.colOf = new Int32Array(sv).fill(-1);
+    this.student.vocabIds.forEach((id, c) => { this.colOf[id] = c; });
+  }
+
+  /** One OPD step on the batch of step `step` (prompts and samples are a function of seed and step). */
+  async step(step: number): Promise<StepReport> {
+    const o = this.options;
+    const weights = lossWeights(o.loss);
+    const t0 = performance.now();
+    const time = { student: 0, teacher: 0, align: 0, loss: 0, total: 0 };  // seconds
+    const lap = (key: keyof typeof time, since: number) => {
+      const now = performance.now();
+      time[key] += (now - since) / 1000;
+      return now;
+    };
+
+    // 1. prompts, rendered by each side's own chat template
+    let t = performance.now();
+    const conversations = this.task.trainPrompts(o.batchSize, stepSeed(o.seed, step, 1));
+    const prompts = conversations.map((m) => this.bridge.renderPrompts(m));
+    t = lap('align', t);
+
+    // 2. student rollout (as long as the student's context allows)
+    const longest = prompts.reduce((a, p) => Math.max(a, p.student.length), 0);
+    const maxTokens = Math.min(o.maxTokens, sequenceLimit(this.student) - longest);
+    if (maxTokens < 1) throw new XopdError(ErrorCode.TOO_LONG, `a student prompt of ${longest} tokens leaves no room in the student's context of ${sequenceLimit(this.student)} tokens`);
+    const rollouts: Rollout[] = await this.student.generate(prompts.map((p) => p.student), {
+      maxTokens, temperature: o.temperature, seed: stepSeed(o.seed, step, 2),
+    });
+    t = lap('student', t);
+    const keep = rollouts.map((r) => r.ids.length > 0);
+
+    // 3. the response in teacher tokens (its own encoding of the same text), cut to the teacher's
+    //    context: the student tokens past the cut become TAIL and give no signal
+    const teacherLimit = sequenceLimit(this.teacher);
+    const teacherResp = rollouts.map((r, i) => {
+      const ids = this.fastPath ? r.ids : this.bridge.retokenize(r.ids);
+      const room = Math.max(0, teacherLimit - prompts[i]!.teacher.length);
+      return ids.length > room ? ids.subarray(0, room) : ids;
+    });
+    t = lap('align', t);
+
+    // 4. teacher scores (realised logprob + top-k) on teacher prompt + teacher response
+    const requests = prompts.map((p, i) => {
+      const ids = new Int32Array(p.teacher.length + teacherResp[i]!.length);
+      ids.set(p.teacher);
+      ids.set(teacherResp[i]!, p.teacher.length);
+      return { ids, start: p.teacher.length };
+    });
+    const topK = weights.spanKl > 0 ? o.topK : 0;
+    const scores = await this.teacher.score(requests, { topK });
+    t = lap('teacher', t);
+
+    // 5. alignment
+    const alignments: Alignment[] = this.fastPath
+      ? rollouts.map((r, i) => identityAlignment(r.ids.length, teacherResp[i]!.length))
+      : this.bridge.alignBatch(rollouts.map((r, i) => [r.ids, teacherResp[i]!] as [Int32Array, Int32Array]));
+    t = lap('align', t);
+
+    // 6. chunk credit for every sequence (the signal of chunk-pg, a statistic for span-kl)
+    const rows = rollouts.reduce((a, r, i) => a + (keep[i] ? r.ids.length : 0), 0);
+    const advantages = new Float32Array(rows);
+    const mask = new Uint8Array(rows);
+    const actions = new Int32Array(rows);
+    const oldLogprobs = new Float32Array(rows);
+    let at = 0, chunks = 0, oneToOne = 0, teacherTokens = 0, teacherLpSum = 0;
+    for (let i = 0; i < rollouts.length; i++) {
+      if (!keep[i]) continue;
+      const r = rollouts[i]!, a = alignments[i]!, s = scores[i]!;
+      const adv = chunkAdvantages(a, { teacherLogprobs: s.logprobs, studentLogprobs: r.logprobs }, { credit: o.credit, clamp: o.clamp, includeFlags: o.includeFlags });
+      advantages.set(adv.advantages, at);
+      mask.set(adv.mask, at);
+      for (let j = 0; j < r.ids.length; j++) {
+        const c = this.colOf[r.ids[j]!]!;
+        if (c < 0) throw new XopdError(ErrorCode.TOKEN_ID, `the student sampled id ${r.ids[j]}, which its logits do not cover`);
+        actions[at + j] = c;
+      }
+      oldLogprobs.set(r.logprobs, at);
+      at += r.ids.length;
+      chunks += a.chunkCount;
+      for (let c = 0; c < a.chunkCount; c++) if (a.studentEnd[c]! - a.studentStart[c]! === 1 && a.teacherEnd[c]! - a.teacherStart[c]! === 1) oneToOne++;
+      teacherTokens += s.logprobs.length;
+      for (const lp of s.logprobs) teacherLpSum += lp;
+    }
+    let unmasked = 0, advSum = 0;
+    for (let j = 0; j < rows; j++) if (mask[j]) { unmasked++; advSum += advantages[j]!; }
+
+    // 7. span projection (span-kl)
+    let targets: SparseTargets | undefined;
+    if (weights.spanKl > 0) {
+      const parts: SparseTargets[] = [];
+      for (let i = 0; i < rollouts.length; i++) {
+        if (!keep[i]) continue;
+        const r = rollouts[i]!, s = scores[i]!;
+        // Identical tokenizers too: a candidate the student's logits lack goes to its longest prefix they have.
+        parts.push(spanProjection(this.bridge, alignments[i]!, r.ids, { ids: teacherResp[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k },
+          { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags }));
+      }
+      targets = concatTargets(parts);
+    }
+    t = lap('align', t);
+
+    // 8. student logits, loss and d loss / d logits, update
+    let lossChunkPg: number | null = null, lossSpanKl: number | null = null, loss = 0;
+    if (rows > 0 && unmasked > 0) {
+      const batch = rollouts.flatMap((r, i) => (keep[i] ? [{ prompt: prompts[i]!.student, response: r.ids }] : []));
+      const logits = await this.student.forward(batch);
+      t = lap('student', t);
+      if (logits.rows !== rows) throw new XopdError(ErrorCode.ARG_SHAPE, `the student returned ${logits.rows} logit rows for ${rows} response tokens`);
+      const shape = { rows, vocab: logits.vocab };
+      let grad: Float32Array | undefined;
+      if (weights.chunkPg > 0) {
+        const pg = policyGradientLoss(logits.logits, shape, actions, advantages, mask, { oldLogprobs });
+        lossChunkPg = pg.loss;
+        loss += weights.chunkPg * pg.loss;
+        grad = pg.grad;
+        if (weights.chunkPg !== 1) for (let j = 0; j < grad.length; j++) grad[j]! *= weights.chunkPg;
+      }
+      if (weights.spanKl > 0) {
+        const kl = sparseDivergence(logits.logits, shape, targets!, { divergence: o.divergence, beta: o.beta, temperature: o.lossTemperature, mask });
+        lossSpanKl = kl.loss;
+        loss += weights.spanKl * kl.loss;
+        if (grad) for (let j = 0; j < grad.length; j++) grad[j]! += weights.spanKl * kl.grad[j]!;
+        else {
+          grad = kl.grad;
+          if (weights.spanKl !== 1) for (let j = 0; j < grad.length; j++) grad[j]! *= weights.spanKl;
+        }
+      }
+      t = lap('loss', t);
+      await this.student.backward(grad!);
+      await this.student.step();
+      t = lap('student', t);
+    }
+    time.total = (performance.now() - t0) / 1000;
+    const kept = keep.filter(Boolean).length;
+    return {
+      step, loss, lossChunkPg, lossSpanKl,
+      meanAdvantage: unmasked ? advSum / unmasked : 0,
+      teacherLogprob: teacherTokens ? teacherLpSum / teacherTokens : 0,
+      oneToOneShare: chunks ? oneToOne / chunks : 0,
+      maskedShare: rows ? 1 - unmasked / rows : 0,
+      chunks, studentTokens: rows, teacherTokens,
+      meanResponseTokens: kept ? rows / kept : 0,
+      seconds: time,
+      tokensPerSecond: time.total > 0 ? rows / time.total : 0,
+    };
+  }
+
+  /** Test accuracy of the student now. */
+  async evaluate(step: number): Promise<EvalReport> {
+    const t0 = performance.now();
+    const r = await this.task.evaluate(this.student, this.options.evalSize, this.options.seed);
+    return { step, accuracy: r.accuracy, correct: r.correct, n: r.n, seconds: (performance.now() - t0) / 1000 };
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * A distillation job as the CLI (and `npm start`) runs it: load the student and the teacher
+ * (embedded model folder, or served over vLLM's protocol), the task, resume from the last complete
+ * checkpoint when asked, run, and turn SIGINT into "save a checkpoint, then stop".
+ */
+import path from 'node:path';
+import { ErrorCode, XopdError } from '../errors.js';
+import { packageRoot, setThreads } from '../native.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { Model } from '../model/model.js';
+import { CheckpointStore } from './checkpoint.js';
+import { Distiller, lossName } from './distiller.js';
+import type { DistillOptions, DistillTask } from './distiller.js';
+import type { Teacher } from './roles.js';
+import { runDistillation, type RunResult, type RunState } from './run.js';
+import { arithmeticDistillTask } from './tasks.js';
+import { VllmTeacher } from './vllm-teacher.js';
+
+export const DEFAULT_STUDENT = path.join(packageRoot, 'models', 'student-llama3');
+export const DEFAULT_TEACHER = path.join(packageRoot, 'models', 'teacher-qwen3');
+
+/** Tasks by name (the CLI's --task choices). */
+export const TASKS: Record<string, () => DistillTask> = {
+  arithmetic: arithmeticDistillTask,
+};
+
+export interface ServedTeacherSpec {
+  urls: string[];
+  tokenizer: string;
+  model?: string;
+  timeoutMs?: number;
+  retries?: number;
+  concurrency?: number;
+}
+
+export interface DistillJob {
+  student: string;
+  teacher: { dir: string } | ServedTeacherSpec;
+  task: string;
+  options: DistillOptions;
+  learningRate?: number;
+  runDir: string;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  threads?: number;
+  /** the command-line options, saved in config.json so --resume can rebuild the job */
+  cli?: Record<string, unknown>;
+}
+
+export interface DistillHooks {
+  resume?: boolean;
+  progress?: boolean;
+  /** SIGINT stops after the current step and saves a checkpoint (a second SIGINT exits at once) */
+  handleSigint?: boolean;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export function loadTeacher(spec: DistillJob['teacher']): Teacher {
+  if ('dir' in spec) return Model.load(spec.dir);
+  return new VllmTeacher({
+    baseUrls: spec.urls, tokenizer: Tokenizer.load(spec.tokenizer), model: spec.model,
+    timeoutMs: spec.timeoutMs, retries: spec.retries, concurrency: spec.concurrency,
+  });
+}
+
+export async function distill(job: DistillJob, hooks: DistillHooks = {}): Promise<RunResult> {
+  if (job.threads !== undefined) setThreads(job.threads);
+  const makeTask = TASKS[job.task];
+  if (!makeTask) throw new XopdError(ErrorCode.ARG_VALUE, `unknown task '${job.task}'; known: ${Object.keys(TASKS).join(', ')}`);
+  const task = makeTask();
+  const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
+
+  let resumeFrom = null;
+  let studentDir = job.student;
+  if (hooks.resume) {
+    const store = new CheckpointStore(path.join(job.runDir, 'checkpoints'));
+    resumeFrom = store.latest<RunState>((w) => log(`warning: ${w}`));
+    if (!resumeFrom) throw new XopdError(ErrorCode.CHECKPOINT, `${job.runDir} has no complete checkpoint to resume from`);
+    studentDir = path.join(resumeFrom.dir, 'student');
+  }
+  const student = Model.load(studentDir);
+  if (job.learningRate !== undefined) student.setOptimizer({ lr: job.learningRate });
+  const teacher = loadTeacher(job.teacher);
+  // A served teacher: learn its model name and context from /v1/models before the first step.
+  if (teacher instanceof VllmTeacher) await teacher.modelName();
+  const distiller = new Distiller({ student, teacher, task }, job.options);
+
+  const controller = new AbortController();
+  hooks.signal?.addEventListener('abort', () => controller.abort(), { once: true });
+  let sigints = 0;
+  const onSigint = () => {
+    sigints++;
+    if (sigints === 1) {
+      log('\nSIGINT: finishing this step, then saving a checkpoint (Ctrl-C again to quit without saving)');
+      controller.abort();
+    } else process.exit(130);
+  };
+  if (hooks.handleSigint) process.on('SIGINT', onSigint);
+  try {
+    const o = distiller.options;
+    log(`distill: ${lossName(o.loss)} | student ${studentDir} (${student.tokenizer.name}) | teacher ${'dir' in job.teacher ? job.teacher.dir : job.teacher.urls.join(', ')} (${teacher.tokenizer.name})${distiller.fastPath ? ' | same tokenizer: fast path' : ''} | ${o.steps} steps x ${o.batchSize} prompts | run folder ${job.runDir}`);
+    return await runDistillation(distiller, {
+      runDir: job.runDir,
+      saveStudent: (dir) => student.save(dir),
+      checkpointEvery: job.checkpointEvery,
+      keepCheckpoints: job.keepCheckpoints,
+      resumeFrom,
+      signal: controller.signal,
+      progress: hooks.progress,
+      log,
+      config: {
+        cli: job.cli,
+        student: job.student, teacher: job.teacher, task: job.task, options: o, learningRate: job.learningRate ?? null,
+        checkpointEvery: job.checkpointEvery, fastPath: distiller.fastPath, created: new Date().toISOString(),
+      },
+    });
+  } finally {
+    if (hooks.handleSigint) process.off('SIGINT', onSigint);
+    await teacher.close?.();
+  }
+}

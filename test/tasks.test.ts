@@ -1,0 +1,91 @@
+// The arithmetic task: seeded generation, disjoint splits, exact grading, chat-template rendering
+// and the id lists each tokenizer needs.
+import { describe, expect, it } from 'vitest';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import {
+  endOfTurnId, extractAnswer, generateProblems, grade, promptIds, responseIds, splitOf, taskVocabIds, type Problem,
+} from '../src/tasks/arithmetic.js';
+
+const qwen = Tokenizer.load('qwen3');
+const llama = Tokenizer.load('llama3');
+const key = (p: Problem) => `${p.kind}:${p.operands.join(':')}`;
+
+describe('problems', () => {
+  it('are deterministic in the seed and differ across seeds', () => {
+    const a = generateProblems({ split: 'train', count: 50, seed: 4 });
+    expect(generateProblems({ split: 'train', count: 50, seed: 4 })).toEqual(a);
+    expect(generateProblems({ split: 'train', count: 50, seed: 5 }).map(key)).not.toEqual(a.map(key));
+    expect(generateProblems({ split: 'train', count: 20, seed: 4 })).toEqual(a.slice(0, 20));
+  });
+
+  it('have the documented distribution and correct answers', () => {
+    const ps = generateProblems({ split: 'train', count: 4000, seed: 1 });
+    const share = (k: string) => ps.filter((p) => p.kind === k).length / ps.length;
+    expect(share('add')).toBeGreaterThan(0.55);
+    expect(share('add')).toBeLessThan(0.65);
+    expect(share('sub')).toBeGreaterThan(0.21);
+    expect(share('add-sub')).toBeGreaterThan(0.12);
+    for (const p of ps) {
+      for (const x of p.operands) expect(x >= 100 && x <= 9999).toBe(true);
+      const [a, b, c] = p.operands as [number, number, number];
+      const want = p.kind === 'add' ? a + b : p.kind === 'sub' ? a - b : a + b - c;
+      expect(p.answer).toBe(want);
+      expect(p.answer).toBeGreaterThanOrEqual(0);
+      expect(p.response.endsWith(`The answer is ${want}.`)).toBe(true);
+      for (const x of p.operands) expect(p.question).toContain(String(x));
+    }
+    expect(ps.filter((p) => p.operands[0]! < 1000).length / ps.length).toBeGreaterThan(0.3); // 3-digit operands are common
+  });
+
+  it('train and test splits are disjoint, whatever the seeds', () => {
+    const test = generateProblems({ split: 'test', count: 2000, seed: 1 });
+    const testKeys = new Set(test.map(key));
+    for (const p of test) expect(splitOf(p.kind, p.operands)).toBe('test');
+    for (const seed of [1, 2, 3]) for (const p of generateProblems({ split: 'train', count: 2000, seed })) expect(testKeys.has(key(p))).toBe(false);
+    expect(testKeys.size).toBeGreaterThan(1990); // essentially no repeats
+  });
+});
+
+describe('grading', () => {
+  const [p] = generateProblems({ split: 'test', count: 1, seed: 9 }) as [Problem];
+  it('extracts the final answer', () => {
+    expect(extractAnswer('12 + 30 = 42. The answer is 42.')).toBe(42);
+    expect(extractAnswer('The answer is 1,234.')).toBe(1234);
+    expect(extractAnswer('the answer is 7, no wait, the answer is -8.')).toBe(-8);
+    expect(extractAnswer('I think 5 + 6 = 11')).toBe(11);
+    expect(extractAnswer('no number here')).toBeNull();
+  });
+  it('grades the reference as correct and a wrong number as wrong', () => {
+    expect(grade(p, p.response)).toEqual({ correct: true, predicted: p.answer });
+    expect(grade(p, p.response.replace(/answer is \d+/, `answer is ${p.answer + 1}`)).correct).toBe(false);
+    expect(grade(p, '').correct).toBe(false);
+  });
+});
+
+describe('rendering with each model family', () => {
+  const [p] = generateProblems({ split: 'test', count: 1, seed: 2 }) as [Problem];
+  it("uses each tokenizer's own chat template and end-of-turn id", () => {
+    expect(qwen.decode(promptIds(qwen, p))).toBe(`<|im_start|>user\n${p.question}<|im_end|>\n<|im_start|>assistant\n`);
+    expect(llama.decode(promptIds(llama, p))).toBe(`<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${p.question}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`);
+    expect(endOfTurnId(qwen)).toBe(qwen.id('<|im_end|>'));
+    expect(endOfTurnId(llama)).toBe(llama.id('<|eot_id|>'));
+    const r = responseIds(qwen, p);
+    expect(qwen.decode(r)).toBe(`${p.response}<|im_end|>`);
+    expect(llama.decode(responseIds(llama, p))).toBe(`${p.response}<|eot_id|>`);
+  });
+  it('numbers split differently: Qwen 3 one digit per token, Llama 3 up to three', () => {
+    const q = qwen.encode('57590', { addSpecialTokens: false });
+    const l = llama.encode('57590', { addSpecialTokens: false });
+    expect(q.length).toBe(5);
+    expect(Array.from(l, (id) => llama.decode([id]))).toEqual(['575', '90']);
+  });
+  it.each([['qwen3', qwen], ['llama3', llama]] as const)('the %s id list covers every text of both splits', (_, tok) => {
+    const ids = new Set(taskVocabIds(tok));
+    expect(ids.has(endOfTurnId(tok))).toBe(true);
+    const missing: number[] = [];
+    for (const split of ['train', 'test'] as const)
+      for (const q of generateProblems({ split, count: 1500, seed: 11 }))
+        for (const id of [...promptIds(tok, q), ...responseIds(tok, q)]) if (!ids.has(id)) missing.push(id);
+    expect(missing).toEqual([]);
+  });
+});
