@@ -11,15 +11,21 @@ const ADVICE: Record<string, string> = {
   ENOSPC: 'the disk is full: free space or choose a folder on another disk',
   EDQUOT: 'the disk quota is exhausted: free space or choose another folder',
   ENOTDIR: 'a part of the path is a file, not a folder: choose another path',
+  EEXIST: 'a part of the path is a file, not a folder: choose another path',
   EISDIR: 'the path is a folder: choose a file name',
   ENAMETOOLONG: 'the path is too long: choose a shorter one',
   EMFILE: 'too many open files: raise the limit (ulimit -n)',
 };
 
+/** What to do about a failed write, from its errno ('see the cause' when unknown). */
+export function writeAdvice(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  return (typeof code === 'string' && ADVICE[code]) || 'see the cause';
+}
+
 /** Wraps a failed write of `file`; existing data is untouched (writes go to a temporary name first). */
 export function writeFailure(what: string, file: string, err: unknown): XopdError {
-  const code = (err as { code?: unknown })?.code;
-  const advice = (typeof code === 'string' && ADVICE[code]) || 'see the cause';
+  const advice = writeAdvice(err);
   const msg = err instanceof Error ? err.message : String(err);
   return new XopdError(ErrorCode.WRITE, `cannot write ${what} ${file}: ${advice} (${msg}); nothing already there was replaced`, { cause: err });
 }

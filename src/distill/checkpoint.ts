@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, XopdError } from '../errors.js';
+import { writeAdvice } from '../files.js';
 
 const MANIFEST = 'manifest.json';
 const STATE = 'state.json';
@@ -129,16 +130,22 @@ export class CheckpointStore {
    */
   async save<S>(step: number, write: (dir: string) => Promise<void> | void, state: S): Promise<string> {
     if (!Number.isInteger(step) || step < 0) throw new XopdError(ErrorCode.ARG_RANGE, `step must be an integer >= 0, got ${step}`);
-    mkdirSync(this.root, { recursive: true });
     const final = path.join(this.root, checkpointName(step));
+    const failed = (err: unknown, after = ''): XopdError => err instanceof XopdError ? err
+      : new XopdError(ErrorCode.CHECKPOINT, `could not write checkpoint ${final}${after}: ${writeAdvice(err)} (${(err as Error).message}); the earlier checkpoints are intact`, { cause: err });
+    try {
+      mkdirSync(this.root, { recursive: true });
+    } catch (err) {
+      throw failed(err);
+    }
     if (existsSync(final) && verifyCheckpoint(final) === null) {
       // Same step saved again (an interrupt right after a save): the complete one stays.
       this.pointLatest(step);
       return final;
     }
     const tmp = path.join(this.root, `.tmp-${checkpointName(step)}-${process.pid}-${Date.now().toString(36)}`);
-    mkdirSync(tmp, { recursive: true });
     try {
+      mkdirSync(tmp); // not recursive: the root exists, and a recursive mkdir reports EROFS as ENOENT
       await write(tmp);
       writeFileAtomic(path.join(tmp, STATE), JSON.stringify({ step, ...state }, null, 2) + '\n');
       const files = listFiles(tmp).filter((f) => f !== MANIFEST).map((f) => ({ path: f, bytes: statSync(path.join(tmp, f)).size, sha256: sha256(path.join(tmp, f)) }));
@@ -150,9 +157,14 @@ export class CheckpointStore {
       fsyncDir(this.root);
     } catch (err) {
       rmSync(tmp, { recursive: true, force: true });
-      throw err instanceof XopdError ? err : new XopdError(ErrorCode.CHECKPOINT, `could not write checkpoint ${final}: ${(err as Error).message}`, { cause: err });
+      throw failed(err);
     }
-    this.pointLatest(step);
+    try {
+      this.pointLatest(step);
+    } catch (err) {
+      // The checkpoint itself is complete; resume finds it as the newest that verifies.
+      throw failed(err, " (complete, but 'latest' was not updated)");
+    }
     this.prune();
     return final;
   }

