@@ -108,4 +108,28 @@ describe('non-finite teacher logprobs from a server', () => {
       await bad.close();
     }
   });
+
+  it('a server that resets the connection mid-answer: retried, then E_TEACHER_UNREACHABLE naming the reset', async () => {
+    let n = 0;
+    const srv = http.createServer((req, res) => {
+      n++;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"choices": [{"index": 0, "prompt_logprobs": [null, ');
+        setTimeout(() => req.socket.destroy(), 5);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const e = await failure(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`);
+      expect(e.code).toBe('E_TEACHER_UNREACHABLE');
+      expect(e.attempts).toBe(3);
+      expect(n).toBe(3);
+      expect(e.message).toMatch(/closed the connection mid-answer/);
+      tried++;
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
 });
