@@ -54,7 +54,7 @@ const CASES: Array<[string, string[], number, RegExp | null]> = [
   ['align: a file of invalid UTF-8', ['align', '--file', invalidUtf8, '--json'], 0, null],
   ['info: a stray positional', ['info', 'extra'], 2, /E_CLI_USAGE/],
   ['start: a stray option', ['start', '--fast'], 2, /E_CLI_USAGE/],
-  ['experiment: an unknown option', ['experiment', '--arms', 'x'], 2, /E_CLI_USAGE/],
+  ['experiment: an unknown arm', ['experiment', '--arms', 'x'], 2, /E_CLI_USAGE/],
   ['bench: an unknown option', ['bench', '--fastest'], 2, /E_CLI_USAGE/],
   ['serve-teacher: a model folder that does not exist', ['serve-teacher', '--model', path.join(dir, 'no-model'), '--port', '0'], 1, /E_MODEL_NOT_FOUND/],
   ['eval: a model folder without config.json', ['eval', '--model', emptyDir], 1, /E_MODEL_NOT_FOUND.*config\.json/],
