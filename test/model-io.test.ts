@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Model } from '../src/model/model.js';
+import { digitEmbeddings } from '../src/model/init.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { taskVocabIds, generateProblems, promptIds, responseIds } from '../src/tasks/arithmetic.js';
@@ -161,5 +162,22 @@ describe('bad calls', () => {
   });
   it('nothing was left in the temp folder by failed saves', () => {
     expect(existsSync(tmp)).toBe(true);
+  });
+});
+
+describe('digit-structured init', () => {
+  it('makes number tokens sums of per-place digit vectors and leaves other tokens alone', () => {
+    const m = make(9);
+    const before = m.getParams();
+    expect(digitEmbeddings(m, 1)).toBe(1110); // every 1-, 2- and 3-digit string is one Llama 3 token
+    const after = m.getParams();
+    const d = 16;
+    const row = (id: number, p: Float32Array) => p.subarray(m.indexOf(id) * d, (m.indexOf(id) + 1) * d);
+    const one = (s: string) => tok.encode(s, { addSpecialTokens: false })[0]!;
+    // "482" - "481" = place0[2] - place0[1] = "32" - "31" (same length, same last-place digits)
+    const diff = (a: string, b: string) => Array.from(row(one(a), after), (v, k) => v - row(one(b), after)[k]!);
+    diff('482', '481').forEach((v, k) => expect(v).toBeCloseTo(diff('932', '931')[k]!, 6));
+    const eot = tok.id('<|eot_id|>')!;
+    expect(Array.from(row(eot, after))).toEqual(Array.from(row(eot, before)));
   });
 });

@@ -87,9 +87,14 @@ function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)]!;
 }
 
-function sample(r: () => number): Problem {
+/** The task's mix of kinds: shares of add, sub, add-sub. */
+export const TASK_MIX: readonly [number, number, number] = [0.6, 0.25, 0.15];
+
+function sample(r: () => number, mix?: readonly [number, number, number]): Problem {
   const u = r();
-  const kind: ProblemKind = u < 0.6 ? 'add' : u < 0.85 ? 'sub' : 'add-sub';
+  const kind: ProblemKind = mix === undefined
+    ? (u < 0.6 ? 'add' : u < 0.85 ? 'sub' : 'add-sub')
+    : (u < mix[0] ? 'add' : u < mix[0] + mix[1] ? 'sub' : 'add-sub');
   let a = operand(r), b = operand(r);
   let operands: number[];
   if (kind === 'sub') {
@@ -106,14 +111,24 @@ function sample(r: () => number): Problem {
   return { kind, operands, answer, question, response: text };
 }
 
-/** An endless stream of one split's problems, deterministic in `seed`. */
-export function* problemStream(split: Split, seed: number): Generator<Problem, never> {
+/**
+ * An endless stream of one split's problems, deterministic in `seed`. `mix` (shares of add, sub,
+ * add-sub; normalised) over-samples kinds for training; the task itself is TASK_MIX.
+ */
+export function* problemStream(split: Split, seed: number, mix?: readonly number[]): Generator<Problem, never> {
   check.oneOf(split, 'split', ['train', 'test'] as const);
   check.int(seed, 'seed', 0, 2 ** 32 - 1);
+  let m: [number, number, number] | undefined;
+  if (mix !== undefined) {
+    if (!Array.isArray(mix) || mix.length !== 3 || mix.some((x) => typeof x !== 'number' || !(x >= 0)) || !(mix[0]! + mix[1]! + mix[2]! > 0))
+      throw new XopdError(ErrorCode.ARG_VALUE, `mix must be three non-negative shares (add, sub, add-sub) with a positive sum, got ${check.describe(mix)}`);
+    const t = mix[0]! + mix[1]! + mix[2]!;
+    m = [mix[0]! / t, mix[1]! / t, mix[2]! / t];
+  }
   // Different streams per split, so the test problems of a seed are not the train rejects.
   const r = rng((seed * 2 + (split === 'test' ? 1 : 0)) >>> 0);
   for (;;) {
-    const p = sample(r);
+    const p = sample(r, m);
     if (splitOf(p.kind, p.operands) === split) yield p;
   }
 }
