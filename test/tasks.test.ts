@@ -38,12 +38,14 @@ describe('problems', () => {
   });
 
   it('a training mix over-samples kinds without leaving the split', () => {
-    const stream = problemStream('train', 3, [0, 1, 1]);
+    const stream = problemStream('train', 3, { mix: [0, 1, 1] });
     const ps = Array.from({ length: 600 }, () => stream.next().value);
     expect(ps.some((p) => p.kind === 'add')).toBe(false);
     expect(ps.filter((p) => p.kind === 'sub').length).toBeGreaterThan(240);
     for (const p of ps) expect(splitOf(p.kind, p.operands)).toBe('train');
-    expect(() => problemStream('train', 3, [1, -1, 0]).next()).toThrow(expect.objectContaining({ code: 'E_ARG_VALUE' }));
+    const three = problemStream('train', 3, { digits: [3] });
+    for (let i = 0; i < 300; i++) for (const x of three.next().value.operands) expect(x >= 100 && x <= 999).toBe(true);
+    expect(() => problemStream('train', 3, { mix: [1, -1, 0] }).next()).toThrow(expect.objectContaining({ code: 'E_ARG_VALUE' }));
   });
 
   it('train and test splits are disjoint, whatever the seeds', () => {

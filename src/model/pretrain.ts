@@ -34,6 +34,8 @@ export interface PretrainOptions {
   digitInit?: boolean;
   /** shares of add, sub, add-sub in the training stream (default: the task's own mix) */
   mix?: number[];
+  /** operand digit counts of the training stream (subset of [3, 4]; default both) */
+  digits?: number[];
   /** > 0: train on a fixed pool of this many problems (epochs, reshuffled); 0: fresh problems each step */
   trainProblems?: number;
   /** evaluate every this many steps on held-out train-split problems (0: never) */
@@ -105,7 +107,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       return pool[order[at++]!]!;
     };
   } else {
-    const stream = problemStream('train', seed, o.mix);
+    const stream = problemStream('train', seed, { mix: o.mix, digits: o.digits });
     next = () => encode(stream.next().value);
   }
 

@@ -79,8 +79,10 @@ export function splitOf(kind: ProblemKind, operands: number[]): Split {
   return h % 10 === 0 ? 'test' : 'train';
 }
 
-function operand(r: () => number): number {
-  return r() < 0.5 ? 100 + Math.floor(r() * 900) : 1000 + Math.floor(r() * 9000);
+function operand(r: () => number, digits?: readonly number[]): number {
+  if (digits === undefined) return r() < 0.5 ? 100 + Math.floor(r() * 900) : 1000 + Math.floor(r() * 9000);
+  const n = digits[Math.floor(r() * digits.length)]!;
+  return 10 ** (n - 1) + Math.floor(r() * 9 * 10 ** (n - 1));
 }
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
@@ -90,19 +92,19 @@ function pick<T>(r: () => number, xs: readonly T[]): T {
 /** The task's mix of kinds: shares of add, sub, add-sub. */
 export const TASK_MIX: readonly [number, number, number] = [0.6, 0.25, 0.15];
 
-function sample(r: () => number, mix?: readonly [number, number, number]): Problem {
+function sample(r: () => number, mix?: readonly [number, number, number], digits?: readonly number[]): Problem {
   const u = r();
   const kind: ProblemKind = mix === undefined
     ? (u < 0.6 ? 'add' : u < 0.85 ? 'sub' : 'add-sub')
     : (u < mix[0] ? 'add' : u < mix[0] + mix[1] ? 'sub' : 'add-sub');
-  let a = operand(r), b = operand(r);
+  let a = operand(r, digits), b = operand(r, digits);
   let operands: number[];
   if (kind === 'sub') {
     if (a < b) [a, b] = [b, a];
     operands = [a, b];
   } else if (kind === 'add-sub') {
-    let c = operand(r);
-    while (c > a + b) c = operand(r);
+    let c = operand(r, digits);
+    while (c > a + b) c = operand(r, digits);
     operands = [a, b, c];
   } else operands = [a, b];
   const slots: Slots = { name: pick(r, NAMES), item: pick(r, ITEMS), place: pick(r, PLACES), a: operands[0]!, b: operands[1]!, c: operands[2] ?? 0 };
@@ -111,11 +113,22 @@ function sample(r: () => number, mix?: readonly [number, number, number]): Probl
   return { kind, operands, answer, question, response: text };
 }
 
+export interface StreamOptions {
+  /** shares of add, sub, add-sub (normalised); default the task's TASK_MIX */
+  mix?: readonly number[];
+  /** operand digit counts to draw from (subset of 3, 4); default the task's (3 or 4, uniform) */
+  digits?: readonly number[];
+}
+
 /**
- * An endless stream of one split's problems, deterministic in `seed`. `mix` (shares of add, sub,
- * add-sub; normalised) over-samples kinds for training; the task itself is TASK_MIX.
+ * An endless stream of one split's problems, deterministic in `seed`. The options narrow or
+ * re-weight the training distribution (a curriculum); the task itself, and every evaluation, is
+ * the default.
  */
-export function* problemStream(split: Split, seed: number, mix?: readonly number[]): Generator<Problem, never> {
+export function* problemStream(split: Split, seed: number, opts: StreamOptions = {}): Generator<Problem, never> {
+  const { mix, digits } = opts;
+  if (digits !== undefined && (!Array.isArray(digits) || digits.length === 0 || digits.some((n) => n !== 3 && n !== 4)))
+    throw new XopdError(ErrorCode.ARG_VALUE, `digits must list operand digit counts among 3 and 4, got ${check.describe(digits)}`);
   check.oneOf(split, 'split', ['train', 'test'] as const);
   check.int(seed, 'seed', 0, 2 ** 32 - 1);
   let m: [number, number, number] | undefined;
@@ -128,7 +141,7 @@ export function* problemStream(split: Split, seed: number, mix?: readonly number
   // Different streams per split, so the test problems of a seed are not the train rejects.
   const r = rng((seed * 2 + (split === 'test' ? 1 : 0)) >>> 0);
   for (;;) {
-    const p = sample(r, m);
+    const p = sample(r, m, digits);
     if (splitOf(p.kind, p.operands) === split) yield p;
   }
 }

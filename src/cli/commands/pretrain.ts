@@ -14,6 +14,13 @@ function parseMix(s: string): number[] {
   return xs;
 }
 
+function parseDigits(s: string): number[] {
+  const xs = s.split(',').map(Number);
+  if (xs.length === 0 || xs.some((x) => x !== 3 && x !== 4))
+    throw new XopdError(ErrorCode.CLI_USAGE, `xopd pretrain: --digits takes 3, 4 or 3,4, got '${s}'`);
+  return xs;
+}
+
 /** Trains an embedded model on the arithmetic task from scratch and saves it (atomically). */
 export const pretrainCommand: Command = {
   spec: {
@@ -40,6 +47,7 @@ export const pretrainCommand: Command = {
       seed: { type: 'int', help: 'seed of initialisation and data', default: 1, min: 0, max: 2 ** 31 - 1 },
       'digit-init': { type: 'boolean', help: 'start number-token embeddings as sums of per-place digit vectors (fresh models; see src/model/init.ts)' },
       mix: { type: 'string', help: 'training shares of add,sub,add-sub (e.g. 3,4,3); evaluation keeps the task mix 0.6,0.25,0.15', valueName: 'a,s,t' },
+      digits: { type: 'string', help: 'training operand digit counts: 3, 4 or 3,4 (evaluation keeps 3 or 4)', valueName: 'list' },
       'train-problems': { type: 'int', help: 'train on a fixed pool of this many problems (0: fresh problems every step)', default: 0, min: 0 },
       'eval-every': { type: 'int', help: 'evaluate (and checkpoint) every N steps on held-out train-split problems (0: only at the end)', default: 500, min: 0 },
       'eval-n': { type: 'int', help: 'problems per progress evaluation', default: 200, min: 1 },
@@ -74,6 +82,7 @@ export const pretrainCommand: Command = {
       weightDecay: args['weight-decay'] as number, clip: args.clip as number, seed: args.seed as number,
       trainProblems: args['train-problems'] as number,
       ...(args['digit-init'] ? { digitInit: true } : {}),
+      ...(args.digits !== undefined ? { digits: parseDigits(String(args.digits)) } : {}),
       ...(args.mix !== undefined ? { mix: parseMix(String(args.mix)) } : {}),
     };
     let shape = {
@@ -94,7 +103,8 @@ export const pretrainCommand: Command = {
       `--steps ${options.steps}`, `--batch ${options.batch}`, `--lr ${options.lr}`,
       ...(options.minLr !== undefined ? [`--min-lr ${options.minLr}`] : []), ...(options.warmup !== undefined ? [`--warmup ${options.warmup}`] : []),
       `--weight-decay ${options.weightDecay}`, `--clip ${options.clip}`, `--seed ${options.seed}`, `--train-problems ${options.trainProblems}`,
-      ...(options.mix !== undefined ? [`--mix ${options.mix.join(',')}`] : []), ...(options.digitInit ? ['--digit-init'] : [])].join(' ');
+      ...(options.mix !== undefined ? [`--mix ${options.mix.join(',')}`] : []), ...(options.digitInit ? ['--digit-init'] : []),
+      ...(options.digits !== undefined ? [`--digits ${options.digits.join(',')}`] : [])].join(' ');
     const training = (stepsDone: number, extra: Record<string, unknown> = {}) => ({ command, ...options, shape, stepsDone, ...extra });
     const log = (line: string) => console.error(`[pretrain] ${line}`);
     log(`tokenizer ${options.tokenizer}, ${JSON.stringify(shape)}, ${options.steps} steps x ${options.batch} problems, lr ${options.lr}, seed ${options.seed}`);
