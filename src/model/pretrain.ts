@@ -81,7 +81,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   } else {
     const t = Tokenizer.load(o.tokenizer);
     model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: TASK_NAME }, { seed, tokenizer: t });
-    if (o.digitInit) log(`digit-structured init of ${digitEmbeddings(model, seed)} number-token embeddings`);
+    if (o.digitInit) log(`digit-structured init of ${digitEmbeddings(model)} number-token embeddings`);
   }
   const tok = model.tokenizer;
   model.setOptimizer({ lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 10)), totalSteps: steps,

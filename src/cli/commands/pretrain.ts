@@ -89,9 +89,11 @@ export const pretrainCommand: Command = {
       hiddenSize: args.dim as number, numLayers: args.layers as number, numHeads: args.heads as number,
       intermediateSize: args.hidden as number, mlp: args.mlp as MlpKind, maxSeqLen: args['max-seq'] as number,
     };
+    let initTraining: Record<string, unknown> | undefined;
     if (options.init !== undefined) {
-      // Continuing: the shape and tokenizer are the init model's.
+      // Continuing: the shape and tokenizer are the init model's; its own history is kept.
       const c = Model.load(options.init).config;
+      initTraining = c.training;
       shape = { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, mlp: c.mlp, maxSeqLen: c.maxSeqLen };
       options.tokenizer = c.tokenizer;
     }
@@ -105,7 +107,9 @@ export const pretrainCommand: Command = {
       `--weight-decay ${options.weightDecay}`, `--clip ${options.clip}`, `--seed ${options.seed}`, `--train-problems ${options.trainProblems}`,
       ...(options.mix !== undefined ? [`--mix ${options.mix.join(',')}`] : []), ...(options.digitInit ? ['--digit-init'] : []),
       ...(options.digits !== undefined ? [`--digits ${options.digits.join(',')}`] : [])].join(' ');
-    const training = (stepsDone: number, extra: Record<string, unknown> = {}) => ({ command, ...options, shape, stepsDone, ...extra });
+    const training = (stepsDone: number, extra: Record<string, unknown> = {}) => ({
+      command, ...options, shape, stepsDone, ...extra, ...(initTraining ? { initTraining } : {}),
+    });
     const log = (line: string) => console.error(`[pretrain] ${line}`);
     log(`tokenizer ${options.tokenizer}, ${JSON.stringify(shape)}, ${options.steps} steps x ${options.batch} problems, lr ${options.lr}, seed ${options.seed}`);
     const result = pretrain({
