@@ -58,7 +58,9 @@ describe('xopd pretrain / eval', () => {
     expect(r.code).toBe(0);
     const m = Model.load(c);
     expect(m.config).toMatchObject({ hiddenSize: 16, numLayers: 1, tokenizer: 'llama3' });
-    expect(JSON.parse(readFileSync(path.join(c, 'config.json'), 'utf8')).training.command).toMatch(/--init .*--tokenizer llama3 --dim 16 /);
+    const t = JSON.parse(readFileSync(path.join(c, 'config.json'), 'utf8')).training;
+    expect(t.command).toMatch(/--init .*--tokenizer llama3 --dim 16 /);
+    expect(t.initTraining).toMatchObject({ steps: 4, seed: 3 }); // the whole history travels along
     expect(Buffer.from(m.getParams().buffer).equals(Buffer.from(Model.load(path.join(tmp, 'a')).getParams().buffer))).toBe(false);
   });
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Model } from '../src/model/model.js';
+import { digitEmbeddings } from '../src/model/init.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { taskVocabIds, generateProblems, promptIds, responseIds } from '../src/tasks/arithmetic.js';
@@ -161,5 +162,26 @@ describe('bad calls', () => {
   });
   it('nothing was left in the temp folder by failed saves', () => {
     expect(existsSync(tmp)).toBe(true);
+  });
+});
+
+describe('digit-structured init', () => {
+  it('adds a per-place digit code to number tokens and leaves other tokens alone', () => {
+    const m = Model.create({ tokenizer: 'llama3', vocabIds, hiddenSize: 40, numLayers: 1, numHeads: 2, intermediateSize: 8 }, { seed: 2, tokenizer: tok });
+    const before = m.getParams();
+    expect(digitEmbeddings(m)).toBe(1110); // every 1-, 2- and 3-digit string is one Llama 3 token
+    const after = m.getParams();
+    const d = 40;
+    const one = (s: string) => tok.encode(s, { addSpecialTokens: false })[0]!;
+    const delta = (s: string) => Array.from({ length: d }, (_, k) => after[m.indexOf(one(s)) * d + k]! - before[m.indexOf(one(s)) * d + k]!);
+    const code = delta('482');
+    const want = new Array(d).fill(0);
+    want[2 * 10 + 4] = want[1 * 10 + 8] = want[0 * 10 + 2] = want[30 + 2] = 0.1;
+    code.forEach((v, k) => expect(v).toBeCloseTo(want[k], 6));
+    expect(delta('7').filter((v) => Math.abs(v) > 1e-6).length).toBe(2); // place 0 digit 7, length 1
+    const eot = tok.id('<|eot_id|>')!;
+    expect(delta('<|eot_id|>'.length ? '.' : '')).toEqual(new Array(d).fill(0));
+    expect(after[m.indexOf(eot) * d]).toBe(before[m.indexOf(eot) * d]);
+    expect(digitEmbeddings(make(1))).toBe(0); // hidden size 16 < 33: nothing to code
   });
 });

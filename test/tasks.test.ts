@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import {
-  endOfTurnId, extractAnswer, generateProblems, grade, promptIds, responseIds, splitOf, taskVocabIds, type Problem,
+  endOfTurnId, extractAnswer, generateProblems, grade, problemStream, promptIds, responseIds, splitOf, taskVocabIds, type Problem,
 } from '../src/tasks/arithmetic.js';
 
 const qwen = Tokenizer.load('qwen3');
@@ -35,6 +35,17 @@ describe('problems', () => {
       for (const x of p.operands) expect(p.question).toContain(String(x));
     }
     expect(ps.filter((p) => p.operands[0]! < 1000).length / ps.length).toBeGreaterThan(0.3); // 3-digit operands are common
+  });
+
+  it('a training mix over-samples kinds without leaving the split', () => {
+    const stream = problemStream('train', 3, { mix: [0, 1, 1] });
+    const ps = Array.from({ length: 600 }, () => stream.next().value);
+    expect(ps.some((p) => p.kind === 'add')).toBe(false);
+    expect(ps.filter((p) => p.kind === 'sub').length).toBeGreaterThan(240);
+    for (const p of ps) expect(splitOf(p.kind, p.operands)).toBe('train');
+    const three = problemStream('train', 3, { digits: [3] });
+    for (let i = 0; i < 300; i++) for (const x of three.next().value.operands) expect(x >= 100 && x <= 999).toBe(true);
+    expect(() => problemStream('train', 3, { mix: [1, -1, 0] }).next()).toThrow(expect.objectContaining({ code: 'E_ARG_VALUE' }));
   });
 
   it('train and test splits are disjoint, whatever the seeds', () => {

@@ -12,6 +12,7 @@ import { TASK_NAME, endOfTurnId, generateProblems, problemStream, promptIds, res
 import { evaluate, type EvalResult } from '../tasks/eval.js';
 import type { ModelShape } from './config.js';
 import { Model } from './model.js';
+import { digitEmbeddings } from './init.js';
 import { modelNative } from './native.js';
 
 export interface PretrainOptions {
@@ -29,6 +30,12 @@ export interface PretrainOptions {
   weightDecay?: number;
   clip?: number;
   seed: number;
+  /** number tokens start as sums of per-place digit vectors (see init.ts); fresh models only */
+  digitInit?: boolean;
+  /** shares of add, sub, add-sub in the training stream (default: the task's own mix) */
+  mix?: number[];
+  /** operand digit counts of the training stream (subset of [3, 4]; default both) */
+  digits?: number[];
   /** > 0: train on a fixed pool of this many problems (epochs, reshuffled); 0: fresh problems each step */
   trainProblems?: number;
   /** evaluate every this many steps on held-out train-split problems (0: never) */
@@ -74,6 +81,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   } else {
     const t = Tokenizer.load(o.tokenizer);
     model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: TASK_NAME }, { seed, tokenizer: t });
+    if (o.digitInit) log(`digit-structured init of ${digitEmbeddings(model)} number-token embeddings`);
   }
   const tok = model.tokenizer;
   model.setOptimizer({ lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 10)), totalSteps: steps,
@@ -99,7 +107,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       return pool[order[at++]!]!;
     };
   } else {
-    const stream = problemStream('train', seed);
+    const stream = problemStream('train', seed, { mix: o.mix, digits: o.digits });
     next = () => encode(stream.next().value);
   }
 

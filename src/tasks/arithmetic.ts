@@ -79,25 +79,32 @@ export function splitOf(kind: ProblemKind, operands: number[]): Split {
   return h % 10 === 0 ? 'test' : 'train';
 }
 
-function operand(r: () => number): number {
-  return r() < 0.5 ? 100 + Math.floor(r() * 900) : 1000 + Math.floor(r() * 9000);
+function operand(r: () => number, digits?: readonly number[]): number {
+  if (digits === undefined) return r() < 0.5 ? 100 + Math.floor(r() * 900) : 1000 + Math.floor(r() * 9000);
+  const n = digits[Math.floor(r() * digits.length)]!;
+  return 10 ** (n - 1) + Math.floor(r() * 9 * 10 ** (n - 1));
 }
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)]!;
 }
 
-function sample(r: () => number): Problem {
+/** The task's mix of kinds: shares of add, sub, add-sub. */
+export const TASK_MIX: readonly [number, number, number] = [0.6, 0.25, 0.15];
+
+function sample(r: () => number, mix?: readonly [number, number, number], digits?: readonly number[]): Problem {
   const u = r();
-  const kind: ProblemKind = u < 0.6 ? 'add' : u < 0.85 ? 'sub' : 'add-sub';
-  let a = operand(r), b = operand(r);
+  const kind: ProblemKind = mix === undefined
+    ? (u < 0.6 ? 'add' : u < 0.85 ? 'sub' : 'add-sub')
+    : (u < mix[0] ? 'add' : u < mix[0] + mix[1] ? 'sub' : 'add-sub');
+  let a = operand(r, digits), b = operand(r, digits);
   let operands: number[];
   if (kind === 'sub') {
     if (a < b) [a, b] = [b, a];
     operands = [a, b];
   } else if (kind === 'add-sub') {
-    let c = operand(r);
-    while (c > a + b) c = operand(r);
+    let c = operand(r, digits);
+    while (c > a + b) c = operand(r, digits);
     operands = [a, b, c];
   } else operands = [a, b];
   const slots: Slots = { name: pick(r, NAMES), item: pick(r, ITEMS), place: pick(r, PLACES), a: operands[0]!, b: operands[1]!, c: operands[2] ?? 0 };
@@ -106,14 +113,35 @@ function sample(r: () => number): Problem {
   return { kind, operands, answer, question, response: text };
 }
 
-/** An endless stream of one split's problems, deterministic in `seed`. */
-export function* problemStream(split: Split, seed: number): Generator<Problem, never> {
+export interface StreamOptions {
+  /** shares of add, sub, add-sub (normalised); default the task's TASK_MIX */
+  mix?: readonly number[];
+  /** operand digit counts to draw from (subset of 3, 4); default the task's (3 or 4, uniform) */
+  digits?: readonly number[];
+}
+
+/**
+ * An endless stream of one split's problems, deterministic in `seed`. The options narrow or
+ * re-weight the training distribution (a curriculum); the task itself, and every evaluation, is
+ * the default.
+ */
+export function* problemStream(split: Split, seed: number, opts: StreamOptions = {}): Generator<Problem, never> {
+  const { mix, digits } = opts;
+  if (digits !== undefined && (!Array.isArray(digits) || digits.length === 0 || digits.some((n) => n !== 3 && n !== 4)))
+    throw new XopdError(ErrorCode.ARG_VALUE, `digits must list operand digit counts among 3 and 4, got ${check.describe(digits)}`);
   check.oneOf(split, 'split', ['train', 'test'] as const);
   check.int(seed, 'seed', 0, 2 ** 32 - 1);
+  let m: [number, number, number] | undefined;
+  if (mix !== undefined) {
+    if (!Array.isArray(mix) || mix.length !== 3 || mix.some((x) => typeof x !== 'number' || !(x >= 0)) || !(mix[0]! + mix[1]! + mix[2]! > 0))
+      throw new XopdError(ErrorCode.ARG_VALUE, `mix must be three non-negative shares (add, sub, add-sub) with a positive sum, got ${check.describe(mix)}`);
+    const t = mix[0]! + mix[1]! + mix[2]!;
+    m = [mix[0]! / t, mix[1]! / t, mix[2]! / t];
+  }
   // Different streams per split, so the test problems of a seed are not the train rejects.
   const r = rng((seed * 2 + (split === 'test' ? 1 : 0)) >>> 0);
   for (;;) {
-    const p = sample(r);
+    const p = sample(r, m, digits);
     if (splitOf(p.kind, p.operands) === split) yield p;
   }
 }

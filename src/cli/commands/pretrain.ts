@@ -1,10 +1,25 @@
 import type { Command } from '../command.js';
+import { ErrorCode, XopdError } from '../../errors.js';
 import { EXIT } from '../command.js';
 import { setThreads } from '../../native.js';
 import { pretrain } from '../../model/pretrain.js';
 import { Model } from '../../model/model.js';
 import { evaluate } from '../../tasks/eval.js';
 import { DEFAULT_SHAPE, type MlpKind } from '../../model/config.js';
+
+function parseMix(s: string): number[] {
+  const xs = s.split(',').map(Number);
+  if (xs.length !== 3 || xs.some((x) => !Number.isFinite(x) || x < 0) || xs[0]! + xs[1]! + xs[2]! <= 0)
+    throw new XopdError(ErrorCode.CLI_USAGE, `xopd pretrain: --mix takes three non-negative shares add,sub,add-sub, got '${s}'`);
+  return xs;
+}
+
+function parseDigits(s: string): number[] {
+  const xs = s.split(',').map(Number);
+  if (xs.length === 0 || xs.some((x) => x !== 3 && x !== 4))
+    throw new XopdError(ErrorCode.CLI_USAGE, `xopd pretrain: --digits takes 3, 4 or 3,4, got '${s}'`);
+  return xs;
+}
 
 /** Trains an embedded model on the arithmetic task from scratch and saves it (atomically). */
 export const pretrainCommand: Command = {
@@ -30,6 +45,9 @@ export const pretrainCommand: Command = {
       'weight-decay': { type: 'number', help: 'AdamW decoupled weight decay', default: 0.01, min: 0, max: 10 },
       clip: { type: 'number', help: 'gradient-norm clip (0: off)', default: 1, min: 0 },
       seed: { type: 'int', help: 'seed of initialisation and data', default: 1, min: 0, max: 2 ** 31 - 1 },
+      'digit-init': { type: 'boolean', help: 'start number-token embeddings as sums of per-place digit vectors (fresh models; see src/model/init.ts)' },
+      mix: { type: 'string', help: 'training shares of add,sub,add-sub (e.g. 3,4,3); evaluation keeps the task mix 0.6,0.25,0.15', valueName: 'a,s,t' },
+      digits: { type: 'string', help: 'training operand digit counts: 3, 4 or 3,4 (evaluation keeps 3 or 4)', valueName: 'list' },
       'train-problems': { type: 'int', help: 'train on a fixed pool of this many problems (0: fresh problems every step)', default: 0, min: 0 },
       'eval-every': { type: 'int', help: 'evaluate (and checkpoint) every N steps on held-out train-split problems (0: only at the end)', default: 500, min: 0 },
       'eval-n': { type: 'int', help: 'problems per progress evaluation', default: 200, min: 1 },
@@ -63,14 +81,19 @@ export const pretrainCommand: Command = {
       minLr: args['min-lr'] as number | undefined, warmup: args.warmup as number | undefined,
       weightDecay: args['weight-decay'] as number, clip: args.clip as number, seed: args.seed as number,
       trainProblems: args['train-problems'] as number,
+      ...(args['digit-init'] ? { digitInit: true } : {}),
+      ...(args.digits !== undefined ? { digits: parseDigits(String(args.digits)) } : {}),
+      ...(args.mix !== undefined ? { mix: parseMix(String(args.mix)) } : {}),
     };
     let shape = {
       hiddenSize: args.dim as number, numLayers: args.layers as number, numHeads: args.heads as number,
       intermediateSize: args.hidden as number, mlp: args.mlp as MlpKind, maxSeqLen: args['max-seq'] as number,
     };
+    let initTraining: Record<string, unknown> | undefined;
     if (options.init !== undefined) {
-      // Continuing: the shape and tokenizer are the init model's.
+      // Continuing: the shape and tokenizer are the init model's; its own history is kept.
       const c = Model.load(options.init).config;
+      initTraining = c.training;
       shape = { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, intermediateSize: c.intermediateSize, mlp: c.mlp, maxSeqLen: c.maxSeqLen };
       options.tokenizer = c.tokenizer;
     }
@@ -81,8 +104,12 @@ export const pretrainCommand: Command = {
       `--heads ${shape.numHeads}`, `--hidden ${shape.intermediateSize}`, `--mlp ${shape.mlp}`, `--max-seq ${shape.maxSeqLen}`,
       `--steps ${options.steps}`, `--batch ${options.batch}`, `--lr ${options.lr}`,
       ...(options.minLr !== undefined ? [`--min-lr ${options.minLr}`] : []), ...(options.warmup !== undefined ? [`--warmup ${options.warmup}`] : []),
-      `--weight-decay ${options.weightDecay}`, `--clip ${options.clip}`, `--seed ${options.seed}`, `--train-problems ${options.trainProblems}`].join(' ');
-    const training = (stepsDone: number, extra: Record<string, unknown> = {}) => ({ command, ...options, shape, stepsDone, ...extra });
+      `--weight-decay ${options.weightDecay}`, `--clip ${options.clip}`, `--seed ${options.seed}`, `--train-problems ${options.trainProblems}`,
+      ...(options.mix !== undefined ? [`--mix ${options.mix.join(',')}`] : []), ...(options.digitInit ? ['--digit-init'] : []),
+      ...(options.digits !== undefined ? [`--digits ${options.digits.join(',')}`] : [])].join(' ');
+    const training = (stepsDone: number, extra: Record<string, unknown> = {}) => ({
+      command, ...options, shape, stepsDone, ...extra, ...(initTraining ? { initTraining } : {}),
+    });
     const log = (line: string) => console.error(`[pretrain] ${line}`);
     log(`tokenizer ${options.tokenizer}, ${JSON.stringify(shape)}, ${options.steps} steps x ${options.batch} problems, lr ${options.lr}, seed ${options.seed}`);
     const result = pretrain({
