@@ -68,6 +68,21 @@ describe.skipIf(!hasDevice)('CUDA loss kernels (device present)', () => {
     expect(worstError(a.grad, b.grad, 3e-5, 3e-6)).toBeLessThanOrEqual(1);
   });
 
+  it('support tokens 150 logits above the rest (float32 exp underflow) meet the CPU path on the device', () => {
+    const rows = 8, vocab = 32000;
+    const logits = randomLogits(rows, vocab, 9);
+    for (let i = 0; i < logits.length; i++) logits[i] = logits[i]! - 150;
+    const targets = randomTargets(rows, vocab, 10, 4);
+    for (let j = 0; j < rows; j++)
+      for (let k = targets.rowPtr[j]!; k < targets.rowPtr[j + 1]!; k++) logits[j * vocab + targets.ids[k]!] = -(k % 3);
+    for (const divergence of ['forward-kl', 'reverse-kl', 'jsd'] as const) {
+      const a = sparseDivergence(logits, { rows, vocab }, targets, { divergence, device: 'cuda' });
+      const b = sparseDivergence(logits, { rows, vocab }, targets, { divergence, device: 'cpu' });
+      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5 * Math.max(1, b.loss));
+      expect(worstError(a.grad, b.grad, 3e-5, 3e-6)).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('NaN logits are an XopdError on the device too', () => {
     const rows = 4, vocab = 32000;
     const logits = randomLogits(rows, vocab, 7);

@@ -223,6 +223,44 @@ describe('invariants', () => {
     expect(maxAbsDiff(r.grad, ref.grad)).toBeLessThan(1e-12);
   });
 
+  for (const simdPath of ['avx2', 'scalar']) {
+    it(`${simdPath}: support tokens 90 to 300 logits above the rest (float32 exp underflows there) still meet the reference`, () => {
+      // A confident student: its top tokens (in the support) sit far above every other token, so
+      // exp(z - max of the row) underflows for all of "other". The kernel sums "other" relative to
+      // its own max and rescales in float64; before that, at a gap of 150, forward KL read 8.30
+      // for a reference 14.91 and each other token's gradient -0.033 for -0.1.
+      simd(simdPath);
+      const vocab = 3000, rows = 4;
+      const gaps = [90, 150, 300, 150];
+      const logits = new Float32Array(rows * vocab);
+      for (let j = 0; j < rows; j++)
+        for (let v = 0; v < vocab; v++) logits[j * vocab + v] = -gaps[j]! + ((v * 7919 + j) % 13) * 0.1;
+      const ids: number[] = [], probs: number[] = [], rowPtr = [0], tail: number[] = [];
+      for (let j = 0; j < rows; j++) {
+        const support = [5 + j, 2100 + j];
+        logits[j * vocab + support[0]!] = 0;
+        logits[j * vocab + support[1]!] = -1.5;
+        ids.push(...support);
+        probs.push(0.6, 0.3);
+        tail.push(0.1);
+        rowPtr.push(ids.length);
+      }
+      const t: SparseTargets = { rowPtr: Int32Array.from(rowPtr), ids: Int32Array.from(ids), probs: Float32Array.from(probs), tail: Float32Array.from(tail) };
+      for (const divergence of DIVS) {
+        for (const temperature of [1, 2]) {
+          const opts = { divergence, beta: 0.5, temperature, device: 'cpu' as const };
+          const got = sparseDivergence(logits, { rows, vocab }, t, opts);
+          const ref = sparseDivergenceReference(logits, { rows, vocab }, t, opts);
+          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(ref.loss)));
+          expect(worstError(got.grad, ref.grad, 2e-5, 2e-6)).toBeLessThanOrEqual(1);
+        }
+      }
+      // The case the fix is for: forward KL puts weight 0.1 on p_other ~ e^-150, so the loss is large.
+      const fwd = sparseDivergenceReference(logits, { rows, vocab }, t, { divergence: 'forward-kl' });
+      expect(fwd.loss).toBeGreaterThan(10);
+    });
+  }
+
   it('masked rows are in no denominator and are not even read', () => {
     const targets = randomTargets(rows, vocab, 33);
     const mask = Uint8Array.from([1, 1, 0, 1, 0, 1]);
@@ -342,6 +380,12 @@ describe('bad input is an XopdError', () => {
     // duplicates only the native check sees (the facade checks shapes and ranges)
     const dup = { ...one, ids: Int32Array.from([2, 2]) };
     expect(run({ targets: dup })).toThrow(expect.objectContaining(errCode('E_ARG_VALUE')));
+    // every id in the support and a tail > 0: mass on no token (forward KL would be +inf)
+    const all = Int32Array.from({ length: vocab }, (_, i) => i);
+    const full = (tail: number): SparseTargets => ({ rowPtr: Int32Array.from([0, vocab, vocab, vocab]), ids: all,
+      probs: Float32Array.from({ length: vocab }, () => (1 - tail) / vocab), tail: Float32Array.from([tail, 1, 1]) });
+    expect(run({ targets: full(0) })).not.toThrow();
+    expect(run({ targets: full(0.05) })).toThrow(expect.objectContaining({ code: 'E_ARG_VALUE', message: expect.stringContaining('every id') }));
   });
   it('NaN or infinite logits (also when the temperature overflows them)', () => {
     for (const v of [NaN, Infinity, -Infinity]) {

@@ -200,10 +200,9 @@ describe('losses on random shapes and values (property)', () => {
         expect(Number.isFinite(got.loss)).toBe(true);
         for (let i = 0; i < got.grad.length; i++) expect(Number.isFinite(got.grad[i]!)).toBe(true);
         for (let j = 0; j < rows; j++) if (!mask[j]) for (let v = 0; v < vocab; v++) expect(got.grad[j * vocab + v]).toBe(0);
-        // Beyond a logit spread of ~80 (after temperature) exp() underflows float32 and p_other can
-        // be 0 in the kernel but not in the float64 reference: there only finiteness is promised
-        // (docs/RELIABILITY.md, open findings).
-        if (spread(logits, rows, vocab) / temperature > 80) { extremeCases++; propertyCases++; return; }
+        // Spreads past ~87 logits (after temperature) underflow float32 exp; the kernel sums
+        // "other" relative to its own max, so it still meets the float64 reference there.
+        if (spread(logits, rows, vocab) / temperature > 80) extremeCases++;
         const ref = sparseDivergenceReference(logits, shape, targets, opts);
         expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(ref.loss)));
         for (let i = 0; i < got.grad.length; i++)

@@ -65,18 +65,24 @@ bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t
     float c = bm;
     for (float v : check) c += v;
     if (!(c - c == 0.0f)) return false;
+    size_t sEnd = s;
+    while (sEnd < nSkip && static_cast<size_t>(skip[sEnd]) < b0 + len) ++sEnd;
+    if (sEnd != s) {  // the max is over the tokens summed, so blank the skipped ones first
+      for (size_t i = 0; i < len; ++i) buf[i] = Load(x + b0 + i) * scale;
+      for (size_t k = s; k < sEnd; ++k) buf[skip[k] - b0] = kNegInf;
+      bm = kNegInf;
+      for (size_t i = 0; i < len; ++i) bm = std::max(bm, buf[i]);
+    }
     if (bm > m) {
       sum *= std::exp(static_cast<double>(m) - static_cast<double>(bm));
       m = bm;
     }
-    size_t sEnd = s;
-    while (sEnd < nSkip && static_cast<size_t>(skip[sEnd]) < b0 + len) ++sEnd;
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (sEnd == s) {
+    if (m == kNegInf) {
+      // every token so far is skipped: nothing to sum
+    } else if (sEnd == s) {
       for (size_t i = 0; i < len; ++i) acc[i & 7] += ExpNeg(Load(x + b0 + i) * scale - m);
     } else {
-      for (size_t i = 0; i < len; ++i) buf[i] = Load(x + b0 + i) * scale;
-      for (size_t k = s; k < sEnd; ++k) buf[skip[k] - b0] = kNegInf;
       for (size_t i = 0; i < len; ++i) acc[i & 7] += ExpNeg(buf[i] - m);
     }
     s = sEnd;
@@ -206,22 +212,32 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
     bm *= scale;
     check += bm;
     if (!(check - check == 0.0f)) return false;
+    size_t sEnd = s;
+    while (sEnd < nSkip && static_cast<size_t>(skip[sEnd]) < b0 + len) ++sEnd;
+    if (sEnd != s) {
+      // A block holding skipped (support) ids: copy it and blank them, so that the max, like the
+      // sum, is over the tokens summed. With the max of all tokens, a support token far above the
+      // rest would make every exp underflow (the caller rescales the sum in float64).
+      size_t j = 0;
+      __m256 bmax = _mm256_set1_ps(kNegInf);
+      for (; j + 8 <= len; j += 8) _mm256_store_ps(buf + j, _mm256_mul_ps(Load8(src + j), vscale));
+      for (; j < len; ++j) buf[j] = Load(src + j) * scale;
+      for (size_t k = s; k < sEnd; ++k) buf[skip[k] - b0] = kNegInf;
+      for (j = 0; j + 8 <= len; j += 8) bmax = _mm256_max_ps(bmax, _mm256_load_ps(buf + j));
+      bm = HMax(bmax);
+      for (; j < len; ++j) bm = std::max(bm, buf[j]);
+    }
     if (bm > m) {
       sum *= std::exp(static_cast<double>(m) - static_cast<double>(bm));
       m = bm;
     }
-    size_t sEnd = s;
-    while (sEnd < nSkip && static_cast<size_t>(skip[sEnd]) < b0 + len) ++sEnd;
     const __m256 vm = _mm256_set1_ps(m);
     float bs;
-    if (sEnd == s) {
+    if (m == kNegInf) {
+      bs = 0.0f;  // every token so far is skipped
+    } else if (sEnd == s) {
       bs = scale == 1.0f ? BlockSumExp<true>(src, len, vscale, vm) : BlockSumExp<false>(src, len, vscale, vm);
     } else {
-      // A block holding support ids: copy it, blank the support, sum what is left (direct sum).
-      size_t j = 0;
-      for (; j + 8 <= len; j += 8) _mm256_store_ps(buf + j, _mm256_mul_ps(Load8(src + j), vscale));
-      for (; j < len; ++j) buf[j] = Load(src + j) * scale;
-      for (size_t k = s; k < sEnd; ++k) buf[skip[k] - b0] = kNegInf;
       bs = BlockSumExp<true>(static_cast<const float*>(buf), len, _mm256_set1_ps(1.0f), vm);
     }
     s = sEnd;

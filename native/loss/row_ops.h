@@ -12,9 +12,11 @@
 namespace xopd {
 namespace loss {
 
-// Pass 1. max = max over all u of x[u]*scale; sum = sum over u NOT in skip of exp(x[u]*scale - max)
-// (summed directly, never as a difference). skip: sorted, distinct ids in [0, n).
-// Returns false (and leaves outputs unspecified) when a scaled value is NaN or infinite.
+// Pass 1. Over the tokens u NOT in skip: max = max of x[u]*scale (-inf when every token is
+// skipped) and sum = sum of exp(x[u]*scale - max) (summed directly, never as a difference), so
+// sum >= 1 whenever a token is left. skip: sorted, distinct ids in [0, n).
+// Returns false (and leaves outputs unspecified) when any scaled value, skipped or not, is NaN or
+// infinite.
 template <typename T>
 bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum);
 

@@ -2,9 +2,9 @@
 //   logits [rows, vocab] fp32|bf16; targets CSR: rowPtr [rows+1], ids/probs [nnz], tail [rows]
 //   per row j: buckets = each support id s (p_s, q_s) and "other" (p_o = sum over the rest, q_o = tail)
 //   loss = (1/N) sum_{j kept} D(q_j, p_j);  grad [rows, vocab] = d loss / d logits
-// Pass 1 reads the row once for max and the DIRECT sum of exp over non-support tokens; the support
-// (a few ids) is gathered in float64; pass 2 writes grad_u = exp(z_u/T - max) * C for every u,
-// then the support entries are overwritten with their own values. Softmax is never stored.
+// Pass 1 reads the row once for the max and the DIRECT sum of exp over non-support tokens; the
+// support (a few ids) is gathered in float64; pass 2 writes grad_u = exp(z_u/T - max) * C for
+// every u, then the support entries are overwritten with their own values. Softmax is never stored.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -61,15 +61,23 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
       std::sort(S.order.begin(), S.order.end());
       for (int32_t k = 0; k < n; ++k) S.skip[k] = S.order[k].first;
 
-      float m;
+      // "other" = the non-support tokens, summed relative to their own max mo; the support's
+      // exps are taken relative to M = max(mo, max support) in float64, and other is brought to
+      // that scale in float64 too. (A shared float32 max would underflow every exp of "other"
+      // when a support token sits ~87 logits above the rest.)
+      float mo;
       double other;
-      if (!RowMaxSumExp(z, vocab, scale, S.skip.data(), n, &m, &other))
+      if (!RowMaxSumExp(z, vocab, scale, S.skip.data(), n, &mo, &other))
         throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value (after temperature)");
-
-      // Support in float64: e_s = exp(z_s / T - max); Z = other + sum e_s.
-      double Z = other;
+      double M = mo;
       for (int32_t k = 0; k < n; ++k) {
-        S.e[k] = std::exp(static_cast<double>(LoadOne(z + ids[b + k])) * P.invTemp - m);
+        S.e[k] = static_cast<double>(LoadOne(z + ids[b + k])) * P.invTemp;
+        M = std::max(M, S.e[k]);
+      }
+      const double so = other > 0.0 ? std::exp(static_cast<double>(mo) - M) : 0.0;  // e^(mo - M)
+      double Z = other * so;
+      for (int32_t k = 0; k < n; ++k) {
+        S.e[k] = std::exp(S.e[k] - M);
         Z += S.e[k];
       }
       // Targets, floored at epsilon and renormalised for reverse KL / JSD.
@@ -91,14 +99,17 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
         S.h[k] = t.h;
         H += t.h;
       }
-      const BucketTerm to = Bucket(P.kind, P.beta, other / Z, qo);
+      const BucketTerm to = Bucket(P.kind, P.beta, other * so / Z, qo);
       loss += to.loss;
       H += to.h;
 
-      // d loss / d z_u = (1/T) * [ (p_u / p_b) h_b - p_u H ]: for "other" p_u / p_o = e_u / other.
+      // d loss / d z_u = (1/T) * [ (p_u / p_b) h_b - p_u H ]. For u in "other", with
+      // p_u = e^(z_u/T - mo) * so / Z and p_u / p_o = e^(z_u/T - mo) / other:
+      //   grad_u = e^(z_u/T - mo) * C,  C = (h_o / other - so * H / Z) * w.
       const double w = invKept * P.invTemp;
-      const double C = ((other > 0.0 ? to.h / other : 0.0) - H / Z) * w;
-      RowScaledExp(z, vocab, scale, m, static_cast<float>(C), g, stream);
+      const double C = ((other > 0.0 ? to.h / other : 0.0) - so * H / Z) * w;
+      // No token outside the support: pass 2 writes only entries overwritten below.
+      RowScaledExp(z, vocab, scale, other > 0.0 ? mo : static_cast<float>(M), static_cast<float>(C), g, stream);
       if (stream) StoreFence();
       for (int32_t k = 0; k < n; ++k) StoreOne(g + ids[b + k], (S.h[k] - S.e[k] / Z * H) * w);
       rowLoss[r] = loss;
@@ -129,6 +140,11 @@ void CheckTargets(size_t rows, size_t vocab, const View<int32_t>& rowPtr, const 
       s += probs[k];
     }
     XOPD_CHECK(tail[r] >= 0.0f && tail[r] <= 1.0f, "E_ARG_VALUE", "targets.tail[" + std::to_string(r) + "] is not in [0, 1]");
+    // A support of every id leaves "other" empty (p_other = 0): a tail there is mass on no token,
+    // and forward KL would be +inf.
+    XOPD_CHECK(static_cast<size_t>(rowPtr[r + 1] - rowPtr[r]) < vocab || tail[r] == 0.0f, "E_ARG_VALUE",
+               "targets row " + std::to_string(r) + " lists every id of the vocabulary, so its tail (" + std::to_string(tail[r]) +
+                   ") has no token to land on: fold it into the probs and set the tail to 0");
     s += tail[r];
     XOPD_CHECK(std::fabs(s - 1.0) <= 1e-3, "E_ARG_VALUE",
                "targets row " + std::to_string(r) + ": probs + tail sum to " + std::to_string(s) + ", expected 1");

@@ -19,7 +19,9 @@ namespace {
 
 __device__ __forceinline__ bool InSupport(const uint32_t* bits, size_t i) { return (bits[i >> 5] >> (i & 31)) & 1u; }
 
-// Pass 1 over one row: per-thread (max, sum exp over non-support), merged across the block.
+// Pass 1 over one row: per-thread (max, sum exp) over the NON-support tokens, merged across the
+// block (max -inf and sum 0 when the support is the whole row). The max is theirs alone: with the
+// row's max, a support token ~87 logits above the rest would underflow every exp of "other".
 template <typename T, bool VEC>
 __device__ __forceinline__ bool MaxSumOther(const T* z, size_t vocab, float invT, const uint32_t* bits, float& mOut,
                                             double& sOut, double* sh) {
@@ -31,18 +33,18 @@ __device__ __forceinline__ bool MaxSumOther(const T* z, size_t vocab, float invT
     for (size_t i = static_cast<size_t>(threadIdx.x) * N; i < vocab; i += static_cast<size_t>(kThreads) * N) {
       float x[N];
       Vec<T>::Load(z, i, x);
+      const uint32_t sel = (bits[i >> 5] >> (i & 31)) & ((1u << N) - 1u);
       float lm = -INFINITY;
 #pragma unroll
       for (int k = 0; k < N; ++k) {
         x[k] *= invT;
         bad |= !IsFinite(x[k]);
-        lm = fmaxf(lm, x[k]);
+        if (!((sel >> k) & 1u)) lm = fmaxf(lm, x[k]);
       }
       if (lm > m) {
         s *= expf(m - lm);
         m = lm;
       }
-      const uint32_t sel = (bits[i >> 5] >> (i & 31)) & ((1u << N) - 1u);
 #pragma unroll
       for (int k = 0; k < N; ++k)
         if (!((sel >> k) & 1u)) s += expf(x[k] - m);
@@ -51,11 +53,12 @@ __device__ __forceinline__ bool MaxSumOther(const T* z, size_t vocab, float invT
     for (size_t i = threadIdx.x; i < vocab; i += kThreads) {
       const float x = LoadF(z, i) * invT;
       bad |= !IsFinite(x);
+      if (InSupport(bits, i)) continue;
       if (x > m) {
         s *= expf(m - x);
         m = x;
       }
-      if (!InSupport(bits, i)) s += expf(x - m);
+      s += expf(x - m);
     }
   }
   if (__syncthreads_or(bad)) return false;
@@ -68,18 +71,24 @@ __device__ __forceinline__ bool MaxSumOther(const T* z, size_t vocab, float invT
 // Bucket math for one row, in parallel over the support; returns C (the per-token coefficient of
 // "other") and leaves each support entry's final gradient in supportGrad. Same formulas as the CPU.
 __device__ __forceinline__ double RowBuckets(const float* zSupport /*gathered z_s*/, int b, int n, const float* probs, float tail,
-                                             float m, double other, const DivergenceParams& P, double w, double* eBuf,
-                                             double* hBuf, double* sh, double* lossOut) {
+                                             float mo, double other, const DivergenceParams& P, double w, double* eBuf,
+                                             double* hBuf, double* sh, double* lossOut, float* shiftOut) {
+  // M = max(mo, support max); "other" is brought to M's scale in float64 (so = e^(mo - M)).
+  float M = mo;
+  for (int k = threadIdx.x; k < n; k += kThreads) M = fmaxf(M, static_cast<float>(static_cast<double>(zSupport[b + k]) * P.invTemp));
+  double unused = 0.0;
+  BlockMaxSum(M, unused, sh);
+  const double so = other > 0.0 ? exp(static_cast<double>(mo) - M) : 0.0;
   double sumE = 0.0, sumQ = 0.0;
   for (int k = threadIdx.x; k < n; k += kThreads) {
-    const double e = exp(static_cast<double>(zSupport[b + k]) * P.invTemp - m);
+    const double e = exp(static_cast<double>(zSupport[b + k]) * P.invTemp - M);
     eBuf[b + k] = e;
     sumE += e;
     sumQ += FlooredQ(P.kind, probs[b + k], P.epsilon);
   }
   sumE = BlockSum(sumE, sh);
   sumQ = BlockSum(sumQ, sh);
-  const double Z = other + sumE;
+  const double Z = other * so + sumE;
   const double qo = FlooredQ(P.kind, tail, P.epsilon);
   const double norm = P.kind == kForwardKL ? 1.0 : 1.0 / (sumQ + qo);
   double loss = 0.0, H = 0.0;
@@ -91,12 +100,14 @@ __device__ __forceinline__ double RowBuckets(const float* zSupport /*gathered z_
   }
   loss = BlockSum(loss, sh);
   H = BlockSum(H, sh);
-  const BucketTerm to = Bucket(P.kind, P.beta, other / Z, qo * norm);
+  const BucketTerm to = Bucket(P.kind, P.beta, other * so / Z, qo * norm);
   loss += to.loss;
   H += to.h;
   for (int k = threadIdx.x; k < n; k += kThreads) hBuf[b + k] = (hBuf[b + k] - eBuf[b + k] / Z * H) * w;  // final support grads
   *lossOut = loss;
-  return ((other > 0.0 ? to.h / other : 0.0) - H / Z) * w;
+  // grad_u = e^(z_u/T - mo) * C for u in "other" (no such u: pass 2 writes only overwritten entries)
+  *shiftOut = other > 0.0 ? mo : M;
+  return ((other > 0.0 ? to.h / other : 0.0) - so * H / Z) * w;
 }
 
 template <typename T, bool VEC>
@@ -134,7 +145,7 @@ __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
   }
   double loss;
   const double w = invKept * P.invTemp;
-  const float C = static_cast<float>(RowBuckets(zSupport, b, n, probs, tail[r], m, other, P, w, eBuf, hBuf, sh, &loss));
+  const float C = static_cast<float>(RowBuckets(zSupport, b, n, probs, tail[r], m, other, P, w, eBuf, hBuf, sh, &loss, &m));
   // ---- pass 2 ----
   if (VEC) {
     constexpr int N = Vec<T>::N;
@@ -201,7 +212,8 @@ __global__ void __launch_bounds__(kThreads) GradFromSoftmaxKernel(const float* _
   DivergenceParams Q = P;
   Q.invTemp = 1.0;
   double loss;
-  const float C = static_cast<float>(RowBuckets(pSupport, b, n, probs, tail[r], 0.0f, other, Q, w, eBuf, hBuf, sh, &loss));
+  float shift;  // 0 here: log p <= 0, so M = mo = 0 and e^(z_u - mo) = p_u
+  const float C = static_cast<float>(RowBuckets(pSupport, b, n, probs, tail[r], 0.0f, other, Q, w, eBuf, hBuf, sh, &loss, &shift));
   for (size_t i = threadIdx.x; i < vocab; i += kThreads) StoreF(grad + r * vocab, i, pr[i] * C);
   __syncthreads();
   for (int k = threadIdx.x; k < n; k += kThreads) StoreF(grad + r * vocab, ids[b + k], static_cast<float>(hBuf[b + k]));
