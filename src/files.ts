@@ -2,6 +2,8 @@
  * Failures writing files a user keeps (reports, checkpoints, saved models) as XopdError E_WRITE with
  * a message that names the file and says what to fix, from the errno Node reports.
  */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { ErrorCode, XopdError } from './errors.js';
 
 const ADVICE: Record<string, string> = {
@@ -28,4 +30,26 @@ export function writeFailure(what: string, file: string, err: unknown): XopdErro
   const advice = writeAdvice(err);
   const msg = err instanceof Error ? err.message : String(err);
   return new XopdError(ErrorCode.WRITE, `cannot write ${what} ${file}: ${advice} (${msg}); nothing already there was replaced`, { cause: err });
+}
+
+/**
+ * Checks, before long work, that `target` (a file or folder to be written later) can be created:
+ * makes its parent folder and writes and removes a small file there. Throws writeFailure otherwise,
+ * so a bad --out is reported in a second rather than after the run.
+ */
+export function probeWritable(what: string, target: string): void {
+  const parent = path.dirname(path.resolve(target));
+  const probe = path.join(parent, `.xopd-probe-${process.pid}-${Date.now()}`);
+  try {
+    mkdirSync(parent, { recursive: true });
+    writeFileSync(probe, 'xopd');
+  } catch (err) {
+    throw writeFailure(what, target, err);
+  } finally {
+    try {
+      rmSync(probe, { force: true });
+    } catch {
+      // nothing was created (the parent is not a folder)
+    }
+  }
 }

@@ -58,7 +58,7 @@ const CASES: Array<[string, string[], number, RegExp | null]> = [
   ['bench: an unknown option', ['bench', '--fastest'], 2, /E_CLI_USAGE/],
   ['serve-teacher: a model folder that does not exist', ['serve-teacher', '--model', path.join(dir, 'no-model'), '--port', '0'], 1, /E_MODEL_NOT_FOUND/],
   ['eval: a model folder without config.json', ['eval', '--model', emptyDir], 1, /E_MODEL_NOT_FOUND.*config\.json/],
-  ['pretrain: --out below a file (found at save time, after training)', ['pretrain', '--steps', '1', '--out', path.join(invalidUtf8, 'model')], 1, /E_WRITE: cannot write the model folder.*a part of the path is a file/],
+  ['pretrain: --out below a file (found before training)', ['pretrain', '--steps', '100000', '--out', path.join(invalidUtf8, 'model')], 1, /E_WRITE: cannot write the model folder.*a part of the path is a file/],
 ];
 
 let tried = 0;

@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { ErrorCode, XopdError } from '../../errors.js';
 import { EXIT } from '../command.js';
 import { setThreads } from '../../native.js';
+import { probeWritable } from '../../files.js';
 import { pretrain } from '../../model/pretrain.js';
 import { Model } from '../../model/model.js';
 import { evaluate } from '../../tasks/eval.js';
@@ -68,6 +69,7 @@ export const pretrainCommand: Command = {
     }
     if (args.threads !== undefined) setThreads(args.threads as number);
     const out = String(args.out);
+    probeWritable('the model folder', out);  // before the training, not after it
     let stop = false;
     const onSigint = () => {
       if (stop) process.exit(EXIT.INTERRUPTED);
