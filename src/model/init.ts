@@ -16,17 +16,8 @@ import type { Model } from './model.js';
 
 const FREQUENCIES = [1, 2, 4, 10, 20, 40, 100, 200, 400];
 
-export interface DigitInitOptions {
-  /** size of each code unit (default 0.1) */
-  scale?: number;
-  /** true: a number token's embedding is its code alone (its random init is cleared), so the
-   *  output layer starts exactly factorised into per-place digit scores */
-  replace?: boolean;
-}
-
 /** Returns how many embeddings were coded (0 when hiddenSize < 33). */
-export function digitEmbeddings(model: Model, opts: DigitInitOptions = {}): number {
-  const { scale = 0.1, replace = false } = opts;
+export function digitEmbeddings(model: Model, scale = 0.1): number {
   const embed = model.tensors().find((t) => t.name === 'model.embed_tokens.weight')!;
   const d = embed.shape[1]!;
   if (d < 33) return 0;
@@ -36,7 +27,6 @@ export function digitEmbeddings(model: Model, opts: DigitInitOptions = {}): numb
     const bytes = model.tokenizer.tokenBytes(id);
     if (bytes.length < 1 || bytes.length > 3 || !bytes.every((b) => b >= 0x30 && b <= 0x39)) return;
     const row = params.subarray(embed.offset + c * d, embed.offset + (c + 1) * d);
-    if (replace) row.fill(0);
     bytes.forEach((b, j) => { row[(bytes.length - 1 - j) * 10 + (b - 0x30)]! += scale; });
     row[30 + bytes.length - 1]! += scale;
     if (d >= 33 + 2 * FREQUENCIES.length) {

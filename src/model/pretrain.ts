@@ -12,7 +12,7 @@ import { TASK_NAME, type NumberStyle, endOfTurnId, generateProblems, problemStre
 import { evaluate, type EvalResult } from '../tasks/eval.js';
 import type { ModelShape } from './config.js';
 import { Model } from './model.js';
-import { digitEmbeddings, type DigitInitOptions } from './init.js';
+import { digitEmbeddings } from './init.js';
 import { modelNative } from './native.js';
 
 export interface PretrainOptions {
@@ -31,7 +31,7 @@ export interface PretrainOptions {
   clip?: number;
   seed: number;
   /** number tokens start as sums of per-place digit vectors (see init.ts); fresh models only */
-  digitInit?: boolean | DigitInitOptions;
+  digitInit?: boolean;
   /** shares of add, sub, add-sub in the training stream (default: the task's own mix) */
   mix?: number[];
   /** operand digit counts of the training stream (subset of [3, 4]; default both) */
@@ -88,7 +88,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   } else {
     const t = Tokenizer.load(o.tokenizer);
     model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: taskName(o.numbers) }, { seed, tokenizer: t });
-    if (o.digitInit) log(`digit-structured init of ${digitEmbeddings(model, o.digitInit === true ? {} : o.digitInit)} number-token embeddings`);
+    if (o.digitInit) log(`digit-structured init of ${digitEmbeddings(model)} number-token embeddings`);
   }
   const tok = model.tokenizer;
   model.setOptimizer({ lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 10)), totalSteps: steps,

@@ -47,8 +47,6 @@ export const pretrainCommand: Command = {
       clip: { type: 'number', help: 'gradient-norm clip (0: off)', default: 1, min: 0 },
       seed: { type: 'int', help: 'seed of initialisation and data', default: 1, min: 0, max: 2 ** 31 - 1 },
       'digit-init': { type: 'boolean', help: 'start number-token embeddings as sums of per-place digit vectors (fresh models; see src/model/init.ts)' },
-      'digit-scale': { type: 'number', help: 'with --digit-init: size of a code unit', default: 0.1, min: 0, max: 10 },
-      'digit-replace': { type: 'boolean', help: "with --digit-init: a number token's embedding is its code alone (random init cleared)" },
       mix: { type: 'string', help: 'training shares of add,sub,add-sub (e.g. 3,4,3); evaluation keeps the task mix 0.6,0.25,0.15', valueName: 'a,s,t' },
       digits: { type: 'string', help: 'training operand digit counts: 3, 4 or 3,4 (evaluation keeps 3 or 4)', valueName: 'list' },
       numbers: { type: 'string', choices: ['grouped', 'plain'], help: "how training problems write numbers: 'grouped' (the task, arith-v2: 4,821) or 'plain' (arith-v1: 4821; evaluation keeps grouped)", default: 'grouped' },
@@ -86,7 +84,7 @@ export const pretrainCommand: Command = {
       minLr: args['min-lr'] as number | undefined, warmup: args.warmup as number | undefined,
       weightDecay: args['weight-decay'] as number, clip: args.clip as number, seed: args.seed as number,
       trainProblems: args['train-problems'] as number,
-      ...(args['digit-init'] ? { digitInit: { scale: args['digit-scale'] as number, replace: Boolean(args['digit-replace']) } } : {}),
+      ...(args['digit-init'] ? { digitInit: true } : {}),
       ...(args.digits !== undefined ? { digits: parseDigits(String(args.digits)) } : {}),
       ...(args.mix !== undefined ? { mix: parseMix(String(args.mix)) } : {}),
       ...(args.numbers === 'plain' ? { numbers: 'plain' as const } : {}),
@@ -111,7 +109,7 @@ export const pretrainCommand: Command = {
       `--steps ${options.steps}`, `--batch ${options.batch}`, `--lr ${options.lr}`,
       ...(options.minLr !== undefined ? [`--min-lr ${options.minLr}`] : []), ...(options.warmup !== undefined ? [`--warmup ${options.warmup}`] : []),
       `--weight-decay ${options.weightDecay}`, `--clip ${options.clip}`, `--seed ${options.seed}`, `--train-problems ${options.trainProblems}`,
-      ...(options.mix !== undefined ? [`--mix ${options.mix.join(',')}`] : []), ...(options.digitInit ? [`--digit-init --digit-scale ${options.digitInit.scale}${options.digitInit.replace ? ' --digit-replace' : ''}`] : []),
+      ...(options.mix !== undefined ? [`--mix ${options.mix.join(',')}`] : []), ...(options.digitInit ? ['--digit-init'] : []),
       ...(options.digits !== undefined ? [`--digits ${options.digits.join(',')}`] : []),
       ...(options.numbers !== undefined ? [`--numbers ${options.numbers}`] : [])].join(' ');
     const training = (stepsDone: number, extra: Record<string, unknown> = {}) => ({
