@@ -8,7 +8,7 @@ import * as check from '../check.js';
 import { ErrorCode, XopdError, callNative } from '../errors.js';
 import { rng } from '../corpus.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { TASK_NAME, type NumberStyle, endOfTurnId, generateProblems, problemStream, promptIds, responseIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
+import { TASK_NAME, endOfTurnId, generateProblems, problemStream, promptIds, responseIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
 import { evaluate, type EvalResult } from '../tasks/eval.js';
 import type { ModelShape } from './config.js';
 import { Model } from './model.js';
@@ -36,8 +36,6 @@ export interface PretrainOptions {
   mix?: number[];
   /** operand digit counts of the training stream (subset of [3, 4]; default both) */
   digits?: number[];
-  /** how numbers are written in training: 'grouped' (the task, arith-v2) or 'plain' (arith-v1) */
-  numbers?: NumberStyle;
   /** > 0: train on a fixed pool of this many problems (epochs, reshuffled); 0: fresh problems each step */
   trainProblems?: number;
   /** evaluate every this many steps on held-out train-split problems (0: never) */
@@ -66,8 +64,6 @@ interface Example {
   response: Int32Array;
 }
 
-const taskName = (numbers: NumberStyle = 'grouped') => (numbers === 'plain' ? 'arith-v1' : TASK_NAME);
-
 export function pretrain(o: PretrainOptions): PretrainResult {
   const steps = check.int(o.steps, 'steps', 1, 1e8);
   const batch = check.int(o.batch, 'batch', 1, 100_000);
@@ -84,10 +80,10 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       throw new XopdError(ErrorCode.MODEL_CONFIG, `--init ${o.init}: its id list is not the ${TASK_NAME} ids of its tokenizer, so it cannot train on this task`);
     // From here on it is trained on this task (a model made for an earlier version of it, with the
     // same id list, is being adapted).
-    (model as { config: Model['config'] }).config = { ...model.config, task: taskName(o.numbers) };
+    (model as { config: Model['config'] }).config = { ...model.config, task: TASK_NAME };
   } else {
     const t = Tokenizer.load(o.tokenizer);
-    model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: taskName(o.numbers) }, { seed, tokenizer: t });
+    model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: TASK_NAME }, { seed, tokenizer: t });
     if (o.digitInit) log(`digit-structured init of ${digitEmbeddings(model)} number-token embeddings`);
   }
   const tok = model.tokenizer;
@@ -99,7 +95,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   // Data: a fixed pool visited in reshuffled epochs, or a fresh stream of train-split problems.
   let next: () => Example;
   if (trainProblems > 0) {
-    const pool = generateProblems({ split: 'train', count: trainProblems, seed, ...(o.numbers ? { numbers: o.numbers } : {}) }).map(encode);
+    const pool = generateProblems({ split: 'train', count: trainProblems, seed }).map(encode);
     const r = rng(seed ^ 0x5bd1e995);
     let order: number[] = [], at = 0;
     next = () => {
@@ -114,7 +110,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       return pool[order[at++]!]!;
     };
   } else {
-    const stream = problemStream('train', seed, { mix: o.mix, digits: o.digits, numbers: o.numbers });
+    const stream = problemStream('train', seed, { mix: o.mix, digits: o.digits });
     next = () => encode(stream.next().value);
   }
 

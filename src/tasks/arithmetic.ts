@@ -25,15 +25,9 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
 export const TASK_NAME = 'arith-v2';
 
-/**
- * How numbers are written: 'grouped' (the task, arith-v2: "12,345") or 'plain' ("12345": arith-v1,
- * kept so that the commands that trained the first teacher stages can be re-run).
- */
-export type NumberStyle = 'grouped' | 'plain';
-
 /** A non-negative integer as the task writes it: thousands separated by commas ("12,345"). */
-export function formatNumber(n: number, style: NumberStyle = 'grouped'): string {
-  return style === 'plain' ? String(n) : String(n).replace(/\B(?=(\d{3})+$)/g, ',');
+export function formatNumber(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
 }
 
 export type ProblemKind = 'add' | 'sub' | 'add-sub';
@@ -55,31 +49,30 @@ const NAMES = ['Mia', 'Leo', 'Ava', 'Sam', 'Nora', 'Omar', 'Lily', 'Ben', 'Zoe',
 const ITEMS = ['apples', 'coins', 'stamps', 'books', 'marbles', 'shells', 'cards', 'pens', 'tickets', 'beads'];
 const PLACES = ['shop', 'library', 'farm', 'school', 'museum', 'bakery'];
 
-/** a, b, c: the operands as written (see NumberStyle) */
-type Slots = { name: string; item: string; place: string; a: string; b: string; c: string };
+type Slots = { name: string; item: string; place: string; a: number; b: number; c: number };
 type Template = (s: Slots) => string;
 
 const TEMPLATES: Record<ProblemKind, Template[]> = {
   add: [
-    (s) => `${s.name} has ${s.a} ${s.item}. ${s.name} gets ${s.b} more. How many ${s.item} does ${s.name} have now?`,
-    (s) => `A ${s.place} had ${s.a} ${s.item} and received ${s.b} more. How many ${s.item} does the ${s.place} have now?`,
-    (s) => `${s.name} collected ${s.a} ${s.item} last year and ${s.b} this year. How many ${s.item} is that in total?`,
+    (s) => `${s.name} has ${formatNumber(s.a)} ${s.item}. ${s.name} gets ${formatNumber(s.b)} more. How many ${s.item} does ${s.name} have now?`,
+    (s) => `A ${s.place} had ${formatNumber(s.a)} ${s.item} and received ${formatNumber(s.b)} more. How many ${s.item} does the ${s.place} have now?`,
+    (s) => `${s.name} collected ${formatNumber(s.a)} ${s.item} last year and ${formatNumber(s.b)} this year. How many ${s.item} is that in total?`,
   ],
   sub: [
-    (s) => `${s.name} has ${s.a} ${s.item} and gives away ${s.b}. How many ${s.item} does ${s.name} have left?`,
-    (s) => `A ${s.place} had ${s.a} ${s.item} and sold ${s.b} of them. How many ${s.item} are left?`,
-    (s) => `${s.name} needs ${s.a} ${s.item} and already has ${s.b}. How many more ${s.item} does ${s.name} need?`,
+    (s) => `${s.name} has ${formatNumber(s.a)} ${s.item} and gives away ${formatNumber(s.b)}. How many ${s.item} does ${s.name} have left?`,
+    (s) => `A ${s.place} had ${formatNumber(s.a)} ${s.item} and sold ${formatNumber(s.b)} of them. How many ${s.item} are left?`,
+    (s) => `${s.name} needs ${formatNumber(s.a)} ${s.item} and already has ${formatNumber(s.b)}. How many more ${s.item} does ${s.name} need?`,
   ],
   'add-sub': [
-    (s) => `${s.name} has ${s.a} ${s.item}, gets ${s.b} more and then gives away ${s.c}. How many ${s.item} does ${s.name} have now?`,
-    (s) => `A ${s.place} had ${s.a} ${s.item}. It received ${s.b} more and then sold ${s.c}. How many ${s.item} does the ${s.place} have now?`,
+    (s) => `${s.name} has ${formatNumber(s.a)} ${s.item}, gets ${formatNumber(s.b)} more and then gives away ${formatNumber(s.c)}. How many ${s.item} does ${s.name} have now?`,
+    (s) => `A ${s.place} had ${formatNumber(s.a)} ${s.item}. It received ${formatNumber(s.b)} more and then sold ${formatNumber(s.c)}. How many ${s.item} does the ${s.place} have now?`,
   ],
 };
 
 /** The reference response of a problem: the working, then "The answer is N." */
-export function responseText(kind: ProblemKind, operands: number[], style: NumberStyle = 'grouped'): { text: string; answer: number } {
+export function responseText(kind: ProblemKind, operands: number[]): { text: string; answer: number } {
   const [a, b, c] = operands as [number, number, number?];
-  const f = (n: number) => formatNumber(n, style);
+  const f = formatNumber;
   if (kind === 'add') return { text: `${f(a)} + ${f(b)} = ${f(a + b)}. The answer is ${f(a + b)}.`, answer: a + b };
   if (kind === 'sub') return { text: `${f(a)} - ${f(b)} = ${f(a - b)}. The answer is ${f(a - b)}.`, answer: a - b };
   const t = a + b, r = t - c!;
@@ -110,7 +103,7 @@ function pick<T>(r: () => number, xs: readonly T[]): T {
 /** The task's mix of kinds: shares of add, sub, add-sub. */
 export const TASK_MIX: readonly [number, number, number] = [0.6, 0.25, 0.15];
 
-function sample(r: () => number, mix?: readonly [number, number, number], digits?: readonly number[], style: NumberStyle = 'grouped'): Problem {
+function sample(r: () => number, mix?: readonly [number, number, number], digits?: readonly number[]): Problem {
   const u = r();
   const kind: ProblemKind = mix === undefined
     ? (u < 0.6 ? 'add' : u < 0.85 ? 'sub' : 'add-sub')
@@ -125,10 +118,9 @@ function sample(r: () => number, mix?: readonly [number, number, number], digits
     while (c > a + b) c = operand(r, digits);
     operands = [a, b, c];
   } else operands = [a, b];
-  const f = (n: number) => formatNumber(n, style);
-  const slots: Slots = { name: pick(r, NAMES), item: pick(r, ITEMS), place: pick(r, PLACES), a: f(operands[0]!), b: f(operands[1]!), c: f(operands[2] ?? 0) };
+  const slots: Slots = { name: pick(r, NAMES), item: pick(r, ITEMS), place: pick(r, PLACES), a: operands[0]!, b: operands[1]!, c: operands[2] ?? 0 };
   const question = pick(r, TEMPLATES[kind])(slots);
-  const { text, answer } = responseText(kind, operands, style);
+  const { text, answer } = responseText(kind, operands);
   return { kind, operands, answer, question, response: text };
 }
 
@@ -137,8 +129,6 @@ export interface StreamOptions {
   mix?: readonly number[];
   /** operand digit counts to draw from (subset of 3, 4); default the task's (3 or 4, uniform) */
   digits?: readonly number[];
-  /** how numbers are written; default 'grouped' (the task) */
-  numbers?: NumberStyle;
 }
 
 /**
@@ -147,8 +137,7 @@ export interface StreamOptions {
  * the default.
  */
 export function* problemStream(split: Split, seed: number, opts: StreamOptions = {}): Generator<Problem, never> {
-  const { mix, digits, numbers = 'grouped' } = opts;
-  check.oneOf(numbers, 'numbers', ['grouped', 'plain'] as const);
+  const { mix, digits } = opts;
   if (digits !== undefined && (!Array.isArray(digits) || digits.length === 0 || digits.some((n) => n !== 3 && n !== 4)))
     throw new XopdError(ErrorCode.ARG_VALUE, `digits must list operand digit counts among 3 and 4, got ${check.describe(digits)}`);
   check.oneOf(split, 'split', ['train', 'test'] as const);
@@ -163,15 +152,15 @@ export function* problemStream(split: Split, seed: number, opts: StreamOptions =
   // Different streams per split, so the test problems of a seed are not the train rejects.
   const r = rng((seed * 2 + (split === 'test' ? 1 : 0)) >>> 0);
   for (;;) {
-    const p = sample(r, m, digits, numbers);
+    const p = sample(r, m, digits);
     if (splitOf(p.kind, p.operands) === split) yield p;
   }
 }
 
 /** The first `count` problems of problemStream(split, seed). */
-export function generateProblems(opts: { split: Split; count: number; seed: number; numbers?: NumberStyle }): Problem[] {
+export function generateProblems(opts: { split: Split; count: number; seed: number }): Problem[] {
   const count = check.int(opts.count, 'count', 0, 10_000_000);
-  const stream = problemStream(opts.split, opts.seed, opts.numbers !== undefined ? { numbers: opts.numbers } : {});
+  const stream = problemStream(opts.split, opts.seed);
   return Array.from({ length: count }, () => stream.next().value);
 }
 
@@ -233,7 +222,7 @@ export function responseIds(tok: Tokenizer, problem: Problem, eot = endOfTurnId(
 export function taskVocabIds(tok: Tokenizer): Int32Array {
   const ids = new Set<number>();
   const add = (xs: Int32Array) => xs.forEach((x) => ids.add(x));
-  const base: Slots = { name: NAMES[0]!, item: ITEMS[0]!, place: PLACES[0]!, a: '4,821', b: '377', c: '1,250' };
+  const base: Slots = { name: NAMES[0]!, item: ITEMS[0]!, place: PLACES[0]!, a: 4821, b: 377, c: 1250 };
   const variants: Slots[] = [base];
   for (const name of NAMES) variants.push({ ...base, name });
   for (const item of ITEMS) variants.push({ ...base, item });

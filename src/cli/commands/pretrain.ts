@@ -49,7 +49,6 @@ export const pretrainCommand: Command = {
       'digit-init': { type: 'boolean', help: 'start number-token embeddings as sums of per-place digit vectors (fresh models; see src/model/init.ts)' },
       mix: { type: 'string', help: 'training shares of add,sub,add-sub (e.g. 3,4,3); evaluation keeps the task mix 0.6,0.25,0.15', valueName: 'a,s,t' },
       digits: { type: 'string', help: 'training operand digit counts: 3, 4 or 3,4 (evaluation keeps 3 or 4)', valueName: 'list' },
-      numbers: { type: 'string', choices: ['grouped', 'plain'], help: "how training problems write numbers: 'grouped' (the task, arith-v2: 4,821) or 'plain' (arith-v1: 4821; evaluation keeps grouped)", default: 'grouped' },
       'train-problems': { type: 'int', help: 'train on a fixed pool of this many problems (0: fresh problems every step)', default: 0, min: 0 },
       'eval-every': { type: 'int', help: 'evaluate (and checkpoint) every N steps on held-out train-split problems (0: only at the end)', default: 500, min: 0 },
       'eval-n': { type: 'int', help: 'problems per progress evaluation', default: 200, min: 1 },
@@ -87,7 +86,6 @@ export const pretrainCommand: Command = {
       ...(args['digit-init'] ? { digitInit: true } : {}),
       ...(args.digits !== undefined ? { digits: parseDigits(String(args.digits)) } : {}),
       ...(args.mix !== undefined ? { mix: parseMix(String(args.mix)) } : {}),
-      ...(args.numbers === 'plain' ? { numbers: 'plain' as const } : {}),
     };
     let shape = {
       hiddenSize: args.dim as number, numLayers: args.layers as number, numHeads: args.heads as number,
@@ -110,8 +108,7 @@ export const pretrainCommand: Command = {
       ...(options.minLr !== undefined ? [`--min-lr ${options.minLr}`] : []), ...(options.warmup !== undefined ? [`--warmup ${options.warmup}`] : []),
       `--weight-decay ${options.weightDecay}`, `--clip ${options.clip}`, `--seed ${options.seed}`, `--train-problems ${options.trainProblems}`,
       ...(options.mix !== undefined ? [`--mix ${options.mix.join(',')}`] : []), ...(options.digitInit ? ['--digit-init'] : []),
-      ...(options.digits !== undefined ? [`--digits ${options.digits.join(',')}`] : []),
-      ...(options.numbers !== undefined ? [`--numbers ${options.numbers}`] : [])].join(' ');
+      ...(options.digits !== undefined ? [`--digits ${options.digits.join(',')}`] : [])].join(' ');
     const training = (stepsDone: number, extra: Record<string, unknown> = {}) => ({
       command, ...options, shape, stepsDone, ...extra, ...(initTraining ? { initTraining } : {}),
     });
