@@ -48,7 +48,7 @@ describe('xopd pretrain / eval', () => {
     expect(cfg.training).toMatchObject({ steps: 4, seed: 3, stepsDone: 4 });
     expect(cfg.training.command).toContain('pretrain');
     const m = Model.load(a);
-    expect(m.config).toMatchObject({ hiddenSize: 16, numLayers: 1, task: 'arith-v2' });
+    expect(m.config).toMatchObject({ hiddenSize: 16, numLayers: 1, task: 'arith-v1' });
     expect(m.stepCount).toBe(0); // optimizer state is not part of a model folder
   });
 

@@ -78,9 +78,6 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     const want = taskVocabIds(model.tokenizer);
     if (want.length !== model.vocabIds.length || want.some((id, i) => id !== model.vocabIds[i]))
       throw new XopdError(ErrorCode.MODEL_CONFIG, `--init ${o.init}: its id list is not the ${TASK_NAME} ids of its tokenizer, so it cannot train on this task`);
-    // From here on it is trained on this task (a model made for an earlier version of it, with the
-    // same id list, is being adapted).
-    (model as { config: Model['config'] }).config = { ...model.config, task: TASK_NAME };
   } else {
     const t = Tokenizer.load(o.tokenizer);
     model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: TASK_NAME }, { seed, tokenizer: t });

@@ -3,17 +3,12 @@
  * distilled on. Numbers are where tokenizer families differ most (Qwen 3 writes one digit per
  * token, Llama 3 up to three), so every answer carries multi-digit numbers.
  *
- * Distribution (task 'arith-v2'):
+ * Distribution (task 'arith-v1'):
  * - operands have 3 or 4 digits (100..9999, digit count uniform, then uniform within);
  * - 60% sums "a + b", 25% differences "a - b" with a >= b, 15% two-step "a + b - c" (result >= 0);
- * - each problem is one of a few English templates with a name, an item and a place;
- * - numbers of 1000 and more are written with thousands separators, as English prose writes them
- *   ("4,821"). This is what makes the task learnable for a Llama 3-tokenizer model of this size:
- *   Llama 3 cuts a digit run into 3-digit tokens from the left ("4821" → "482","1"), so without
- *   separators a token's digits sit at different places from number to number; with them every
- *   token is one place-aligned group ("4",",","821"). Qwen 3 still writes one digit per token.
- * Responses are short and fixed in form, e.g. "4,821 + 377 = 5,198. The answer is 5,198." and,
- * two-step, "4,821 + 377 = 5,198. 5,198 - 1,250 = 3,948. The answer is 3,948.".
+ * - each problem is one of a few English templates with a name, an item and a place.
+ * Responses are short and fixed in form, e.g. "4821 + 377 = 5198. The answer is 5198." and, two-step,
+ * "4821 + 377 = 5198. 5198 - 1250 = 3948. The answer is 3948.".
  *
  * Splits: a problem's arithmetic (kind and operands) hashes to the test split (1 in 10) or the
  * train split, so the splits are disjoint whatever the seeds and counts.
@@ -23,12 +18,7 @@ import * as check from '../check.js';
 import { ErrorCode, XopdError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
-export const TASK_NAME = 'arith-v2';
-
-/** A non-negative integer as the task writes it: thousands separated by commas ("12,345"). */
-export function formatNumber(n: number): string {
-  return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
-}
+export const TASK_NAME = 'arith-v1';
 
 export type ProblemKind = 'add' | 'sub' | 'add-sub';
 export type Split = 'train' | 'test';
@@ -54,29 +44,28 @@ type Template = (s: Slots) => string;
 
 const TEMPLATES: Record<ProblemKind, Template[]> = {
   add: [
-    (s) => `${s.name} has ${formatNumber(s.a)} ${s.item}. ${s.name} gets ${formatNumber(s.b)} more. How many ${s.item} does ${s.name} have now?`,
-    (s) => `A ${s.place} had ${formatNumber(s.a)} ${s.item} and received ${formatNumber(s.b)} more. How many ${s.item} does the ${s.place} have now?`,
-    (s) => `${s.name} collected ${formatNumber(s.a)} ${s.item} last year and ${formatNumber(s.b)} this year. How many ${s.item} is that in total?`,
+    (s) => `${s.name} has ${s.a} ${s.item}. ${s.name} gets ${s.b} more. How many ${s.item} does ${s.name} have now?`,
+    (s) => `A ${s.place} had ${s.a} ${s.item} and received ${s.b} more. How many ${s.item} does the ${s.place} have now?`,
+    (s) => `${s.name} collected ${s.a} ${s.item} last year and ${s.b} this year. How many ${s.item} is that in total?`,
   ],
   sub: [
-    (s) => `${s.name} has ${formatNumber(s.a)} ${s.item} and gives away ${formatNumber(s.b)}. How many ${s.item} does ${s.name} have left?`,
-    (s) => `A ${s.place} had ${formatNumber(s.a)} ${s.item} and sold ${formatNumber(s.b)} of them. How many ${s.item} are left?`,
-    (s) => `${s.name} needs ${formatNumber(s.a)} ${s.item} and already has ${formatNumber(s.b)}. How many more ${s.item} does ${s.name} need?`,
+    (s) => `${s.name} has ${s.a} ${s.item} and gives away ${s.b}. How many ${s.item} does ${s.name} have left?`,
+    (s) => `A ${s.place} had ${s.a} ${s.item} and sold ${s.b} of them. How many ${s.item} are left?`,
+    (s) => `${s.name} needs ${s.a} ${s.item} and already has ${s.b}. How many more ${s.item} does ${s.name} need?`,
   ],
   'add-sub': [
-    (s) => `${s.name} has ${formatNumber(s.a)} ${s.item}, gets ${formatNumber(s.b)} more and then gives away ${formatNumber(s.c)}. How many ${s.item} does ${s.name} have now?`,
-    (s) => `A ${s.place} had ${formatNumber(s.a)} ${s.item}. It received ${formatNumber(s.b)} more and then sold ${formatNumber(s.c)}. How many ${s.item} does the ${s.place} have now?`,
+    (s) => `${s.name} has ${s.a} ${s.item}, gets ${s.b} more and then gives away ${s.c}. How many ${s.item} does ${s.name} have now?`,
+    (s) => `A ${s.place} had ${s.a} ${s.item}. It received ${s.b} more and then sold ${s.c}. How many ${s.item} does the ${s.place} have now?`,
   ],
 };
 
 /** The reference response of a problem: the working, then "The answer is N." */
 export function responseText(kind: ProblemKind, operands: number[]): { text: string; answer: number } {
   const [a, b, c] = operands as [number, number, number?];
-  const f = formatNumber;
-  if (kind === 'add') return { text: `${f(a)} + ${f(b)} = ${f(a + b)}. The answer is ${f(a + b)}.`, answer: a + b };
-  if (kind === 'sub') return { text: `${f(a)} - ${f(b)} = ${f(a - b)}. The answer is ${f(a - b)}.`, answer: a - b };
+  if (kind === 'add') return { text: `${a} + ${b} = ${a + b}. The answer is ${a + b}.`, answer: a + b };
+  if (kind === 'sub') return { text: `${a} - ${b} = ${a - b}. The answer is ${a - b}.`, answer: a - b };
   const t = a + b, r = t - c!;
-  return { text: `${f(a)} + ${f(b)} = ${f(t)}. ${f(t)} - ${f(c!)} = ${f(r)}. The answer is ${f(r)}.`, answer: r };
+  return { text: `${a} + ${b} = ${t}. ${t} - ${c} = ${r}. The answer is ${r}.`, answer: r };
 }
 
 /** FNV-1a over the problem's arithmetic: 1 in 10 keys are test problems. */
