@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ErrorCode, XopdError } from '../errors.js';
 import { packageRoot, setThreads } from '../native.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { Model } from '../model/model.js';
+import { Model, type OptimizerOptions } from '../model/model.js';
 import { CheckpointStore } from './checkpoint.js';
 import { Distiller, lossName } from './distiller.js';
 import type { DistillOptions, DistillTask } from './distiller.js';
@@ -31,6 +31,16 @@ export interface ServedTeacherSpec {
   timeoutMs?: number;
   retries?: number;
   concurrency?: number;
+}
+
+/** The student's AdamW learning rate when the job names none (tuned on the shipped student). */
+export const DEFAULT_DISTILL_LR = 3e-4;
+/** Linear warm-up steps of the student's optimizer at the start of a run. */
+export const DISTILL_WARMUP = 20;
+
+/** The student's optimizer in a distillation run: linear warm-up over DISTILL_WARMUP steps, then constant. */
+export function distillOptimizer(lr: number): OptimizerOptions {
+  return { lr, minLr: lr, warmup: DISTILL_WARMUP, totalSteps: 0 };
 }
 
 export interface DistillJob {
@@ -80,7 +90,9 @@ export async function distill(job: DistillJob, hooks: DistillHooks = {}): Promis
     studentDir = path.join(resumeFrom.dir, 'student');
   }
   const student = Model.load(studentDir);
-  if (job.learningRate !== undefined) student.setOptimizer({ lr: job.learningRate });
+  // A fresh AdamW: its first steps move every weight by ~lr whatever the gradient's size, which
+  // knocks a trained student off its task before the signal accumulates. Warm up, then hold.
+  student.setOptimizer(distillOptimizer(job.learningRate ?? DEFAULT_DISTILL_LR));
   const teacher = loadTeacher(job.teacher);
   // A served teacher: learn its model name and context from /v1/models before the first step.
   if (teacher instanceof VllmTeacher) await teacher.modelName();

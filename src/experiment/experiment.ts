@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ErrorCode, XopdError } from '../errors.js';
 import { Model } from '../model/model.js';
 import { arithmeticDistillTask } from '../distill/tasks.js';
+import { distillOptimizer } from '../distill/job.js';
 import type { ArmRun, CurvePoint } from '../report/curves.js';
 import { writeReport, type AlignmentStats, type ExperimentReport } from '../report/html.js';
 import { ARMS, makeArm, type Arm } from './arms.js';
@@ -57,7 +58,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   for (const arm of order) {
     for (const seed of o.seeds) {
       const studentModel = Model.load(o.studentDir);
-      studentModel.setOptimizer({ lr: o.lr });
+      studentModel.setOptimizer(distillOptimizer(o.lr));
       const student = new MeteredModel(studentModel);
       const teacher = new MeteredModel(teacherModel);
       const stepper = makeArm(arm, student, teacher, task, { batchSize: o.batchSize, maxTokens: o.maxTokens, topK: o.topK, seed });

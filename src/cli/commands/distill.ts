@@ -6,7 +6,7 @@ import { ErrorCode, XopdError } from '../../errors.js';
 import { DEFAULTS, resolveOptions, type DistillOptions } from '../../distill/distiller.js';
 import { CheckpointStore } from '../../distill/checkpoint.js';
 import { readRunConfig } from '../../distill/run.js';
-import { distill, DEFAULT_STUDENT, DEFAULT_TEACHER, TASKS, type DistillJob } from '../../distill/job.js';
+import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER, TASKS, type DistillJob } from '../../distill/job.js';
 
 const d = (help: string, value: unknown) => `${help} (default: ${value})`;
 
@@ -31,7 +31,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'loss-temperature': { type: 'number', min: 0.001, max: 100, help: d('temperature dividing the student logits in the divergence', DEFAULTS.lossTemperature) },
   'top-k': { type: 'int', min: 0, max: 1024, help: d("teacher top-k per position (span-kl)", DEFAULTS.topK) },
   'batch-size': { type: 'int', min: 1, max: 65536, help: d('prompts per step', DEFAULTS.batchSize) },
-  'learning-rate': { type: 'number', min: 0, max: 10, help: d("the student's AdamW learning rate", 'the student model\'s own') },
+  'learning-rate': { type: 'number', min: 0, max: 10, help: d("the student's AdamW learning rate (after a 20-step linear warm-up, constant)", String(DEFAULT_DISTILL_LR)) },
   steps: { type: 'int', min: 0, help: d('optimizer steps of the run', DEFAULTS.steps) },
   'eval-interval': { type: 'int', min: 0, help: d('evaluate every N steps (0: before and after only)', DEFAULTS.evalInterval) },
   'eval-size': { type: 'int', min: 0, help: d('test problems per evaluation (0: no evaluation)', DEFAULTS.evalSize) },

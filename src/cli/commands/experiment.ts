@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { ErrorCode, XopdError } from '../../errors.js';
-import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
+import { DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
 import { ARMS, type Arm } from '../../experiment/arms.js';
 import { runExperiment } from '../../experiment/experiment.js';
 import { summarize, computeRatio } from '../../report/curves.js';
@@ -22,7 +22,7 @@ export const experimentCommand: Command = {
       batch: { type: 'int', help: 'prompts per step', default: 16, min: 1 },
       'max-tokens': { type: 'int', help: 'longest response in tokens', default: 48, min: 1 },
       'top-k': { type: 'int', help: 'teacher top-k for span-kl and ULD', default: 8, min: 1, max: 64 },
-      lr: { type: 'number', help: 'student learning rate', default: 1e-3, min: 0 },
+      lr: { type: 'number', help: 'student learning rate (20-step warm-up, then constant)', default: DEFAULT_DISTILL_LR, min: 0 },
       out: { type: 'string', help: 'report folder', default: 'report', valueName: 'dir' },
       quick: { type: 'boolean', help: 'CI smoke: one seed, 3 steps, 20 test problems, batch 4' },
       json: { type: 'boolean', help: 'print the summary as JSON' },
