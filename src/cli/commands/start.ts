@@ -1,18 +1,29 @@
 import path from 'node:path';
 import type { Command } from '../command.js';
 import { EXIT } from '../command.js';
-import { distill, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
+import { readFileSync } from 'node:fs';
+import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
 import { START_RECIPE } from '../../distill/recipes.js';
 
 /**
- * `npm start`: the main job. Distills the shipped student (Llama 3 tokenizer) from the shipped
+ * `npm start`: the main job. Distills the shipped student (Gemma 3 tokenizer) from the shipped
  * teacher (Qwen 3 tokenizer) on the arithmetic task, and prints the student's test accuracy
  * before and after and where the run's files are.
  */
+/** The tokenizer a model folder names (config.json), for the banner. */
+function modelTokenizer(dir: string): string {
+  try {
+    const name = (JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { tokenizer?: unknown }).tokenizer;
+    return typeof name === 'string' ? `${name} tokenizer` : 'its tokenizer';
+  } catch {
+    return 'its tokenizer';  // distill() reports a missing or bad folder properly
+  }
+}
+
 export const startCommand: Command = {
   spec: {
     name: 'start',
-    summary: 'The main job (npm start): distill the shipped Llama 3-tokenizer student from the shipped Qwen 3-tokenizer teacher, accuracy before/after.',
+    summary: 'The main job (npm start): distill the shipped Gemma 3-tokenizer student from the shipped Qwen 3-tokenizer teacher, accuracy before/after.',
     usage: 'xopd start [--out dir] [--no-progress]',
     options: {
       out: { type: 'string', valueName: 'dir', help: 'the run folder (default: runs/start-<time>)' },
@@ -23,8 +34,10 @@ export const startCommand: Command = {
     const runDir = (args.out as string | undefined) ?? path.join('runs', `start-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
     const r = START_RECIPE;
     console.log(`xopd start: cross-tokenizer on-policy distillation on the arithmetic task`);
-    console.log(`  student ${path.relative(process.cwd(), DEFAULT_STUDENT) || DEFAULT_STUDENT} (Llama 3 tokenizer)  <-  teacher ${path.relative(process.cwd(), DEFAULT_TEACHER) || DEFAULT_TEACHER} (Qwen 3 tokenizer)`);
-    console.log(`  loss ${typeof r.options.loss === 'string' ? r.options.loss : JSON.stringify(r.options.loss)}, ${r.options.steps} steps x ${r.options.batchSize} prompts, test accuracy on ${r.options.evalSize} problems before and after\n`);
+    const rel = (dir: string) => path.relative(process.cwd(), dir) || dir;
+    console.log(`  student ${rel(DEFAULT_STUDENT)} (${modelTokenizer(DEFAULT_STUDENT)})  <-  teacher ${rel(DEFAULT_TEACHER)} (${modelTokenizer(DEFAULT_TEACHER)})`);
+    const loss = typeof r.options.loss === 'string' ? r.options.loss : JSON.stringify(r.options.loss);
+    console.log(`  loss ${loss}${r.options.loss === 'span-kl' ? ` (${r.options.divergence}, teacher top-${r.options.topK})` : ''}, ${r.options.steps} steps x ${r.options.batchSize} prompts, lr ${r.learningRate ?? DEFAULT_DISTILL_LR}; test accuracy on ${r.options.evalSize} problems before and after\n`);
     const result = await distill({
       student: DEFAULT_STUDENT, teacher: { dir: DEFAULT_TEACHER }, task: 'arithmetic',
       options: r.options, learningRate: r.learningRate, runDir, checkpointEvery: r.checkpointEvery, keepCheckpoints: 2,
