@@ -49,7 +49,7 @@ export const experimentCommand: Command = {
     const summary = summarize(r.report.runs).map((s) => ({ ...s, ratio: s.arm === 'sft' ? null : computeRatio(r.report.runs, 'sft', s.arm)?.ratio ?? null }));
     if (args.json) console.log(JSON.stringify({ report: r.reportFile, budget: r.budget, summary }));
     else {
-      for (const s of summary) console.log(`${s.arm.padEnd(9)} accuracy ${(100 * s.initialAccuracy).toFixed(1)}% -> ${(100 * s.finalMean).toFixed(1)}% ± ${(100 * s.finalStd).toFixed(1)} (best ${(100 * s.bestMean).toFixed(1)}%)${s.ratio ? `, reaches SFT's best with ${s.ratio.toFixed(2)}x less compute` : ''}`);
+      for (const s of summary) console.log(`${s.arm.padEnd(9)} accuracy ${(100 * s.initialAccuracy).toFixed(1)}% -> ${(100 * s.finalMean).toFixed(1)}% ± ${(100 * s.finalStd).toFixed(1)} (best ${(100 * s.bestMean).toFixed(1)}%)${s.ratio ? (s.ratio >= 1 ? `, reaches SFT's best with ${s.ratio.toFixed(2)}x less compute` : `, needs ${(1 / s.ratio).toFixed(2)}x SFT's compute to reach SFT's best`) : ''}`);
       console.log(`report: ${r.reportFile}`);
     }
     return 0;
