@@ -27,7 +27,7 @@ export interface RunState {
 
 export interface RunOptions {
   runDir: string;
-  /** writes the student (weights and optimizer state) into a folder */
+  /** writes the student (its weights: AdamW moments are not kept, so a resumed run restarts its optimizer, warm-up included) into a folder */
   saveStudent: (dir: string) => Promise<void> | void;
   /** checkpoint every N steps (0: only when stopped and at the end) */
   checkpointEvery: number;
