@@ -4,26 +4,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
 import { info, setThreads } from '../src/native.js';
 import { Model } from '../src/model/model.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-cli-model-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => { out.push(a.join(' ')); });
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => { err.push(a.join(' ')); });
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = runCli;
 
 const tiny = ['--tokenizer', 'llama3', '--dim', '16', '--layers', '1', '--heads', '2', '--hidden', '32', '--max-seq', '96',
   '--steps', '4', '--batch', '4', '--lr', '0.01', '--eval-every', '0', '--test-n', '4', '--seed', '3'];

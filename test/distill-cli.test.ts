@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
 import { distillCommand, readConfigFile } from '../src/cli/commands/distill.js';
 import { serveTeacherCommand } from '../src/cli/commands/serve-teacher.js';
 import { parseLoss, resolveOptions } from '../src/distill/distiller.js';
@@ -14,18 +14,7 @@ import { parseLoss, resolveOptions } from '../src/distill/distiller.js';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out.push(a.join(' ')); });
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); });
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (...argv: string[]) => runCli(argv);
 
 describe('xopd distill --help', () => {
   it('documents every option the command accepts, with its default or meaning', async () => {
