@@ -86,6 +86,41 @@ describe('sparseDivergence matches the float64 reference', () => {
     }
   });
 
+  it('kept exps: a max that rises block after block, support ids at and below the block maxima', () => {
+    // Pass 1 keeps each 2048-token block's exps relative to the running max of that moment and
+    // pass 2 rescales them per block; support ids that are a block's max take the copy path, the
+    // others are zeroed in the kept exps. Rows rise by ~6 logits per block, so every block rescales.
+    const rows = 6, vocab = 2048 * 7 + 5;
+    const logits = randomLogits(rows, vocab, 41, 2);
+    const rowPtr = new Int32Array(rows + 1), ids: number[] = [], probs: number[] = [];
+    for (let j = 0; j < rows; j++) {
+      for (let u = 0; u < vocab; u++) logits[j * vocab + u] = logits[j * vocab + u]! + (u / 2048) * 6 * (j % 2 ? 1 : -1);
+      const support = new Set<number>();
+      for (let b = 0; b < 7; b++) {
+        let top = b * 2048;
+        for (let u = b * 2048; u < (b + 1) * 2048; u++) if (logits[j * vocab + u]! > logits[j * vocab + top]!) top = u;
+        if ((b + j) % 2 === 0) support.add(top); // a block max in the support: copy path
+        support.add(b * 2048 + ((j * 977 + b * 131) % 2048)); // below the block max: zeroed in place
+      }
+      support.add(vocab - 1);
+      for (const id of support) { ids.push(id); probs.push(0.7 / support.size); }
+      rowPtr[j + 1] = ids.length;
+    }
+    const targets = { rowPtr, ids: Int32Array.from(ids), probs: Float32Array.from(probs), tail: new Float32Array(rows).fill(0.3) };
+    for (const simdPath of ['avx2', 'scalar']) {
+      simd(simdPath);
+      for (const divergence of DIVS) {
+        for (const temperature of [1, 0.6]) {
+          const got = sparseDivergence(logits, { rows, vocab }, targets, { divergence, temperature, device: 'cpu' });
+          const ref = sparseDivergenceReference(logits, { rows, vocab }, targets, { divergence, temperature });
+          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(ref.loss)));
+          expect(worstError(got.grad, ref.grad, 2e-5, 2e-6)).toBeLessThanOrEqual(1);
+        }
+      }
+    }
+    simd('auto');
+  });
+
   it('the reference equals the definitions evaluated directly in JS', () => {
     const rows = 5, vocab = 23;
     const logits = randomLogits(rows, vocab, 11);

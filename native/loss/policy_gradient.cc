@@ -31,6 +31,7 @@ void PolicyGradientCpu(const T* logits, size_t rows, size_t vocab, const int32_t
                        double* rowLoss, int32_t* rowClipped) {
   const bool stream = StreamOutput(rows * vocab * sizeof(T));
   ParallelFor(rows, [&](size_t begin, size_t end, int) {
+    KeptExps exps;  // the row's exps between pass 1 and pass 2
     for (size_t r = begin; r < end; ++r) {
       const T* z = logits + r * vocab;
       T* g = grad + r * vocab;
@@ -42,14 +43,14 @@ void PolicyGradientCpu(const T* logits, size_t rows, size_t vocab, const int32_t
       }
       float m;
       double sum;
-      if (!RowMaxSumExp(z, vocab, 1.0f, nullptr, 0, &m, &sum))
+      if (!RowMaxSumExp(z, vocab, 1.0f, nullptr, 0, &m, &sum, &exps))
         throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value");
       const int32_t a = actions[r];
       const double logp = static_cast<double>(LoadOne(z + a)) - m - std::log(sum);
       const PgTerm t = PolicyGradientTerm(logp, adv[r], old ? old[r] : 0.0, P);
       const double w = t.dlogp * invKept;  // d loss / d log pi(a_r)
       // (a clipped row has w = 0: write +0, not -0)
-      RowScaledExp(z, vocab, 1.0f, m, w == 0.0 ? 0.0f : static_cast<float>(-w / sum), g, stream);
+      RowScaleKept(&exps, m, w == 0.0 ? 0.0 : -w / sum, g, stream);
       if (stream) StoreFence();
       StoreOne(g + a, w == 0.0 ? 0.0 : -w * std::expm1(logp));  // w * (1 - p_a), without cancellation
       rowLoss[r] = t.loss;

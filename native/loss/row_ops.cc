@@ -48,7 +48,8 @@ inline void Store(uint16_t* p, float v) { *p = F32ToBf16(v); }
 // ---------------- portable scalar path ----------------
 
 template <typename T>
-bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* maxOut, double* sumOut) {
+bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* maxOut, double* sumOut,
+                  float* keep, float* blockMax) {
   float m = kNegInf;
   double sum = 0.0;
   size_t s = 0;
@@ -78,12 +79,23 @@ bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t
       m = bm;
     }
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float* kb = keep ? keep + b0 : nullptr;
+    if (keep) blockMax[b0 / kBlock] = m;
     if (m == kNegInf) {
       // every token so far is skipped: nothing to sum
+      if (kb) std::fill(kb, kb + len, 0.0f);
     } else if (sEnd == s) {
-      for (size_t i = 0; i < len; ++i) acc[i & 7] += ExpNeg(Load(x + b0 + i) * scale - m);
+      for (size_t i = 0; i < len; ++i) {
+        const float e = ExpNeg(Load(x + b0 + i) * scale - m);
+        acc[i & 7] += e;
+        if (kb) kb[i] = e;
+      }
     } else {
-      for (size_t i = 0; i < len; ++i) acc[i & 7] += ExpNeg(buf[i] - m);
+      for (size_t i = 0; i < len; ++i) {
+        const float e = ExpNeg(buf[i] - m);
+        acc[i & 7] += e;
+        if (kb) kb[i] = e;
+      }
     }
     s = sEnd;
     float bs = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
@@ -97,6 +109,15 @@ bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t
 template <typename T>
 void ScaledExpScalar(const T* x, size_t n, float scale, float m, float c, T* out) {
   for (size_t i = 0; i < n; ++i) Store(out + i, ExpNeg(Load(x + i) * scale - m) * c);
+}
+
+template <typename T>
+void ScaleKeptScalar(const float* keep, size_t n, const float* f, T* out) {
+  for (size_t b0 = 0; b0 < n; b0 += kBlock) {
+    const size_t len = std::min(kBlock, n - b0);
+    const float fb = f[b0 / kBlock];
+    for (size_t i = 0; i < len; ++i) Store(out + b0 + i, keep[b0 + i] * fb);
+  }
 }
 
 // ---------------- AVX2 + FMA path ----------------
@@ -160,21 +181,57 @@ XOPD_AVX2 inline float HSum(__m256 v) {
 }
 
 // Sum of exp(src[i] * scale - m) over a block of len elements (len a multiple of 8 except at the row end).
-template <bool kUnit, typename T>
-__attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, __m256 scale, __m256 m) {
+// With kKeep, each exp is also stored to keep[i] (32-byte aligned), for pass 2 to reuse.
+// next: the row's next block (type N), prefetched while the exps keep the core busy; otherwise the
+// loads of the next max pass would only start once these are done. (Prefetches never fault.)
+template <bool kUnit, bool kKeep, typename T, typename N>
+__attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, __m256 scale, __m256 m, float* keep, const N* next) {
   // One accumulator: the exp constants fill the 16 ymm registers, and a second accumulator would
   // live on the stack (a store-forwarding chain per add); the adds are not the bottleneck.
   __m256 a0 = _mm256_setzero_ps();
   size_t i = 0;
-  for (; i + 8 <= len; i += 8) a0 = _mm256_add_ps(a0, ExpNeg8(Shift8<kUnit>(Load8(src + i), scale, m)));
+  for (; i + 8 <= len; i += 8) {
+    _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T0);
+    const __m256 e = ExpNeg8(Shift8<kUnit>(Load8(src + i), scale, m));
+    if (kKeep) _mm256_store_ps(keep + i, e);
+    a0 = _mm256_add_ps(a0, e);
+  }
   float s = HSum(a0);
   const float sc = kUnit ? 1.0f : _mm256_cvtss_f32(scale), mm = _mm256_cvtss_f32(m);
-  for (; i < len; ++i) s += ExpNeg(Load(src + i) * sc - mm);
+  for (; i < len; ++i) {
+    const float e = ExpNeg(Load(src + i) * sc - mm);
+    if (kKeep) keep[i] = e;
+    s += e;
+  }
   return s;
 }
 
+// Sum of a 32-byte aligned block held in L1.
+XOPD_AVX2 float BlockSum(const float* a, size_t len) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  size_t i = 0;
+  for (; i + 32 <= len; i += 32) {
+    s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i));
+    s1 = _mm256_add_ps(s1, _mm256_load_ps(a + i + 8));
+    s2 = _mm256_add_ps(s2, _mm256_load_ps(a + i + 16));
+    s3 = _mm256_add_ps(s3, _mm256_load_ps(a + i + 24));
+  }
+  for (; i + 8 <= len; i += 8) s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i));
+  float s = HSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < len; ++i) s += a[i];
+  return s;
+}
+
+template <bool kKeep, typename T, typename N>
+XOPD_AVX2 float BlockSumExpAny(const T* src, size_t len, float scale, __m256 m, float* keep, const N* next) {
+  const __m256 vscale = _mm256_set1_ps(scale);
+  return scale == 1.0f ? BlockSumExp<true, kKeep>(src, len, vscale, m, keep, next)
+                       : BlockSumExp<false, kKeep>(src, len, vscale, m, keep, next);
+}
+
 template <typename T>
-XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* maxOut, double* sumOut) {
+XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* maxOut, double* sumOut,
+                          float* keep, float* blockMax) {
   const __m256 vscale = _mm256_set1_ps(scale);
   float m = kNegInf;
   double sum = 0.0;
@@ -214,10 +271,18 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
     if (!(check - check == 0.0f)) return false;
     size_t sEnd = s;
     while (sEnd < nSkip && static_cast<size_t>(skip[sEnd]) < b0 + len) ++sEnd;
-    if (sEnd != s) {
-      // A block holding skipped (support) ids: copy it and blank them, so that the max, like the
-      // sum, is over the tokens summed. With the max of all tokens, a support token far above the
-      // rest would make every exp underflow (the caller rescales the sum in float64).
+    // A block holding skipped (support) ids: the max, like the sum, must be over the tokens summed.
+    // With the max of all tokens, a support token far above the rest would make every exp
+    // underflow (the caller rescales the sum in float64). When the block's max is not a skipped
+    // token and the exps are kept, the kept exps of the skipped ids are zeroed and the rest summed;
+    // otherwise the block is copied with the skipped ids blanked.
+    bool masked = false;
+    if (sEnd != s && keep) {
+      float skipMax = kNegInf;
+      for (size_t k = s; k < sEnd; ++k) skipMax = std::max(skipMax, Load(src + (skip[k] - b0)));
+      masked = skipMax * scale < bm;
+    }
+    if (sEnd != s && !masked) {
       size_t j = 0;
       __m256 bmax = _mm256_set1_ps(kNegInf);
       for (; j + 8 <= len; j += 8) _mm256_store_ps(buf + j, _mm256_mul_ps(Load8(src + j), vscale));
@@ -232,13 +297,21 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
       m = bm;
     }
     const __m256 vm = _mm256_set1_ps(m);
+    float* kb = keep ? keep + b0 : nullptr;
+    if (keep) blockMax[b0 / kBlock] = m;
     float bs;
     if (m == kNegInf) {
       bs = 0.0f;  // every token so far is skipped
+      if (kb) std::fill(kb, kb + len, 0.0f);
     } else if (sEnd == s) {
-      bs = scale == 1.0f ? BlockSumExp<true>(src, len, vscale, vm) : BlockSumExp<false>(src, len, vscale, vm);
+      bs = kb ? BlockSumExpAny<true>(src, len, scale, vm, kb, src + len) : BlockSumExpAny<false>(src, len, scale, vm, kb, src + len);
+    } else if (masked) {
+      BlockSumExpAny<true>(src, len, scale, vm, kb, src + len);
+      for (size_t k = s; k < sEnd; ++k) kb[skip[k] - b0] = 0.0f;
+      bs = BlockSum(kb, len);
     } else {
-      bs = BlockSumExp<true>(static_cast<const float*>(buf), len, _mm256_set1_ps(1.0f), vm);
+      const float* scaled = buf;
+      bs = kb ? BlockSumExpAny<true>(scaled, len, 1.0f, vm, kb, src + len) : BlockSumExpAny<false>(scaled, len, 1.0f, vm, kb, src + len);
     }
     s = sEnd;
     sum += bs;
@@ -269,6 +342,27 @@ XOPD_AVX2 void ScaledExpAvx2(const T* x, size_t n, float scale, float m, float c
   }
   for (; i + 8 <= n; i += 8) Store8(out + i, _mm256_mul_ps(ExpNeg8(Shift8<kUnit>(Load8(x + i), vscale, vm)), vc), stream);
   for (; i < n; ++i) Store(out + i, ExpNeg(Load(x + i) * scale - m) * c);
+}
+
+template <typename T>
+XOPD_AVX2 void ScaleKeptAvx2(const float* keep, size_t n, const float* f, T* out, bool stream) {
+  const size_t want = sizeof(T) == 4 ? 32 : 16;  // streaming stores need 8 elements aligned this way
+  if (reinterpret_cast<uintptr_t>(out) % sizeof(T) != 0) stream = false;  // never alignable
+  size_t i = 0;
+  while (i < n) {
+    const size_t blockEnd = std::min(n, (i / kBlock + 1) * kBlock);
+    const float fb = f[i / kBlock];
+    // Peel to an aligned store address in every block (a block's length need not keep it).
+    if (stream)
+      for (; i < blockEnd && reinterpret_cast<uintptr_t>(out + i) % want != 0; ++i) Store(out + i, keep[i] * fb);
+    const __m256 vf = _mm256_set1_ps(fb);
+    for (; i + 16 <= blockEnd; i += 16) {
+      Store8(out + i, _mm256_mul_ps(_mm256_loadu_ps(keep + i), vf), stream);
+      Store8(out + i + 8, _mm256_mul_ps(_mm256_loadu_ps(keep + i + 8), vf), stream);
+    }
+    for (; i + 8 <= blockEnd; i += 8) Store8(out + i, _mm256_mul_ps(_mm256_loadu_ps(keep + i), vf), stream);
+    for (; i < blockEnd; ++i) Store(out + i, keep[i] * fb);
+  }
 }
 
 bool CpuHasAvx2() {
@@ -312,9 +406,9 @@ float ExpNeg(float x) {
 template <typename T>
 bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum) {
 #ifdef XOPD_X86_SIMD
-  if (UseAvx2()) return MaxSumAvx2(x, n, scale, skip, nSkip, max, sum);
+  if (UseAvx2()) return MaxSumAvx2(x, n, scale, skip, nSkip, max, sum, nullptr, nullptr);
 #endif
-  return MaxSumScalar(x, n, scale, skip, nSkip, max, sum);
+  return MaxSumScalar(x, n, scale, skip, nSkip, max, sum, nullptr, nullptr);
 }
 
 template <typename T>
@@ -329,6 +423,41 @@ void RowScaledExp(const T* x, size_t n, float scale, float max, float c, T* out,
   ScaledExpScalar(x, n, scale, max, c, out);
 }
 
+float* KeptExps::Reserve(size_t n) {
+  const size_t blocks = (n + kBlock - 1) / kBlock;
+  if (storage_.size() < n + 8) storage_.resize(n + 8);
+  blockMax_.resize(blocks);
+  factor_.resize(blocks);
+  const uintptr_t at = reinterpret_cast<uintptr_t>(storage_.data());
+  exps_ = storage_.data() + ((32 - at % 32) % 32) / sizeof(float);
+  n_ = n;
+  return exps_;
+}
+
+template <typename T>
+bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum, KeptExps* kept) {
+  float* keep = kept->Reserve(n);
+#ifdef XOPD_X86_SIMD
+  if (UseAvx2()) return MaxSumAvx2(x, n, scale, skip, nSkip, max, sum, keep, kept->blockMax_.data());
+#endif
+  return MaxSumScalar(x, n, scale, skip, nSkip, max, sum, keep, kept->blockMax_.data());
+}
+
+template <typename T>
+void RowScaleKept(KeptExps* kept, float max, double c, T* out, bool stream) {
+  // exp(x - max) * c = exp(x - m_b) * [exp(m_b - max) * c]: one factor per block, in float64.
+  for (size_t b = 0; b < kept->blockMax_.size(); ++b) {
+    const float mb = kept->blockMax_[b];
+    kept->factor_[b] = (mb == kNegInf || c == 0.0) ? 0.0f
+                                                    : static_cast<float>(std::exp(static_cast<double>(mb) - static_cast<double>(max)) * c);
+  }
+#ifdef XOPD_X86_SIMD
+  if (UseAvx2()) return ScaleKeptAvx2(kept->exps_, kept->n_, kept->factor_.data(), out, stream);
+#endif
+  (void)stream;
+  ScaleKeptScalar(kept->exps_, kept->n_, kept->factor_.data(), out);
+}
+
 void StoreFence() {
 #ifdef XOPD_X86_SIMD
   _mm_sfence();
@@ -339,6 +468,10 @@ template bool RowMaxSumExp<float>(const float*, size_t, float, const int32_t*, s
 template bool RowMaxSumExp<uint16_t>(const uint16_t*, size_t, float, const int32_t*, size_t, float*, double*);
 template void RowScaledExp<float>(const float*, size_t, float, float, float, float*, bool);
 template void RowScaledExp<uint16_t>(const uint16_t*, size_t, float, float, float, uint16_t*, bool);
+template bool RowMaxSumExp<float>(const float*, size_t, float, const int32_t*, size_t, float*, double*, KeptExps*);
+template bool RowMaxSumExp<uint16_t>(const uint16_t*, size_t, float, const int32_t*, size_t, float*, double*, KeptExps*);
+template void RowScaleKept<float>(KeptExps*, float, double, float*, bool);
+template void RowScaleKept<uint16_t>(KeptExps*, float, double, uint16_t*, bool);
 
 std::string SetSimd(const std::string& name) {
   if (name == "scalar") g_useAvx2.store(0);

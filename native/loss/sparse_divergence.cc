@@ -4,7 +4,8 @@
 //   loss = (1/N) sum_{j kept} D(q_j, p_j);  grad [rows, vocab] = d loss / d logits
 // Pass 1 reads the row once for the max and the DIRECT sum of exp over non-support tokens; the
 // support (a few ids) is gathered in float64; pass 2 writes grad_u = exp(z_u/T - max) * C for
-// every u, then the support entries are overwritten with their own values. Softmax is never stored.
+// every u (from the exps pass 1 kept in a per-thread row buffer), then the support entries are
+// overwritten with their own values. Softmax is never stored.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -33,6 +34,7 @@ struct RowScratch {
   std::vector<std::pair<int32_t, int32_t>> order;  // (id, entry) sorted by id
   std::vector<int32_t> skip;
   std::vector<double> e, h, q;
+  KeptExps exps;  // the row's exps between pass 1 and pass 2
 };
 
 template <typename T>
@@ -67,7 +69,7 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
       // when a support token sits ~87 logits above the rest.)
       float mo;
       double other;
-      if (!RowMaxSumExp(z, vocab, scale, S.skip.data(), n, &mo, &other))
+      if (!RowMaxSumExp(z, vocab, scale, S.skip.data(), n, &mo, &other, &S.exps))
         throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value (after temperature)");
       double M = mo;
       for (int32_t k = 0; k < n; ++k) {
@@ -109,7 +111,7 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
       const double w = invKept * P.invTemp;
       const double C = ((other > 0.0 ? to.h / other : 0.0) - so * H / Z) * w;
       // No token outside the support: pass 2 writes only entries overwritten below.
-      RowScaledExp(z, vocab, scale, other > 0.0 ? mo : static_cast<float>(M), static_cast<float>(C), g, stream);
+      RowScaleKept(&S.exps, other > 0.0 ? mo : static_cast<float>(M), C, g, stream);
       if (stream) StoreFence();
       for (int32_t k = 0; k < n; ++k) StoreOne(g + ids[b + k], (S.h[k] - S.e[k] / Z * H) * w);
       rowLoss[r] = loss;
