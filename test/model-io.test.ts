@@ -42,6 +42,39 @@ describe('save and load', () => {
     expect(Array.from(back.forwardSync(pairs).logits)).toEqual(Array.from(m.forwardSync(pairs).logits));
   });
 
+  it('optimizer state: saved with the weights, restored, training continues exactly', () => {
+    const train = (m: Model, steps: number) => {
+      for (let s = 0; s < steps; s++) {
+        const { logits } = m.forwardSync(pairs);
+        m.backwardSync(logits.map((x, i) => (i % 7 === 0 ? 0.01 : -0.001) * (1 + Math.tanh(x))));
+        m.stepSync();
+      }
+    };
+    const opt = { lr: 3e-3, warmup: 5, totalSteps: 20, weightDecay: 0.1 };
+    const a = make(7);
+    a.setOptimizer(opt);
+    train(a, 3);
+    const dir = path.join(tmp, 'opt');
+    a.save(dir, { optimizer: true });
+    expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors']);
+    const b = Model.load(dir);
+    b.setOptimizer(opt);
+    expect(b.loadOptimizerState(dir)).toBe(true);
+    expect(b.stepCount).toBe(3);
+    train(a, 4);
+    train(b, 4);
+    expect(b.getParams()).toEqual(a.getParams());
+    // A fresh optimizer (moments 0, warm-up from step 0) would not have given the same weights.
+    const c = Model.load(dir);
+    c.setOptimizer(opt);
+    train(c, 4);
+    expect(c.getParams()).not.toEqual(a.getParams());
+    // No state in a plain save; a state of another model's size is refused.
+    expect(Model.load(saved('noopt')).loadOptimizerState(path.join(tmp, 'noopt'))).toBe(false);
+    const other = Model.create({ tokenizer: 'llama3', vocabIds, hiddenSize: 8, numLayers: 1, numHeads: 2, intermediateSize: 8, mlp: 'gelu', maxSeqLen: 80 }, { seed: 1, tokenizer: tok });
+    code(() => other.loadOptimizerState(dir), 'E_MODEL_FORMAT');
+  });
+
   it('replaces an existing folder and leaves no temporary folders', () => {
     const dir = path.join(tmp, 'replace');
     make(5).save(dir);

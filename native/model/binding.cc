@@ -2,6 +2,7 @@
 // and benches (modelKernels). Token ids crossing this boundary are indices into the id list.
 #include <napi.h>
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -82,6 +83,8 @@ class TinyModelWrap : public Napi::ObjectWrap<TinyModelWrap> {
         InstanceMethod("backward", &TinyModelWrap::JsBackward),
         InstanceMethod("setOptimizer", &TinyModelWrap::JsSetOptimizer),
         InstanceMethod("step", &TinyModelWrap::JsStep),
+        InstanceMethod("getOptimizerState", &TinyModelWrap::JsGetOptimizerState),
+        InstanceMethod("setOptimizerState", &TinyModelWrap::JsSetOptimizerState),
         InstanceMethod("generate", &TinyModelWrap::JsGenerate),
         InstanceAccessor("paramCount", &TinyModelWrap::JsParamCount, nullptr),
         InstanceAccessor("stepCount", &TinyModelWrap::JsStepCount, &TinyModelWrap::JsSetStepCount),
@@ -210,6 +213,32 @@ class TinyModelWrap : public Napi::ObjectWrap<TinyModelWrap> {
       o.Set("gradNorm", s.gradNorm);
       o.Set("step", s.step);
       return o;
+    });
+  }
+  // getOptimizerState() -> { m, v: Float32Array [params], step }
+  Napi::Value JsGetOptimizerState(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("m", CopyOut(info.Env(), model_->adamM().data(), model_->adamM().size()));
+    o.Set("v", CopyOut(info.Env(), model_->adamV().data(), model_->adamV().size()));
+    o.Set("step", Napi::Number::New(info.Env(), model_->stepCount));
+    return o;
+  }
+  // setOptimizerState(m, v, step): the moments and step count of a saved run (v must be >= 0).
+  Napi::Value JsSetOptimizerState(const Napi::CallbackInfo& info) {
+    return Guard(info, [&]() -> Napi::Value {
+      auto m = TypedArg<float>(info[0], "m");
+      auto v = TypedArg<float>(info[1], "v");
+      const int64_t step = IntArg(info[2], "step");
+      const size_t n = model_->adamM().size();
+      XOPD_CHECK(m.size == n && v.size == n, "E_ARG_SHAPE", "optimizer moments must have one entry per parameter (" + std::to_string(n) + ")");
+      XOPD_CHECK(step >= 0 && step < (1LL << 31), "E_ARG_RANGE", "optimizer step must be in [0, 2^31)");
+      for (size_t i = 0; i < n; ++i)
+        XOPD_CHECK(std::isfinite(m[i]) && std::isfinite(v[i]) && v[i] >= 0.0f, "E_ARG_VALUE",
+                   "optimizer moments must be finite, and the second moment >= 0 (entry " + std::to_string(i) + ")");
+      std::memcpy(model_->adamM().data(), m.data, n * sizeof(float));
+      std::memcpy(model_->adamV().data(), v.data, n * sizeof(float));
+      model_->stepCount = static_cast<int>(step);
+      return info.Env().Undefined();
     });
   }
   // generate(tokens, offsets, maxNew, temperature, topP, seed, stop Uint8Array [V], firstIndex)

@@ -52,8 +52,11 @@ class Transformer {
   OptimConfig optim;
   int stepCount = 0;
   StepInfo Step();
-  // Adam moments, for tests and (future) resumable training.
+  // Adam moments (with stepCount, the optimizer state a resumed run needs).
   const std::vector<float>& adamM() const { return m_; }
+  const std::vector<float>& adamV() const { return v_; }
+  std::vector<float>& adamM() { return m_; }
+  std::vector<float>& adamV() { return v_; }
 
   // Prompts as in Forward (offsets [B+1]); samples up to maxNew tokens each, stopping after a
   // token with stop[index] != 0. Sequence b draws from its own generator seeded by

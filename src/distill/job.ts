@@ -93,6 +93,10 @@ export async function distill(job: DistillJob, hooks: DistillHooks = {}): Promis
   // A fresh AdamW: its first steps move every weight by ~lr whatever the gradient's size, which
   // knocks a trained student off its task before the signal accumulates. Warm up, then hold.
   student.setOptimizer(distillOptimizer(job.learningRate ?? DEFAULT_DISTILL_LR));
+  // A resumed run continues the saved optimizer (moments and schedule position). Checkpoints
+  // written before xopd kept it have none: those restart AdamW, warm-up included.
+  if (resumeFrom && !student.loadOptimizerState(studentDir))
+    log(`warning: checkpoint ${resumeFrom.dir} holds no optimizer state: AdamW restarts (with its warm-up)`);
   const teacher = loadTeacher(job.teacher);
   // A served teacher: learn its model name and context from /v1/models before the first step.
   if (teacher instanceof VllmTeacher) await teacher.modelName();
@@ -114,7 +118,7 @@ export async function distill(job: DistillJob, hooks: DistillHooks = {}): Promis
     log(`distill: ${lossName(o.loss)} | student ${studentDir} (${student.tokenizer.name}) | teacher ${'dir' in job.teacher ? job.teacher.dir : job.teacher.urls.join(', ')} (${teacher.tokenizer.name})${distiller.fastPath ? ' | same tokenizer: fast path' : ''} | ${o.steps} steps x ${o.batchSize} prompts | run folder ${job.runDir}`);
     return await runDistillation(distiller, {
       runDir: job.runDir,
-      saveStudent: (dir) => student.save(dir),
+      saveStudent: (dir, kind) => student.save(dir, { optimizer: kind === 'checkpoint' }),
       checkpointEvery: job.checkpointEvery,
       keepCheckpoints: job.keepCheckpoints,
       resumeFrom,

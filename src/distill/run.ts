@@ -6,7 +6,7 @@
  *
  *   <runDir>/config.json        the resolved options and where the models came from
  *   <runDir>/metrics.jsonl      one record per step ({kind:'step'}) and per evaluation ({kind:'eval'})
- *   <runDir>/checkpoints/       step-NNNNNNNN/{student/, state.json, manifest.json}, latest
+ *   <runDir>/checkpoints/       step-NNNNNNNN/{student/ (+ optimizer.safetensors), state.json, manifest.json}, latest
  *   <runDir>/student/           the final student (written when the run completes)
  *   <runDir>/summary.json       accuracy before and after, steps, time
  */
@@ -27,8 +27,8 @@ export interface RunState {
 
 export interface RunOptions {
   runDir: string;
-  /** writes the student (its weights: AdamW moments are not kept, so a resumed run restarts its optimizer, warm-up included) into a folder */
-  saveStudent: (dir: string) => Promise<void> | void;
+  /** writes the student into a folder; in a checkpoint with its optimizer state too, so --resume continues exactly */
+  saveStudent: (dir: string, kind: 'checkpoint' | 'final') => Promise<void> | void;
   /** checkpoint every N steps (0: only when stopped and at the end) */
   checkpointEvery: number;
   /** checkpoints kept (default 3) */
@@ -102,7 +102,7 @@ export async function runDistillation(d: Distiller, o: RunOptions): Promise<RunR
     return r;
   };
   const checkpoint = async (step: number) => {
-    lastCheckpoint = await store.save(step, (dir) => o.saveStudent(path.join(dir, 'student')), { ...state, step, seconds: elapsed() });
+    lastCheckpoint = await store.save(step, (dir) => o.saveStudent(path.join(dir, 'student'), 'checkpoint'), { ...state, step, seconds: elapsed() });
   };
 
   try {
@@ -150,7 +150,7 @@ export async function runDistillation(d: Distiller, o: RunOptions): Promise<RunR
     const studentDir = path.join(o.runDir, 'student');
     const tmp = path.join(o.runDir, `.student.tmp-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
-    await o.saveStudent(tmp);
+    await o.saveStudent(tmp, 'final');
     rmSync(studentDir, { recursive: true, force: true });
     renameSync(tmp, studentDir);
     const result: RunResult = { runDir: o.runDir, steps: state.step, accuracyBefore: state.accuracyBefore, accuracyAfter, interrupted: false, studentDir, lastCheckpoint, metricsFile: metrics.file, seconds: elapsed() };

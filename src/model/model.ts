@@ -57,6 +57,8 @@ export const UNLISTED_LOGPROB = -30;
 
 /** Tokens per native forward in score(): bounds the activation memory. */
 const SCORE_TOKENS_PER_CALL = 16384;
+/** AdamW moments and step count beside the weights, in checkpoints (save(dir, { optimizer: true })). */
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
 /** Prompts per native generate call: bounds the KV cache. */
 const GENERATE_PROMPTS_PER_CALL = 256;
 
@@ -141,7 +143,7 @@ export class Model implements StudentPolicy, Teacher {
    * Writes config.json and model.safetensors into a fresh temporary folder beside dir, then renames
    * it to dir (an existing dir is replaced: moved aside, then removed).
    */
-  save(dir: string, opts: { training?: Record<string, unknown> } = {}): void {
+  save(dir: string, opts: { training?: Record<string, unknown>; optimizer?: boolean } = {}): void {
     check.str(dir, 'dir');
     const target = path.resolve(dir);
     try {
@@ -156,6 +158,16 @@ export class Model implements StudentPolicy, Teacher {
       writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(configToJson(cfg, version), null, 2) + '\n');
       writeSafetensors(path.join(tmp, 'model.safetensors'), this.native.getParams(), this.layout,
         { format: 'pt', producer: `xopd ${version}` });
+      if (opts.optimizer) {
+        const st = this.native.getOptimizerState();
+        const n = st.m.length;
+        const both = new Float32Array(2 * n);
+        both.set(st.m);
+        both.set(st.v, n);
+        writeSafetensors(path.join(tmp, OPTIMIZER_FILE), both,
+          [{ name: 'adamw.m', offset: 0, shape: [n] }, { name: 'adamw.v', offset: n, shape: [n] }],
+          { format: 'pt', producer: `xopd ${version}`, step: String(st.step) });
+      }
       if (this.config.tokenizer === '.') copyTokenizerFiles(this.tokenizerDir, tmp);
       let old: string | undefined;
       if (existsSync(target)) {
@@ -169,6 +181,30 @@ export class Model implements StudentPolicy, Teacher {
       throw err instanceof XopdError ? err : writeFailure('the model folder', target, err);
     }
     if (opts.training) (this as { config: ModelConfig }).config = { ...this.config, training: opts.training };
+  }
+
+  /**
+   * Restores the AdamW moments and step count that save(dir, { optimizer: true }) wrote, so that
+   * training continues exactly where it stopped (schedule position included). Returns false when
+   * dir holds no optimizer state; a file that does not fit this model is an E_MODEL_FORMAT.
+   * Call it after setOptimizer(): the options are not part of the state.
+   */
+  loadOptimizerState(dir: string): boolean {
+    check.str(dir, 'dir');
+    const file = path.join(dir, OPTIMIZER_FILE);
+    if (!existsSync(file)) return false;
+    const st = readSafetensors(file);
+    const n = this.native.paramCount;
+    for (const name of ['adamw.m', 'adamw.v']) {
+      const e = st.tensors.get(name);
+      if (!e || e.shape.length !== 1 || e.shape[0] !== n)
+        throw new XopdError(ErrorCode.MODEL_FORMAT, `${file}: ${name} must be a tensor of ${n} floats (one per parameter of this model)`);
+    }
+    const step = Number(st.metadata.step);
+    if (!Number.isInteger(step) || step < 0) throw new XopdError(ErrorCode.MODEL_FORMAT, `${file}: metadata step must be a non-negative integer, got ${check.describe(st.metadata.step)}`);
+    const m = f32(file, st, 'adamw.m'), v = f32(file, st, 'adamw.v');
+    callNative(() => this.native.setOptimizerState(m, v, step));
+    return true;
   }
 
   get paramCount(): number {

@@ -47,6 +47,8 @@ export interface NativeTinyModel {
   backward(gradLogits: Float32Array): void;
   setOptimizer(o: NativeOptimizer): void;
   step(): { lr: number; gradNorm: number; step: number };
+  getOptimizerState(): { m: Float32Array; v: Float32Array; step: number };
+  setOptimizerState(m: Float32Array, v: Float32Array, step: number): void;
   generate(tokens: Int32Array, offsets: Int32Array, maxNew: number, temperature: number, topP: number, seed: number,
     stop: Uint8Array, firstIndex: number): { tokens: Int32Array; logprobs: Float32Array; offsets: Int32Array };
 }

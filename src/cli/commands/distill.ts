@@ -45,7 +45,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   out: { type: 'string', valueName: 'dir', help: d('the run folder (config, metrics.jsonl, checkpoints/, student/, summary.json)', 'runs/distill-<time>') },
   'checkpoint-every': { type: 'int', min: 0, help: d('write a checkpoint every N steps (0: only at the end and on Ctrl-C)', 10) },
   'keep-checkpoints': { type: 'int', min: 1, help: d('checkpoints kept', 3) },
-  resume: { type: 'string', valueName: 'run-dir', help: 'continue a run from its last complete checkpoint, with its saved options (only --steps may change)' },
+  resume: { type: 'string', valueName: 'run-dir', help: 'continue a run from its last complete checkpoint (weights and optimizer state), with its saved options (only --steps may change)' },
   threads: { type: 'int', min: 1, max: 1024, help: d('CPU threads of the native kernels', 'XOPD_THREADS or all cores') },
   progress: { type: 'boolean', help: 'show the progress line on stderr (default: on; --no-progress turns it off)' },
   json: { type: 'boolean', help: 'print the result as one JSON object on stdout' },
