@@ -415,6 +415,15 @@ describe('bad input is an XopdError', () => {
     // duplicates only the native check sees (the facade checks shapes and ranges)
     const dup = { ...one, ids: Int32Array.from([2, 2]) };
     expect(run({ targets: dup })).toThrow(expect.objectContaining(errCode('E_ARG_VALUE')));
+    // rows are checked in parallel; the error names the first bad row whichever thread found one
+    const R = 1500, wide = randomLogits(R, vocab, 53);
+    const many: SparseTargets = { rowPtr: Int32Array.from({ length: R + 1 }, (_, j) => 2 * j), ids: Int32Array.from({ length: 2 * R }, (_, k) => k % 2 + 1),
+      probs: new Float32Array(2 * R).fill(0.5), tail: new Float32Array(R) };
+    many.ids[2 * 1400] = 2; // row 1400 and row 700 list id 2 twice
+    many.ids[2 * 700] = 2;
+    for (let i = 0; i < 3; i++)
+      expect(() => sparseDivergence(wide, { rows: R, vocab }, many, { divergence: 'forward-kl', device: 'cpu' }))
+        .toThrow(expect.objectContaining({ code: 'E_ARG_VALUE', message: expect.stringContaining('targets row 700 lists an id twice') }));
     // every id in the support and a tail > 0: mass on no token (forward KL would be +inf)
     const all = Int32Array.from({ length: vocab }, (_, i) => i);
     const full = (tail: number): SparseTargets => ({ rowPtr: Int32Array.from([0, vocab, vocab, vocab]), ids: all,

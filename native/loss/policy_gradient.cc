@@ -22,8 +22,6 @@ namespace {
 
 inline float LoadOne(const float* p) { return *p; }
 inline float LoadOne(const uint16_t* p) { return Bf16ToF32(*p); }
-inline void StoreOne(float* p, double v) { *p = static_cast<float>(v); }
-inline void StoreOne(uint16_t* p, double v) { *p = F32ToBf16(static_cast<float>(v)); }
 
 template <typename T>
 void PolicyGradientCpu(const T* logits, size_t rows, size_t vocab, const int32_t* actions, const float* adv,
@@ -31,31 +29,31 @@ void PolicyGradientCpu(const T* logits, size_t rows, size_t vocab, const int32_t
                        double* rowLoss, int32_t* rowClipped) {
   const bool stream = StreamOutput(rows * vocab * sizeof(T));
   ParallelFor(rows, [&](size_t begin, size_t end, int) {
-    KeptExps exps;  // the row's exps between pass 1 and pass 2
+    RowPipeline<T> pipe(vocab, stream);
     for (size_t r = begin; r < end; ++r) {
       const T* z = logits + r * vocab;
       T* g = grad + r * vocab;
       rowLoss[r] = 0.0;
       rowClipped[r] = 0;
       if (mask && !mask[r]) {
-        std::memset(g, 0, vocab * sizeof(T));  // masked rows: no signal, not in N
+        pipe.Zero(g);  // masked rows: no signal, not in N
         continue;
       }
       float m;
       double sum;
-      if (!RowMaxSumExp(z, vocab, 1.0f, nullptr, 0, &m, &sum, &exps))
+      if (!pipe.MaxSumExp(z, 1.0f, nullptr, 0, &m, &sum))
         throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value");
       const int32_t a = actions[r];
       const double logp = static_cast<double>(LoadOne(z + a)) - m - std::log(sum);
       const PgTerm t = PolicyGradientTerm(logp, adv[r], old ? old[r] : 0.0, P);
       const double w = t.dlogp * invKept;  // d loss / d log pi(a_r)
       // (a clipped row has w = 0: write +0, not -0)
-      RowScaleKept(&exps, m, w == 0.0 ? 0.0 : -w / sum, g, stream);
-      if (stream) StoreFence();
-      StoreOne(g + a, w == 0.0 ? 0.0 : -w * std::expm1(logp));  // w * (1 - p_a), without cancellation
+      pipe.Write(g, m, w == 0.0 ? 0.0 : -w / sum);
+      pipe.Fix(a, w == 0.0 ? 0.0 : -w * std::expm1(logp));  // w * (1 - p_a), without cancellation
       rowLoss[r] = t.loss;
       rowClipped[r] = t.clipped;
     }
+    pipe.Flush();
   }, std::max<size_t>(1, 65536 / vocab));
 }
 

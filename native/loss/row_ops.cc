@@ -40,6 +40,15 @@ constexpr float kC1 = 9.999997072e-01f, kC2 = 4.999914952e-01f, kC3 = 1.66676362
                 kC5 = 8.290312652e-03f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// Called after each block of pass 1 (the row pipeline writes the previous row's block there).
+struct BlockHook {
+  void (*fn)(void* ctx, size_t block) = nullptr;
+  void* ctx = nullptr;
+  void operator()(size_t block) const {
+    if (fn) fn(ctx, block);
+  }
+};
+
 inline float Load(const float* p) { return *p; }
 inline float Load(const uint16_t* p) { return Bf16ToF32(*p); }
 inline void Store(float* p, float v) { *p = v; }
@@ -49,7 +58,7 @@ inline void Store(uint16_t* p, float v) { *p = F32ToBf16(v); }
 
 template <typename T>
 bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* maxOut, double* sumOut,
-                  float* keep, float* blockMax) {
+                  float* keep, float* blockMax, BlockHook hook) {
   float m = kNegInf;
   double sum = 0.0;
   size_t s = 0;
@@ -100,6 +109,7 @@ bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t
     s = sEnd;
     float bs = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     sum += bs;
+    hook(b0 / kBlock);
   }
   *maxOut = m;
   *sumOut = sum;
@@ -112,12 +122,8 @@ void ScaledExpScalar(const T* x, size_t n, float scale, float m, float c, T* out
 }
 
 template <typename T>
-void ScaleKeptScalar(const float* keep, size_t n, const float* f, T* out) {
-  for (size_t b0 = 0; b0 < n; b0 += kBlock) {
-    const size_t len = std::min(kBlock, n - b0);
-    const float fb = f[b0 / kBlock];
-    for (size_t i = 0; i < len; ++i) Store(out + b0 + i, keep[b0 + i] * fb);
-  }
+void ScaleKeptScalar(const float* keep, size_t n, float f, T* out) {
+  for (size_t i = 0; i < n; ++i) Store(out + i, keep[i] * f);
 }
 
 // ---------------- AVX2 + FMA path ----------------
@@ -231,7 +237,7 @@ XOPD_AVX2 float BlockSumExpAny(const T* src, size_t len, float scale, __m256 m, 
 
 template <typename T>
 XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* maxOut, double* sumOut,
-                          float* keep, float* blockMax) {
+                          float* keep, float* blockMax, BlockHook hook) {
   const __m256 vscale = _mm256_set1_ps(scale);
   float m = kNegInf;
   double sum = 0.0;
@@ -315,6 +321,7 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
     }
     s = sEnd;
     sum += bs;
+    hook(b0 / kBlock);
   }
   *maxOut = m;
   *sumOut = sum;
@@ -344,25 +351,23 @@ XOPD_AVX2 void ScaledExpAvx2(const T* x, size_t n, float scale, float m, float c
   for (; i < n; ++i) Store(out + i, ExpNeg(Load(x + i) * scale - m) * c);
 }
 
+// out[i] = keep[i] * f over one block (keep 32-byte aligned).
 template <typename T>
-XOPD_AVX2 void ScaleKeptAvx2(const float* keep, size_t n, const float* f, T* out, bool stream) {
+XOPD_AVX2 void ScaleKeptAvx2(const float* keep, size_t n, float f, T* out, bool stream) {
   const size_t want = sizeof(T) == 4 ? 32 : 16;  // streaming stores need 8 elements aligned this way
-  if (reinterpret_cast<uintptr_t>(out) % sizeof(T) != 0) stream = false;  // never alignable
   size_t i = 0;
-  while (i < n) {
-    const size_t blockEnd = std::min(n, (i / kBlock + 1) * kBlock);
-    const float fb = f[i / kBlock];
-    // Peel to an aligned store address in every block (a block's length need not keep it).
-    if (stream)
-      for (; i < blockEnd && reinterpret_cast<uintptr_t>(out + i) % want != 0; ++i) Store(out + i, keep[i] * fb);
-    const __m256 vf = _mm256_set1_ps(fb);
-    for (; i + 16 <= blockEnd; i += 16) {
-      Store8(out + i, _mm256_mul_ps(_mm256_loadu_ps(keep + i), vf), stream);
-      Store8(out + i + 8, _mm256_mul_ps(_mm256_loadu_ps(keep + i + 8), vf), stream);
-    }
-    for (; i + 8 <= blockEnd; i += 8) Store8(out + i, _mm256_mul_ps(_mm256_loadu_ps(keep + i), vf), stream);
-    for (; i < blockEnd; ++i) Store(out + i, keep[i] * fb);
+  if (stream) {
+    // Peel to an aligned store address (every block: a block's length need not keep it).
+    for (; i < n && reinterpret_cast<uintptr_t>(out + i) % want != 0; ++i) Store(out + i, keep[i] * f);
+    if (reinterpret_cast<uintptr_t>(out + i) % want != 0) stream = false;  // odd element alignment
   }
+  const __m256 vf = _mm256_set1_ps(f);
+  for (; i + 16 <= n; i += 16) {
+    Store8(out + i, _mm256_mul_ps(_mm256_loadu_ps(keep + i), vf), stream);
+    Store8(out + i + 8, _mm256_mul_ps(_mm256_loadu_ps(keep + i + 8), vf), stream);
+  }
+  for (; i + 8 <= n; i += 8) Store8(out + i, _mm256_mul_ps(_mm256_loadu_ps(keep + i), vf), stream);
+  for (; i < n; ++i) Store(out + i, keep[i] * f);
 }
 
 bool CpuHasAvx2() {
@@ -406,9 +411,9 @@ float ExpNeg(float x) {
 template <typename T>
 bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum) {
 #ifdef XOPD_X86_SIMD
-  if (UseAvx2()) return MaxSumAvx2(x, n, scale, skip, nSkip, max, sum, nullptr, nullptr);
+  if (UseAvx2()) return MaxSumAvx2(x, n, scale, skip, nSkip, max, sum, nullptr, nullptr, BlockHook{});
 #endif
-  return MaxSumScalar(x, n, scale, skip, nSkip, max, sum, nullptr, nullptr);
+  return MaxSumScalar(x, n, scale, skip, nSkip, max, sum, nullptr, nullptr, BlockHook{});
 }
 
 template <typename T>
@@ -423,40 +428,90 @@ void RowScaledExp(const T* x, size_t n, float scale, float max, float c, T* out,
   ScaledExpScalar(x, n, scale, max, c, out);
 }
 
-float* KeptExps::Reserve(size_t n) {
-  const size_t blocks = (n + kBlock - 1) / kBlock;
-  if (storage_.size() < n + 8) storage_.resize(n + 8);
-  blockMax_.resize(blocks);
-  factor_.resize(blocks);
-  const uintptr_t at = reinterpret_cast<uintptr_t>(storage_.data());
-  exps_ = storage_.data() + ((32 - at % 32) % 32) / sizeof(float);
-  n_ = n;
-  return exps_;
-}
+// ---------------- the two-row pipeline ----------------
 
 template <typename T>
-bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum, KeptExps* kept) {
-  float* keep = kept->Reserve(n);
-#ifdef XOPD_X86_SIMD
-  if (UseAvx2()) return MaxSumAvx2(x, n, scale, skip, nSkip, max, sum, keep, kept->blockMax_.data());
-#endif
-  return MaxSumScalar(x, n, scale, skip, nSkip, max, sum, keep, kept->blockMax_.data());
-}
-
-template <typename T>
-void RowScaleKept(KeptExps* kept, float max, double c, T* out, bool stream) {
-  // exp(x - max) * c = exp(x - m_b) * [exp(m_b - max) * c]: one factor per block, in float64.
-  for (size_t b = 0; b < kept->blockMax_.size(); ++b) {
-    const float mb = kept->blockMax_[b];
-    kept->factor_[b] = (mb == kNegInf || c == 0.0) ? 0.0f
-                                                    : static_cast<float>(std::exp(static_cast<double>(mb) - static_cast<double>(max)) * c);
+RowPipeline<T>::RowPipeline(size_t n, bool stream) : n_(n), blocks_((n + kBlock - 1) / kBlock), stream_(stream) {
+  for (Row& r : rows_) {
+    r.storage.resize(n + 8);
+    const uintptr_t at = reinterpret_cast<uintptr_t>(r.storage.data());
+    r.exps = r.storage.data() + ((32 - at % 32) % 32) / sizeof(float);
+    r.blockMax.resize(blocks_);
+    r.factor.resize(blocks_);
   }
-#ifdef XOPD_X86_SIMD
-  if (UseAvx2()) return ScaleKeptAvx2(kept->exps_, kept->n_, kept->factor_.data(), out, stream);
-#endif
-  (void)stream;
-  ScaleKeptScalar(kept->exps_, kept->n_, kept->factor_.data(), out);
 }
+
+template <typename T>
+void RowPipeline<T>::WriteBlock(Row& r, size_t b) {
+  const size_t b0 = b * kBlock, len = std::min(kBlock, n_ - b0);
+#ifdef XOPD_X86_SIMD
+  if (UseAvx2()) return ScaleKeptAvx2(r.exps + b0, len, r.factor[b], r.out + b0, stream_);
+#endif
+  ScaleKeptScalar(r.exps + b0, len, r.factor[b], r.out + b0);
+}
+
+template <typename T>
+void RowPipeline<T>::FinishPending() {
+  Row& p = rows_[1 - cur_];
+  if (!p.out) return;
+  for (; p.written < blocks_; ++p.written) WriteBlock(p, p.written);
+  if (stream_) StoreFence();  // the streamed stores land before the entries below overwrite theirs
+  for (const auto& [id, v] : p.fixes) Store(p.out + id, static_cast<float>(v));
+  p.out = nullptr;
+}
+
+template <typename T>
+bool RowPipeline<T>::MaxSumExp(const T* x, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum) {
+  Row& c = rows_[cur_];
+  // After each block of this row, the same block of the pending row's gradient.
+  BlockHook hook{[](void* ctx, size_t b) {
+                   auto* self = static_cast<RowPipeline*>(ctx);
+                   Row& p = self->rows_[1 - self->cur_];
+                   if (p.out && b == p.written) self->WriteBlock(p, p.written++);
+                 },
+                 this};
+  bool ok;
+#ifdef XOPD_X86_SIMD
+  if (UseAvx2()) ok = MaxSumAvx2(x, n_, scale, skip, nSkip, max, sum, c.exps, c.blockMax.data(), hook);
+  else
+#endif
+    ok = MaxSumScalar(x, n_, scale, skip, nSkip, max, sum, c.exps, c.blockMax.data(), hook);
+  if (ok) FinishPending();
+  return ok;
+}
+
+template <typename T>
+void RowPipeline<T>::Write(T* out, float max, double c) {
+  Row& r = rows_[cur_];
+  // exp(x - max) * c = exp(x - m_b) * [exp(m_b - max) * c]: one factor per block, in float64.
+  for (size_t b = 0; b < blocks_; ++b) {
+    const float mb = r.blockMax[b];
+    r.factor[b] = (mb == kNegInf || c == 0.0) ? 0.0f : static_cast<float>(std::exp(static_cast<double>(mb) - static_cast<double>(max)) * c);
+  }
+  r.out = out;
+  r.written = 0;
+  r.fixes.clear();
+  cur_ = 1 - cur_;  // the next row's pass 1 fills the other buffer and writes this one
+}
+
+template <typename T>
+void RowPipeline<T>::Fix(int32_t id, double value) {
+  rows_[1 - cur_].fixes.emplace_back(id, value);
+}
+
+template <typename T>
+void RowPipeline<T>::Zero(T* out) {
+  FinishPending();
+  std::memset(out, 0, n_ * sizeof(T));
+}
+
+template <typename T>
+void RowPipeline<T>::Flush() {
+  FinishPending();
+}
+
+template class RowPipeline<float>;
+template class RowPipeline<uint16_t>;
 
 void StoreFence() {
 #ifdef XOPD_X86_SIMD
@@ -468,10 +523,7 @@ template bool RowMaxSumExp<float>(const float*, size_t, float, const int32_t*, s
 template bool RowMaxSumExp<uint16_t>(const uint16_t*, size_t, float, const int32_t*, size_t, float*, double*);
 template void RowScaledExp<float>(const float*, size_t, float, float, float, float*, bool);
 template void RowScaledExp<uint16_t>(const uint16_t*, size_t, float, float, float, uint16_t*, bool);
-template bool RowMaxSumExp<float>(const float*, size_t, float, const int32_t*, size_t, float*, double*, KeptExps*);
-template bool RowMaxSumExp<uint16_t>(const uint16_t*, size_t, float, const int32_t*, size_t, float*, double*, KeptExps*);
-template void RowScaleKept<float>(KeptExps*, float, double, float*, bool);
-template void RowScaleKept<uint16_t>(KeptExps*, float, double, uint16_t*, bool);
+
 
 std::string SetSimd(const std::string& name) {
   if (name == "scalar") g_useAvx2.store(0);

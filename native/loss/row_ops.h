@@ -2,16 +2,14 @@
 // materialised):
 //   pass 1  RowMaxSumExp: online max and sum of exp over the row, in blocks that stay in L1;
 //   pass 2  RowScaledExp: out[u] = exp(x[u] * scale - max) * c, written once.
-// The fused kernels use the KeptExps overloads: pass 1 also keeps each exp (relative to its
-// block's running max) in a per-thread row buffer, and pass 2 scales those by one factor per block
-// instead of reading the logits and taking every exp again. The pass is compute-bound on the exp,
-// so this makes the kernels ~1.4x faster; the buffer (4 bytes x vocab: 1 MiB at 262k) stays in L2.
+// (The unfused benchmark baseline runs these two; the fused kernels run RowPipeline, below.)
 // AVX2+FMA where the CPU has it (chosen at run time), a portable scalar path otherwise; both use
 // the same exp polynomial. Element types: float, and bf16 stored as uint16_t.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace xopd {
@@ -30,29 +28,43 @@ bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t
 template <typename T>
 void RowScaledExp(const T* x, size_t n, float scale, float max, float c, T* out, bool stream);
 
-// One row's exps between the passes; reuse one per thread (it grows to the largest row seen).
-class KeptExps {
+// The fused kernels' two passes, pipelined over the rows one thread owns: pass 1 keeps each exp
+// (relative to its block's running max) in a row buffer, and the row's pass 2 scales those by one
+// factor per block, block by block during the NEXT row's pass 1, so the gradient stores overlap
+// the exps and the logits are read from memory once. Two row buffers of 4 bytes x vocab (in L2).
+//   per row: MaxSumExp(...); [row math]; Write(out, max, c); Fix(id, value)...; at the end: Flush().
+// out[u] = exp(x[u]*scale - max) * c for every u, then out[id] = value for each Fix, once the next
+// MaxSumExp, Zero or Flush returns. After an error the pending row may be unwritten.
+template <typename T>
+class RowPipeline {
  public:
-  float* Reserve(size_t n);  // 32-byte aligned room for n exps
+  RowPipeline(size_t n, bool stream);
+  // Pass 1 of a row, as RowMaxSumExp (false: a NaN or infinite value); finishes the pending row.
+  bool MaxSumExp(const T* x, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum);
+  // Schedules pass 2 of the row just summed; max is its pass-1 max or larger (no factor overflows).
+  void Write(T* out, float max, double c);
+  // An entry of the row just scheduled, written after its pass 2.
+  void Fix(int32_t id, double value);
+  // A row with no gradient: finishes the pending row, then zeroes out.
+  void Zero(T* out);
+  // Finishes the pending row.
+  void Flush();
 
  private:
-  template <typename T>
-  friend bool RowMaxSumExp(const T*, size_t, float, const int32_t*, size_t, float*, double*, KeptExps*);
-  template <typename T>
-  friend void RowScaleKept(KeptExps*, float, double, T*, bool);
-  std::vector<float> storage_, blockMax_, factor_;
-  float* exps_ = nullptr;
-  size_t n_ = 0;
+  struct Row {
+    std::vector<float> storage, blockMax, factor;
+    float* exps = nullptr;  // 32-byte aligned, in storage
+    T* out = nullptr;       // set while pass 2 is pending
+    size_t written = 0;     // blocks of pass 2 done
+    std::vector<std::pair<int32_t, double>> fixes;
+  };
+  void WriteBlock(Row& r, size_t b);
+  void FinishPending();
+  size_t n_, blocks_;
+  bool stream_;
+  Row rows_[2];
+  int cur_ = 0;  // rows_[cur_] takes the next pass 1; the other holds the pending pass 2
 };
-
-// Pass 1 as above, keeping the exps in *kept (skipped tokens keep ~0).
-template <typename T>
-bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum, KeptExps* kept);
-
-// Pass 2 from the exps of the last RowMaxSumExp(..., kept): out[u] = exp(x[u]*scale - max) * c for
-// all u of that row; max is that call's max or larger (so no factor overflows).
-template <typename T>
-void RowScaleKept(KeptExps* kept, float max, double c, T* out, bool stream);
 
 // Call after a batch of streamed stores, before the output is read elsewhere.
 void StoreFence();

@@ -4,8 +4,8 @@
 //   loss = (1/N) sum_{j kept} D(q_j, p_j);  grad [rows, vocab] = d loss / d logits
 // Pass 1 reads the row once for the max and the DIRECT sum of exp over non-support tokens; the
 // support (a few ids) is gathered in float64; pass 2 writes grad_u = exp(z_u/T - max) * C for
-// every u (from the exps pass 1 kept in a per-thread row buffer), then the support entries are
-// overwritten with their own values. Softmax is never stored.
+// every u (from the exps pass 1 kept, during the next row's pass 1: RowPipeline), then the support
+// entries are overwritten with their own values. Softmax is never stored.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -27,14 +27,11 @@ namespace {
 
 inline float LoadOne(const float* p) { return *p; }
 inline float LoadOne(const uint16_t* p) { return Bf16ToF32(*p); }
-inline void StoreOne(float* p, double v) { *p = static_cast<float>(v); }
-inline void StoreOne(uint16_t* p, double v) { *p = F32ToBf16(static_cast<float>(v)); }
 
 struct RowScratch {
   std::vector<std::pair<int32_t, int32_t>> order;  // (id, entry) sorted by id
   std::vector<int32_t> skip;
   std::vector<double> e, h, q;
-  KeptExps exps;  // the row's exps between pass 1 and pass 2
 };
 
 template <typename T>
@@ -45,12 +42,13 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
   const float scale = static_cast<float>(P.invTemp);
   ParallelFor(rows, [&](size_t begin, size_t end, int) {
     RowScratch S;
+    RowPipeline<T> pipe(vocab, stream);
     for (size_t r = begin; r < end; ++r) {
       const T* z = logits + r * vocab;
       T* g = grad + r * vocab;
       rowLoss[r] = 0.0;
       if (mask && !mask[r]) {
-        std::memset(g, 0, vocab * sizeof(T));
+        pipe.Zero(g);
         continue;
       }
       const int32_t b = rowPtr[r], n = rowPtr[r + 1] - rowPtr[r];
@@ -69,7 +67,7 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
       // when a support token sits ~87 logits above the rest.)
       float mo;
       double other;
-      if (!RowMaxSumExp(z, vocab, scale, S.skip.data(), n, &mo, &other, &S.exps))
+      if (!pipe.MaxSumExp(z, scale, S.skip.data(), n, &mo, &other))
         throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value (after temperature)");
       double M = mo;
       for (int32_t k = 0; k < n; ++k) {
@@ -111,15 +109,41 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
       const double w = invKept * P.invTemp;
       const double C = ((other > 0.0 ? to.h / other : 0.0) - so * H / Z) * w;
       // No token outside the support: pass 2 writes only entries overwritten below.
-      RowScaleKept(&S.exps, other > 0.0 ? mo : static_cast<float>(M), C, g, stream);
-      if (stream) StoreFence();
-      for (int32_t k = 0; k < n; ++k) StoreOne(g + ids[b + k], (S.h[k] - S.e[k] / Z * H) * w);
+      pipe.Write(g, other > 0.0 ? mo : static_cast<float>(M), C);
+      for (int32_t k = 0; k < n; ++k) pipe.Fix(ids[b + k], (S.h[k] - S.e[k] / Z * H) * w);
       rowLoss[r] = loss;
     }
+    pipe.Flush();
   }, std::max<size_t>(1, 65536 / vocab));
 }
 
-// Checks the CSR targets; rows with duplicate ids are refused (buckets must be disjoint).
+// Checks one row of the CSR targets; rows with duplicate ids are refused (buckets must be disjoint).
+void CheckTargetRow(size_t r, size_t vocab, const View<int32_t>& rowPtr, const View<int32_t>& ids, const View<float>& probs,
+                    const View<float>& tail, std::vector<int32_t>& sorted) {
+  double s = 0.0;
+  sorted.assign(ids.data + rowPtr[r], ids.data + rowPtr[r + 1]);
+  for (int32_t k = rowPtr[r]; k < rowPtr[r + 1]; ++k) {
+    XOPD_CHECK(ids[k] >= 0 && static_cast<size_t>(ids[k]) < vocab, "E_TOKEN_ID",
+               "targets.ids[" + std::to_string(k) + "] = " + std::to_string(ids[k]) + " is outside [0, vocab = " + std::to_string(vocab) + ")");
+    XOPD_CHECK(probs[k] >= 0.0f && probs[k] <= 1.0f, "E_ARG_VALUE",
+               "targets.probs[" + std::to_string(k) + "] = " + std::to_string(probs[k]) + " is not a probability in [0, 1]");
+    s += probs[k];
+  }
+  XOPD_CHECK(tail[r] >= 0.0f && tail[r] <= 1.0f, "E_ARG_VALUE", "targets.tail[" + std::to_string(r) + "] is not in [0, 1]");
+  // A support of every id leaves "other" empty (p_other = 0): a tail there is mass on no token,
+  // and forward KL would be +inf.
+  XOPD_CHECK(static_cast<size_t>(rowPtr[r + 1] - rowPtr[r]) < vocab || tail[r] == 0.0f, "E_ARG_VALUE",
+             "targets row " + std::to_string(r) + " lists every id of the vocabulary, so its tail (" + std::to_string(tail[r]) +
+                 ") has no token to land on: fold it into the probs and set the tail to 0");
+  s += tail[r];
+  XOPD_CHECK(std::fabs(s - 1.0) <= 1e-3, "E_ARG_VALUE",
+             "targets row " + std::to_string(r) + ": probs + tail sum to " + std::to_string(s) + ", expected 1");
+  std::sort(sorted.begin(), sorted.end());
+  XOPD_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "E_ARG_VALUE",
+             "targets row " + std::to_string(r) + " lists an id twice (buckets must be disjoint)");
+}
+
+// Checks the CSR targets: the offsets here, the rows in parallel (the first bad row is reported).
 void CheckTargets(size_t rows, size_t vocab, const View<int32_t>& rowPtr, const View<int32_t>& ids,
                   const View<float>& probs, const View<float>& tail) {
   XOPD_CHECK(rowPtr.size == rows + 1, "E_ARG_SHAPE", "targets.rowPtr must have rows + 1 entries");
@@ -130,29 +154,22 @@ void CheckTargets(size_t rows, size_t vocab, const View<int32_t>& rowPtr, const 
   const size_t nnz = static_cast<size_t>(rowPtr[rows]);
   XOPD_CHECK(ids.size == nnz && probs.size == nnz, "E_ARG_SHAPE",
              "targets.ids and targets.probs must have rowPtr[rows] = " + std::to_string(nnz) + " entries");
-  std::vector<int32_t> sorted;
-  for (size_t r = 0; r < rows; ++r) {
-    double s = 0.0;
-    sorted.assign(ids.data + rowPtr[r], ids.data + rowPtr[r + 1]);
-    for (int32_t k = rowPtr[r]; k < rowPtr[r + 1]; ++k) {
-      XOPD_CHECK(ids[k] >= 0 && static_cast<size_t>(ids[k]) < vocab, "E_TOKEN_ID",
-                 "targets.ids[" + std::to_string(k) + "] = " + std::to_string(ids[k]) + " is outside [0, vocab = " + std::to_string(vocab) + ")");
-      XOPD_CHECK(probs[k] >= 0.0f && probs[k] <= 1.0f, "E_ARG_VALUE",
-                 "targets.probs[" + std::to_string(k) + "] = " + std::to_string(probs[k]) + " is not a probability in [0, 1]");
-      s += probs[k];
+  std::vector<size_t> firstBad(ThreadCount() + 1, rows);
+  ParallelFor(rows, [&](size_t begin, size_t end, int w) {
+    std::vector<int32_t> sorted;
+    for (size_t r = begin; r < end; ++r) {
+      try {
+        CheckTargetRow(r, vocab, rowPtr, ids, probs, tail, sorted);
+      } catch (const Error&) {
+        firstBad[w] = r;
+        return;
+      }
     }
-    XOPD_CHECK(tail[r] >= 0.0f && tail[r] <= 1.0f, "E_ARG_VALUE", "targets.tail[" + std::to_string(r) + "] is not in [0, 1]");
-    // A support of every id leaves "other" empty (p_other = 0): a tail there is mass on no token,
-    // and forward KL would be +inf.
-    XOPD_CHECK(static_cast<size_t>(rowPtr[r + 1] - rowPtr[r]) < vocab || tail[r] == 0.0f, "E_ARG_VALUE",
-               "targets row " + std::to_string(r) + " lists every id of the vocabulary, so its tail (" + std::to_string(tail[r]) +
-                   ") has no token to land on: fold it into the probs and set the tail to 0");
-    s += tail[r];
-    XOPD_CHECK(std::fabs(s - 1.0) <= 1e-3, "E_ARG_VALUE",
-               "targets row " + std::to_string(r) + ": probs + tail sum to " + std::to_string(s) + ", expected 1");
-    std::sort(sorted.begin(), sorted.end());
-    XOPD_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "E_ARG_VALUE",
-               "targets row " + std::to_string(r) + " lists an id twice (buckets must be disjoint)");
+  }, 256);
+  const size_t bad = *std::min_element(firstBad.begin(), firstBad.end());
+  if (bad < rows) {
+    std::vector<int32_t> sorted;
+    CheckTargetRow(bad, vocab, rowPtr, ids, probs, tail, sorted);  // throws its error
   }
 }
 
