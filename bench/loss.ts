@@ -53,21 +53,27 @@ function fillLogits(x: Float32Array, seed: number): void {
   for (let i = 0; i < x.length; i += pattern.length) x.set(pattern.subarray(0, Math.min(pattern.length, x.length - i)), i);
 }
 
-/** Median wall time and median process CPU time (user + system, all threads) per call, in seconds. */
-function timeBoth(fn: () => void, minSeconds: number, min = 3): { wall: number; cpu: number } {
-  fn();
-  const wall: number[] = [], cpu: number[] = [];
+/**
+ * Median wall time and median process CPU time (user + system, all threads) per call of each fn,
+ * in seconds. The fns take turns, one call each per round, so background load on a shared machine
+ * falls on all of them alike and their ratios stay comparable.
+ */
+function timeRounds(fns: Array<() => void>, minSeconds: number, min = 3): Array<{ wall: number; cpu: number }> {
+  for (const fn of fns) fn();
+  const wall: number[][] = fns.map(() => []), cpu: number[][] = fns.map(() => []);
   const start = performance.now();
-  while (wall.length < min || (performance.now() - start) / 1000 < minSeconds) {
-    const c = process.cpuUsage(), t = performance.now();
-    fn();
-    wall.push((performance.now() - t) / 1000);
-    const d = process.cpuUsage(c);
-    cpu.push((d.user + d.system) / 1e6);
-    if (wall.length > 200) break;
+  while (wall[0]!.length < min || (performance.now() - start) / 1000 < minSeconds * fns.length) {
+    fns.forEach((fn, i) => {
+      const c = process.cpuUsage(), t = performance.now();
+      fn();
+      wall[i]!.push((performance.now() - t) / 1000);
+      const d = process.cpuUsage(c);
+      cpu[i]!.push((d.user + d.system) / 1e6);
+    });
+    if (wall[0]!.length > 200) break;
   }
   const med = (x: number[]) => x.sort((a, b) => a - b)[Math.floor(x.length / 2)]!;
-  return { wall: med(wall), cpu: med(cpu) };
+  return fns.map((_, i) => ({ wall: med(wall[i]!), cpu: med(cpu[i]!) }));
 }
 
 function measureCpu(n: BenchNative, vocab: number, R: number, threads: number, quick: boolean): Row {
@@ -77,13 +83,15 @@ function measureCpu(n: BenchNative, vocab: number, R: number, threads: number, q
   const targets = targetsFor(R, vocab);
   const bytes = logits.byteLength * 2;
   const minS = quick ? 0.3 : 0.5;
-  const copy = timeBoth(() => n.copyParallel(grad, logits), minS);
-  const fused = timeBoth(() => { sparseDivergence(logits, { rows: R, vocab }, targets, { divergence: 'forward-kl', device: 'cpu', out: grad }); }, minS);
-  const tCopy = copy.wall, tFused = fused.wall;
   const mask = new Uint8Array(R).fill(1);
   const actions = targets.ids.filter((_, k) => k % SUPPORT === 0);
   const adv = new Float32Array(R).fill(0.5);
-  const tPg = timeIt(() => { policyGradientLoss(logits, { rows: R, vocab }, actions, adv, mask, { device: 'cpu', out: grad }); }, minS);
+  const [copy, fused, pg] = timeRounds([
+    () => n.copyParallel(grad, logits),
+    () => { sparseDivergence(logits, { rows: R, vocab }, targets, { divergence: 'forward-kl', device: 'cpu', out: grad }); },
+    () => { policyGradientLoss(logits, { rows: R, vocab }, actions, adv, mask, { device: 'cpu', out: grad }); },
+  ], minS);
+  const tCopy = copy!.wall, tFused = fused!.wall, tPg = pg!.wall;
   let softmax: Float32Array | undefined = new Float32Array(R * vocab);
   const tUnfused = timeIt(() => {
     n.sparseDivergenceUnfused({ logits, rows: R, vocab, rowPtr: targets.rowPtr, ids: targets.ids, probs: targets.probs, tail: targets.tail, softmax, out: grad });
@@ -103,7 +111,7 @@ function measureCpu(n: BenchNative, vocab: number, R: number, threads: number, q
     device: 'cpu', threads, dtype: 'f32', vocab, rows: R, memcpy_GBs: memcpyGBs, fused_kl_GBs: fusedGBs,
     fused_vs_memcpy: fusedGBs / memcpyGBs,
     // per second of CPU time actually received: what dedicated cores give (meaningful with threads = 1)
-    memcpy_cpu_GBs: bytes / copy.cpu / GB, fused_cpu_GBs: bytes / fused.cpu / GB, fused_vs_memcpy_cpu: copy.cpu / fused.cpu, pg_GBs: bytes / tPg / GB, pg_vs_memcpy: bytes / tPg / GB / memcpyGBs,
+    memcpy_cpu_GBs: bytes / copy!.cpu / GB, fused_cpu_GBs: bytes / fused!.cpu / GB, fused_vs_memcpy_cpu: copy!.cpu / fused!.cpu, pg_GBs: bytes / tPg / GB, pg_vs_memcpy: bytes / tPg / GB / memcpyGBs,
     unfused_GBs: bytes / tUnfused / GB, fused_vs_unfused: tUnfused / tFused, reference_GBs: bytes / tRef / GB,
     fused_vs_reference: tRef / tFused, fused_ms: tFused * 1e3,
   };
@@ -126,6 +134,7 @@ export const lossSuite: Suite = {
       `row counts are capped so logits <= 2 GiB (logits + gradient + the baseline's softmax fit in ~6 GB): ` +
         vocabs.map((v) => `${v}: <= ${Math.floor(MAX_LOGITS_BYTES / (4 * v))} rows`).join(', '),
       `effective GB/s = (logits + gradient bytes) / time; memcpy GB/s = 2 * bytes / time of a parallel memcpy of the logits; ` +
+        `memcpy, fused divergence and policy gradient take turns call by call (medians), so their ratios share the machine's load; ` +
         `reference = float64 C++ on ${REFERENCE_ROWS} rows, scaled per row`,
     ];
     for (const vocab of vocabs) {
