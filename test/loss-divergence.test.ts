@@ -342,6 +342,18 @@ describe('invariants', () => {
     }
   });
 
+  it('bf16 logits as wide as a real vocabulary: streamed bf16 stores on unaligned rows', () => {
+    // 111 rows * 151939 * 2 bytes > 32 MiB switches the gradient to streaming stores; the odd
+    // vocab starts every other row off the 16-byte boundary the bf16 stores need.
+    const n = 111, v = 151939;
+    const l16 = toBf16(randomLogits(n, v, 43, 8));
+    const targets = randomTargets(n, v, 44, 40);
+    const got = sparseDivergence(l16, { rows: n, vocab: v }, targets, { divergence: 'jsd', device: 'cpu' });
+    const ref = sparseDivergenceReference(fromBf16(l16), { rows: n, vocab: v }, targets, { divergence: 'jsd' });
+    expect(Math.abs(got.loss - ref.loss)).toBeLessThan(1e-5 * Math.max(1, ref.loss));
+    expect(worstError(fromBf16(got.grad as Uint16Array), ref.grad, 2 ** -8, 1e-6)).toBeLessThanOrEqual(1);
+  });
+
   it('concatenated targets (a batch of responses) weight each row once in the mean', () => {
     const vocab = 29, a = randomTargets(3, vocab, 61), b = { ...randomTargets(4, vocab, 62), mask: Uint8Array.from([1, 0, 1, 1]) };
     const all = concatTargets([a, b]);
