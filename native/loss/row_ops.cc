@@ -188,51 +188,50 @@ XOPD_AVX2 inline float HSum(__m256 v) {
 
 // Sum of exp(src[i] * scale - m) over a block of len elements (len a multiple of 8 except at the row end).
 // With kKeep, each exp is also stored to keep[i] (32-byte aligned), for pass 2 to reuse.
+// skip (sorted offsets into the block, nSkip of them): those exps count as 0, in the sum and in keep.
 // next: the row's next block (type N), prefetched while the exps keep the core busy; otherwise the
 // loads of the next max pass would only start once these are done. (Prefetches never fault.)
 template <bool kUnit, bool kKeep, typename T, typename N>
-__attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, __m256 scale, __m256 m, float* keep, const N* next) {
+__attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, __m256 scale, __m256 m, float* keep, const N* next,
+                                                      const int32_t* skip, size_t nSkip) {
   // One accumulator: the exp constants fill the 16 ymm registers, and a second accumulator would
   // live on the stack (a store-forwarding chain per add); the adds are not the bottleneck.
   __m256 a0 = _mm256_setzero_ps();
-  size_t i = 0;
+  size_t i = 0, k = 0;
   for (; i + 8 <= len; i += 8) {
     _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T0);
-    const __m256 e = ExpNeg8(Shift8<kUnit>(Load8(src + i), scale, m));
+    __m256 e = ExpNeg8(Shift8<kUnit>(Load8(src + i), scale, m));
+    if (k < nSkip && static_cast<size_t>(skip[k]) < i + 8) {
+      // Lanes of skipped ids: zero them (a lane whose bit is set in `lanes` keeps nothing).
+      int lanes = 0;
+      for (; k < nSkip && static_cast<size_t>(skip[k]) < i + 8; ++k) lanes |= 1 << (skip[k] - static_cast<int32_t>(i));
+      const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+      const __m256i hit = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(lanes), bit), bit);
+      e = _mm256_andnot_ps(_mm256_castsi256_ps(hit), e);
+    }
     if (kKeep) _mm256_store_ps(keep + i, e);
     a0 = _mm256_add_ps(a0, e);
   }
   float s = HSum(a0);
   const float sc = kUnit ? 1.0f : _mm256_cvtss_f32(scale), mm = _mm256_cvtss_f32(m);
   for (; i < len; ++i) {
-    const float e = ExpNeg(Load(src + i) * sc - mm);
+    float e = ExpNeg(Load(src + i) * sc - mm);
+    if (k < nSkip && static_cast<size_t>(skip[k]) == i) {
+      e = 0.0f;
+      ++k;
+    }
     if (kKeep) keep[i] = e;
     s += e;
   }
   return s;
 }
 
-// Sum of a 32-byte aligned block held in L1.
-XOPD_AVX2 float BlockSum(const float* a, size_t len) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  size_t i = 0;
-  for (; i + 32 <= len; i += 32) {
-    s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i));
-    s1 = _mm256_add_ps(s1, _mm256_load_ps(a + i + 8));
-    s2 = _mm256_add_ps(s2, _mm256_load_ps(a + i + 16));
-    s3 = _mm256_add_ps(s3, _mm256_load_ps(a + i + 24));
-  }
-  for (; i + 8 <= len; i += 8) s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i));
-  float s = HSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < len; ++i) s += a[i];
-  return s;
-}
-
 template <bool kKeep, typename T, typename N>
-XOPD_AVX2 float BlockSumExpAny(const T* src, size_t len, float scale, __m256 m, float* keep, const N* next) {
+XOPD_AVX2 float BlockSumExpAny(const T* src, size_t len, float scale, __m256 m, float* keep, const N* next,
+                               const int32_t* skip = nullptr, size_t nSkip = 0) {
   const __m256 vscale = _mm256_set1_ps(scale);
-  return scale == 1.0f ? BlockSumExp<true, kKeep>(src, len, vscale, m, keep, next)
-                       : BlockSumExp<false, kKeep>(src, len, vscale, m, keep, next);
+  return scale == 1.0f ? BlockSumExp<true, kKeep>(src, len, vscale, m, keep, next, skip, nSkip)
+                       : BlockSumExp<false, kKeep>(src, len, vscale, m, keep, next, skip, nSkip);
 }
 
 template <typename T>
@@ -280,8 +279,8 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
     // A block holding skipped (support) ids: the max, like the sum, must be over the tokens summed.
     // With the max of all tokens, a support token far above the rest would make every exp
     // underflow (the caller rescales the sum in float64). When the block's max is not a skipped
-    // token and the exps are kept, the kept exps of the skipped ids are zeroed and the rest summed;
-    // otherwise the block is copied with the skipped ids blanked.
+    // token and the exps are kept, the exp loop zeroes the skipped lanes as it goes; otherwise the
+    // block is copied with the skipped ids blanked.
     bool masked = false;
     if (sEnd != s && keep) {
       float skipMax = kNegInf;
@@ -312,9 +311,9 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
     } else if (sEnd == s) {
       bs = kb ? BlockSumExpAny<true>(src, len, scale, vm, kb, src + len) : BlockSumExpAny<false>(src, len, scale, vm, kb, src + len);
     } else if (masked) {
-      BlockSumExpAny<true>(src, len, scale, vm, kb, src + len);
-      for (size_t k = s; k < sEnd; ++k) kb[skip[k] - b0] = 0.0f;
-      bs = BlockSum(kb, len);
+      int32_t offsets[kBlock];  // the skipped ids of this block, as offsets into it
+      for (size_t k = s; k < sEnd; ++k) offsets[k - s] = skip[k] - static_cast<int32_t>(b0);
+      bs = BlockSumExpAny<true>(src, len, scale, vm, kb, src + len, offsets, sEnd - s);
     } else {
       const float* scaled = buf;
       bs = kb ? BlockSumExpAny<true>(scaled, len, 1.0f, vm, kb, src + len) : BlockSumExpAny<false>(scaled, len, 1.0f, vm, kb, src + len);
