@@ -188,12 +188,13 @@ XOPD_AVX2 inline float HSum(__m256 v) {
 
 // Sum of exp(src[i] * scale - m) over a block of len elements (len a multiple of 8 except at the row end).
 // With kKeep, each exp is also stored to keep[i] (32-byte aligned), for pass 2 to reuse.
-// skip (sorted offsets into the block, nSkip of them): those exps count as 0, in the sum and in keep.
+// skip (sorted ids, nSkip of them, at offset id - base in this block): those exps count as 0, in the
+// sum and in keep.
 // next: the row's next block (type N), prefetched while the exps keep the core busy; otherwise the
 // loads of the next max pass would only start once these are done. (Prefetches never fault.)
 template <bool kUnit, bool kKeep, typename T, typename N>
 __attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, __m256 scale, __m256 m, float* keep, const N* next,
-                                                      const int32_t* skip, size_t nSkip) {
+                                                      const int32_t* skip, size_t nSkip, size_t base) {
   // One accumulator: the exp constants fill the 16 ymm registers, and a second accumulator would
   // live on the stack (a store-forwarding chain per add); the adds are not the bottleneck.
   __m256 a0 = _mm256_setzero_ps();
@@ -201,10 +202,10 @@ __attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, 
   for (; i + 8 <= len; i += 8) {
     _mm_prefetch(reinterpret_cast<const char*>(next + i), _MM_HINT_T0);
     __m256 e = ExpNeg8(Shift8<kUnit>(Load8(src + i), scale, m));
-    if (k < nSkip && static_cast<size_t>(skip[k]) < i + 8) {
+    if (k < nSkip && skip[k] - base < i + 8) {
       // Lanes of skipped ids: zero them (a lane whose bit is set in `lanes` keeps nothing).
       int lanes = 0;
-      for (; k < nSkip && static_cast<size_t>(skip[k]) < i + 8; ++k) lanes |= 1 << (skip[k] - static_cast<int32_t>(i));
+      for (; k < nSkip && skip[k] - base < i + 8; ++k) lanes |= 1 << (skip[k] - base - i);
       const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
       const __m256i hit = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(lanes), bit), bit);
       e = _mm256_andnot_ps(_mm256_castsi256_ps(hit), e);
@@ -216,7 +217,7 @@ __attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, 
   const float sc = kUnit ? 1.0f : _mm256_cvtss_f32(scale), mm = _mm256_cvtss_f32(m);
   for (; i < len; ++i) {
     float e = ExpNeg(Load(src + i) * sc - mm);
-    if (k < nSkip && static_cast<size_t>(skip[k]) == i) {
+    if (k < nSkip && skip[k] - base == i) {
       e = 0.0f;
       ++k;
     }
@@ -228,10 +229,10 @@ __attribute__((noinline)) XOPD_AVX2 float BlockSumExp(const T* src, size_t len, 
 
 template <bool kKeep, typename T, typename N>
 XOPD_AVX2 float BlockSumExpAny(const T* src, size_t len, float scale, __m256 m, float* keep, const N* next,
-                               const int32_t* skip = nullptr, size_t nSkip = 0) {
+                               const int32_t* skip = nullptr, size_t nSkip = 0, size_t base = 0) {
   const __m256 vscale = _mm256_set1_ps(scale);
-  return scale == 1.0f ? BlockSumExp<true, kKeep>(src, len, vscale, m, keep, next, skip, nSkip)
-                       : BlockSumExp<false, kKeep>(src, len, vscale, m, keep, next, skip, nSkip);
+  return scale == 1.0f ? BlockSumExp<true, kKeep>(src, len, vscale, m, keep, next, skip, nSkip, base)
+                       : BlockSumExp<false, kKeep>(src, len, vscale, m, keep, next, skip, nSkip, base);
 }
 
 template <typename T>
@@ -311,9 +312,7 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
     } else if (sEnd == s) {
       bs = kb ? BlockSumExpAny<true>(src, len, scale, vm, kb, src + len) : BlockSumExpAny<false>(src, len, scale, vm, kb, src + len);
     } else if (masked) {
-      int32_t offsets[kBlock];  // the skipped ids of this block, as offsets into it
-      for (size_t k = s; k < sEnd; ++k) offsets[k - s] = skip[k] - static_cast<int32_t>(b0);
-      bs = BlockSumExpAny<true>(src, len, scale, vm, kb, src + len, offsets, sEnd - s);
+      bs = BlockSumExpAny<true>(src, len, scale, vm, kb, src + len, skip + s, sEnd - s, b0);
     } else {
       const float* scaled = buf;
       bs = kb ? BlockSumExpAny<true>(scaled, len, 1.0f, vm, kb, src + len) : BlockSumExpAny<false>(scaled, len, 1.0f, vm, kb, src + len);
@@ -522,7 +521,6 @@ template bool RowMaxSumExp<float>(const float*, size_t, float, const int32_t*, s
 template bool RowMaxSumExp<uint16_t>(const uint16_t*, size_t, float, const int32_t*, size_t, float*, double*);
 template void RowScaledExp<float>(const float*, size_t, float, float, float, float*, bool);
 template void RowScaledExp<uint16_t>(const uint16_t*, size_t, float, float, float, uint16_t*, bool);
-
 
 std::string SetSimd(const std::string& name) {
   if (name == "scalar") g_useAvx2.store(0);

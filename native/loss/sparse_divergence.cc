@@ -154,7 +154,7 @@ void CheckTargets(size_t rows, size_t vocab, const View<int32_t>& rowPtr, const 
   const size_t nnz = static_cast<size_t>(rowPtr[rows]);
   XOPD_CHECK(ids.size == nnz && probs.size == nnz, "E_ARG_SHAPE",
              "targets.ids and targets.probs must have rowPtr[rows] = " + std::to_string(nnz) + " entries");
-  std::vector<size_t> firstBad(ThreadCount() + 1, rows);
+  std::vector<size_t> firstBad(ThreadCount(), rows);  // per worker
   ParallelFor(rows, [&](size_t begin, size_t end, int w) {
     std::vector<int32_t> sorted;
     for (size_t r = begin; r < end; ++r) {
