@@ -14,7 +14,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const run = runCli;
 
-const tiny = ['--tokenizer', 'llama3', '--dim', '16', '--layers', '1', '--heads', '2', '--hidden', '32', '--max-seq', '96',
+const tiny = ['--tokenizer', 'llama3', '--dim', '16', '--layers', '1', '--heads', '2', '--hidden', '32', '--max-seq', '160',
   '--steps', '4', '--batch', '4', '--lr', '0.01', '--eval-every', '0', '--test-n', '4', '--seed', '3'];
 
 describe('xopd pretrain / eval', () => {
@@ -37,7 +37,7 @@ describe('xopd pretrain / eval', () => {
     expect(cfg.training).toMatchObject({ steps: 4, seed: 3, stepsDone: 4 });
     expect(cfg.training.command).toContain('pretrain');
     const m = Model.load(a);
-    expect(m.config).toMatchObject({ hiddenSize: 16, numLayers: 1, task: 'arith-v1' });
+    expect(m.config).toMatchObject({ hiddenSize: 16, numLayers: 1, task: 'arith-v2' });
     expect(m.stepCount).toBe(0); // optimizer state is not part of a model folder
   });
 

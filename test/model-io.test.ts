@@ -13,7 +13,7 @@ const tok = Tokenizer.load('llama3');
 const vocabIds = taskVocabIds(tok);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-model-io-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const make = (seed = 1) => Model.create({ tokenizer: 'llama3', vocabIds, hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 24, mlp: 'gelu', maxSeqLen: 80, task: 'arith-v1' }, { seed, tokenizer: tok });
+const make = (seed = 1) => Model.create({ tokenizer: 'llama3', vocabIds, hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 24, mlp: 'gelu', maxSeqLen: 160, task: 'arith-v2' }, { seed, tokenizer: tok });
 const problems = generateProblems({ split: 'test', count: 3, seed: 1 });
 const pairs = problems.map((p) => ({ prompt: promptIds(tok, p), response: responseIds(tok, p) }));
 const code = (f: () => unknown, c: string) => expect(f).toThrow(expect.objectContaining({ name: 'XopdError', code: c }));
@@ -38,7 +38,7 @@ describe('save and load', () => {
     const back = Model.load(dir);
     expect(Buffer.from(back.getParams().buffer).equals(Buffer.from(m.getParams().buffer))).toBe(true);
     expect(Array.from(back.vocabIds)).toEqual(Array.from(vocabIds));
-    expect(back.config).toMatchObject({ hiddenSize: 16, mlp: 'gelu', task: 'arith-v1' });
+    expect(back.config).toMatchObject({ hiddenSize: 16, mlp: 'gelu', task: 'arith-v2' });
     expect(Array.from(back.forwardSync(pairs).logits)).toEqual(Array.from(m.forwardSync(pairs).logits));
   });
 
@@ -71,7 +71,7 @@ describe('save and load', () => {
     expect(c.getParams()).not.toEqual(a.getParams());
     // No state in a plain save; a state of another model's size is refused.
     expect(Model.load(saved('noopt')).loadOptimizerState(path.join(tmp, 'noopt'))).toBe(false);
-    const other = Model.create({ tokenizer: 'llama3', vocabIds, hiddenSize: 8, numLayers: 1, numHeads: 2, intermediateSize: 8, mlp: 'gelu', maxSeqLen: 80 }, { seed: 1, tokenizer: tok });
+    const other = Model.create({ tokenizer: 'llama3', vocabIds, hiddenSize: 8, numLayers: 1, numHeads: 2, intermediateSize: 8, mlp: 'gelu', maxSeqLen: 160 }, { seed: 1, tokenizer: tok });
     code(() => other.loadOptimizerState(dir), 'E_MODEL_FORMAT');
   });
 
@@ -172,7 +172,7 @@ describe('bad calls', () => {
     code(() => m.forwardSync([{ prompt: pairs[0]!.prompt, response: outside }]), 'E_TOKEN_ID');
     code(() => m.forwardSync([{ prompt: new Int32Array(0), response: pairs[0]!.response }]), 'E_ARG_SHAPE');
     code(() => m.forwardSync([{ prompt: Array.from(pairs[0]!.prompt) as unknown as Int32Array, response: pairs[0]!.response }]), 'E_ARG_TYPE');
-    code(() => m.forwardSync([{ prompt: Int32Array.from({ length: 81 }, () => vocabIds[2]!), response: pairs[0]!.response }]), 'E_TOO_LONG');
+    code(() => m.forwardSync([{ prompt: Int32Array.from({ length: 161 }, () => vocabIds[2]!), response: pairs[0]!.response }]), 'E_TOO_LONG');
     code(() => m.scoreSync([{ ids: Int32Array.from([...outside, ...pairs[0]!.response]), start: outside.length }], { topK: 3 }), 'E_TOKEN_ID');
     code(() => m.scoreSync([{ ids: pairs[0]!.prompt, start: 0 }], { topK: 3 }), 'E_ARG_RANGE');
   });

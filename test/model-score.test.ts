@@ -8,7 +8,7 @@ import { taskVocabIds, generateProblems, promptIds, responseIds } from '../src/t
 
 const tok = Tokenizer.load('qwen3');
 const vocabIds = taskVocabIds(tok);
-const model = Model.create({ tokenizer: 'qwen3', vocabIds, hiddenSize: 32, numLayers: 2, numHeads: 2, intermediateSize: 48, maxSeqLen: 128 }, { seed: 12, tokenizer: tok });
+const model = Model.create({ tokenizer: 'qwen3', vocabIds, hiddenSize: 32, numLayers: 2, numHeads: 2, intermediateSize: 48, maxSeqLen: 192 }, { seed: 12, tokenizer: tok });
 {
   const r = rng(3);
   model.setParams(Float32Array.from(model.getParams(), (p) => p * 8 + (r() - 0.5) * 0.02));

@@ -142,7 +142,7 @@ describe('CheckpointStore under write faults', () => {
 
 describe('Model.save under write faults', () => {
   const tok = Tokenizer.load('llama3');
-  const make = (seed: number) => Model.create({ tokenizer: 'llama3', vocabIds: taskVocabIds(tok), hiddenSize: 16, numLayers: 1, numHeads: 2, intermediateSize: 24, mlp: 'gelu', maxSeqLen: 40, task: 'arith-v1' }, { seed, tokenizer: tok });
+  const make = (seed: number) => Model.create({ tokenizer: 'llama3', vocabIds: taskVocabIds(tok), hiddenSize: 16, numLayers: 1, numHeads: 2, intermediateSize: 24, mlp: 'gelu', maxSeqLen: 40, task: 'arith-v2' }, { seed, tokenizer: tok });
 
   it('a folder below a file: E_WRITE "a part of the path is a file"', () => {
     const base = mkdtempSync(path.join(os.tmpdir(), 'xopd-files-'));

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import {
-  endOfTurnId, extractAnswer, generateProblems, grade, problemStream, promptIds, responseIds, splitOf, taskVocabIds, type Problem,
+  endOfTurnId, extractAnswer, generateProblems, grade, problemStream, promptIds, responseIds, responseText, splitOf, taskVocabIds, type Problem,
 } from '../src/tasks/arithmetic.js';
 
 const qwen = Tokenizer.load('qwen3');
@@ -35,6 +35,55 @@ describe('problems', () => {
       for (const x of p.operands) expect(p.question).toContain(String(x));
     }
     expect(ps.filter((p) => p.operands[0]! < 1000).length / ps.length).toBeGreaterThan(0.3); // 3-digit operands are common
+  });
+
+  it('show column working whose every step is right and whose digits spell the result', () => {
+    const e = responseText('add', [4821, 377]).text;
+    expect(e).toBe('4821 + 377: 1 + 7 = 8, 2 + 7 = 9, 8 + 3 = 11, 4 + 0 + 1 = 5. The answer is 5198.');
+    expect(responseText('sub', [4821, 377]).text).toBe('4821 - 377: 11 - 7 = 4, 11 - 7 = 4, 7 - 3 = 4, 4 - 0 = 4. The answer is 4444.');
+    // Re-derive each working from its text alone: every step's arithmetic holds, the carries and
+    // borrows chain, and the column digits (ones first) read as the stated result.
+    const check = (working: string) => {
+      const m = /^(\d+) ([+-]) (\d+): (.*)$/.exec(working)!;
+      const [a, op, b] = [Number(m[1]), m[2], Number(m[3])];
+      const da = Array.from(m[1]!, Number).reverse(), db = Array.from(m[3]!, Number).reverse();
+      const steps = m[4]!.split(', ');
+      expect(steps.length).toBe(Math.max(da.length, db.length));
+      let carry = 0, digits = '';
+      steps.forEach((st, k) => {
+        const t = /^(\d+) ([+-]) (\d+)( \+ 1)? = (\d+)$/.exec(st)!;
+        const [x, y, z] = [Number(t[1]), Number(t[3]), Number(t[5])];
+        expect(y).toBe(db[k] ?? 0);
+        if (op === '+') {
+          expect(x).toBe(da[k] ?? 0);
+          expect(t[4] !== undefined).toBe(carry === 1);
+          expect(z).toBe(x + y + carry);
+          carry = z >= 10 ? 1 : 0;
+          digits = (k === steps.length - 1 ? String(z) : String(z % 10)) + digits;
+        } else {
+          expect(t[4]).toBeUndefined();
+          expect(x === da[k]! - carry || x === da[k]! - carry + 10).toBe(true);
+          carry = x > da[k]! - carry ? 1 : 0;
+          expect(z).toBe(x - y);
+          expect(z >= 0 && z <= 9).toBe(true);
+          digits = String(z) + digits;
+        }
+      });
+      if (op === '-') expect(carry).toBe(0);
+      return { value: Number(digits), want: op === '+' ? a + b : a - b };
+    };
+    for (const p of generateProblems({ split: 'train', count: 3000, seed: 9 })) {
+      const workings = p.response.replace(/ The answer is \d+\.$/, '').split(/\.(?: |$)/).filter(Boolean);
+      expect(workings.length).toBe(p.kind === 'add-sub' ? 2 : 1);
+      let last = NaN;
+      for (const w of workings) {
+        const { value, want } = check(w);
+        expect(value).toBe(want);
+        last = value;
+      }
+      expect(last).toBe(p.answer);
+      if (p.kind === 'add-sub') expect(workings[1]!.startsWith(`${p.operands[0]! + p.operands[1]!} - ${p.operands[2]}:`)).toBe(true);
+    }
   });
 
   it('a training mix over-samples kinds without leaving the split', () => {

@@ -55,7 +55,7 @@ export interface DistillOptions {
   evalSize?: number;
   /** seed of prompts and samples (default 1) */
   seed?: number;
-  /** longest sampled response, in student tokens (default 48) */
+  /** longest sampled response, in student tokens (default 256, clamped to what the student's context leaves after the prompt) */
   maxTokens?: number;
   /** sampling temperature of the rollouts (default 1) */
   temperature?: number;
@@ -73,7 +73,7 @@ export type ResolvedOptions = Required<DistillOptions>;
 
 export const DEFAULTS: ResolvedOptions = {
   loss: 'chunk-pg', divergence: 'reverse-kl', beta: 0.5, lossTemperature: 1, topK: 8, batchSize: 16, steps: 100,
-  evalInterval: 0, evalSize: 200, seed: 1, maxTokens: 48, temperature: 1, credit: 'proportional', clamp: 10,
+  evalInterval: 0, evalSize: 200, seed: 1, maxTokens: 256, temperature: 1, credit: 'proportional', clamp: 10,
   maxChunkTokens: 6, includeFlags: 0,
 };
 

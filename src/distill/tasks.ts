@@ -1,6 +1,6 @@
 /** Tasks a Distiller can train on: prompts from a seed, and exact grading of the student. */
 import { Model } from '../model/model.js';
-import { generateProblems, grade, type Problem } from '../tasks/arithmetic.js';
+import { MAX_RESPONSE_TOKENS, generateProblems, grade, type Problem } from '../tasks/arithmetic.js';
 import { evaluateProblems } from '../tasks/eval.js';
 import type { DistillTask } from './distiller.js';
 import type { StudentPolicy } from './roles.js';
@@ -27,7 +27,7 @@ export function arithmeticDistillTask(): DistillTask {
       return generateProblems({ split: 'train', count: n, seed }).map((p) => [{ role: 'user', content: p.question }]);
     },
     async evaluate(student, n, seed) {
-      return accuracyOf(student, generateProblems({ split: 'test', count: n, seed }), 64);
+      return accuracyOf(student, generateProblems({ split: 'test', count: n, seed }), MAX_RESPONSE_TOKENS);
     },
   };
 }

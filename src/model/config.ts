@@ -26,7 +26,7 @@ export interface ModelConfig extends ModelShape {
   tokenizer: string;
   /** tokenizer ids of the output layer, in logit order */
   vocabIds: Int32Array;
-  /** the task the model was made for (e.g. 'arith-v1'), informational */
+  /** the task the model was made for (e.g. 'arith-v2'), informational */
   task?: string;
   /** how the model was trained (command, steps, accuracy), informational */
   training?: Record<string, unknown>;
@@ -37,7 +37,7 @@ export type ModelConfigInput = Partial<ModelShape> & Pick<ModelConfig, 'tokenize
 };
 
 export const DEFAULT_SHAPE: ModelShape = {
-  hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 384, mlp: 'swiglu', maxSeqLen: 160,
+  hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 384, mlp: 'swiglu', maxSeqLen: 192,
   ropeTheta: 10000, rmsNormEps: 1e-5,
 };
 

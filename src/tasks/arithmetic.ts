@@ -7,8 +7,17 @@
  * - operands have 3 or 4 digits (100..9999, digit count uniform, then uniform within);
  * - 60% sums "a + b", 25% differences "a - b" with a >= b, 15% two-step "a + b - c" (result >= 0);
  * - each problem is one of a few English templates with a name, an item and a place.
- * Responses are short and fixed in form, e.g. "4821 + 377 = 5198. The answer is 5198." and, two-step,
- * "4821 + 377 = 5198. 5198 - 1250 = 3948. The answer is 3948.".
+ * Responses show column working, right to left, then the answer, e.g.
+ *   "4821 + 377: 1 + 7 = 8, 2 + 7 = 9, 8 + 3 = 11, 4 + 0 + 1 = 5. The answer is 5198."
+ *   "4821 - 377: 11 - 7 = 4, 11 - 7 = 4, 7 - 3 = 4, 4 - 0 = 4. The answer is 4444."
+ * and, two-step, the sum's working, then "5198 - 1250: ..." and the answer. A carry shows as "+ 1"; a
+ * borrow as the top digit lowered by one and, where it falls short, raised by ten.
+ *
+ * Why the working (arith-v2; arith-v1 wrote "4821 + 377 = 5198." straight away): Llama 3 writes numbers
+ * in 3-digit tokens grouped from the left, so its first answer token needs every carry of the sum in
+ * one forward pass; no student of this size learned that (README). With the working, every token
+ * is a one-digit step or a copy, in every tokenizer family, and the answer's 3-digit tokens are
+ * assembled from digits already written.
  *
  * Splits: a problem's arithmetic (kind and operands) hashes to the test split (1 in 10) or the
  * train split, so the splits are disjoint whatever the seeds and counts.
@@ -18,7 +27,13 @@ import * as check from '../check.js';
 import { ErrorCode, XopdError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
-export const TASK_NAME = 'arith-v1';
+export const TASK_NAME = 'arith-v2';
+
+/**
+ * Response tokens to allow when sampling: the longest reference response is 132 tokens (Qwen 3 and
+ * Gemma 3, a two-step problem; Llama 3: 113), the longest prompt 46, within the models' 192.
+ */
+export const MAX_RESPONSE_TOKENS = 140;
 
 export type ProblemKind = 'add' | 'sub' | 'add-sub';
 export type Split = 'train' | 'test';
@@ -59,13 +74,34 @@ const TEMPLATES: Record<ProblemKind, Template[]> = {
   ],
 };
 
-/** The reference response of a problem: the working, then "The answer is N." */
+/** Column working of a op b (a >= b for '-'), ones column first: "a op b: x op y = z, ...". */
+function columnWorking(a: number, op: '+' | '-', b: number): string {
+  const da = Array.from(String(a), Number).reverse(), db = Array.from(String(b), Number).reverse();
+  const steps: string[] = [];
+  let carry = 0; // the carry (sum) or borrow (difference) into this column
+  for (let k = 0; k < Math.max(da.length, db.length); k++) {
+    const x = da[k] ?? 0, y = db[k] ?? 0;
+    if (op === '+') {
+      const sum = x + y + carry;
+      steps.push(`${x} + ${y}${carry ? ' + 1' : ''} = ${sum}`);
+      carry = sum >= 10 ? 1 : 0;
+    } else {
+      const lowered = x - carry;
+      carry = lowered < y ? 1 : 0;
+      const top = lowered + 10 * carry;
+      steps.push(`${top} - ${y} = ${top - y}`);
+    }
+  }
+  return `${a} ${op} ${b}: ${steps.join(', ')}.`;
+}
+
+/** The reference response of a problem: the column working, then "The answer is N." */
 export function responseText(kind: ProblemKind, operands: number[]): { text: string; answer: number } {
   const [a, b, c] = operands as [number, number, number?];
-  if (kind === 'add') return { text: `${a} + ${b} = ${a + b}. The answer is ${a + b}.`, answer: a + b };
-  if (kind === 'sub') return { text: `${a} - ${b} = ${a - b}. The answer is ${a - b}.`, answer: a - b };
+  if (kind === 'add') return { text: `${columnWorking(a, '+', b)} The answer is ${a + b}.`, answer: a + b };
+  if (kind === 'sub') return { text: `${columnWorking(a, '-', b)} The answer is ${a - b}.`, answer: a - b };
   const t = a + b, r = t - c!;
-  return { text: `${a} + ${b} = ${t}. ${t} - ${c} = ${r}. The answer is ${r}.`, answer: r };
+  return { text: `${columnWorking(a, '+', b)} ${columnWorking(t, '-', c!)} The answer is ${r}.`, answer: r };
 }
 
 /** FNV-1a over the problem's arithmetic: 1 in 10 keys are test problems. */

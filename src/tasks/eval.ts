@@ -1,7 +1,7 @@
 /** Accuracy of a model on the arithmetic task: greedy answers to n problems of a split, graded exactly. */
 import * as check from '../check.js';
 import type { Model } from '../model/model.js';
-import { endOfTurnId, generateProblems, grade, promptIds, type Problem, type ProblemKind, type Split } from './arithmetic.js';
+import { MAX_RESPONSE_TOKENS, endOfTurnId, generateProblems, grade, promptIds, type Problem, type ProblemKind, type Split } from './arithmetic.js';
 
 export interface EvalResult {
   accuracy: number;
@@ -31,7 +31,7 @@ export function evaluate(model: Model, opts: EvalOptions): EvalResult {
   const n = check.int(opts.n, 'n', 1, 1_000_000);
   const seed = check.int(opts.seed, 'seed', 0, 2 ** 32 - 1);
   const split = opts.split ?? 'test';
-  const maxTokens = check.int(opts.maxTokens ?? 64, 'maxTokens', 1, 4096);
+  const maxTokens = check.int(opts.maxTokens ?? MAX_RESPONSE_TOKENS, 'maxTokens', 1, 4096);
   const batch = check.int(opts.batch ?? 100, 'batch', 1, 100_000);
   const problems = generateProblems({ split, count: n, seed });
   return evaluateProblems(model, problems, { maxTokens, batch, examples: opts.examples ?? 5, split, seed });

@@ -2,7 +2,7 @@ import type { Command } from '../command.js';
 import { setThreads } from '../../native.js';
 import { Model } from '../../model/model.js';
 import { evaluate } from '../../tasks/eval.js';
-import type { Split } from '../../tasks/arithmetic.js';
+import { MAX_RESPONSE_TOKENS, type Split } from '../../tasks/arithmetic.js';
 
 /** Accuracy of a model folder on the arithmetic task (greedy decoding, exact grading). */
 export const evalCommand: Command = {
@@ -15,7 +15,7 @@ export const evalCommand: Command = {
       n: { type: 'int', help: 'problems', default: 200, min: 1, max: 1_000_000 },
       seed: { type: 'int', help: 'seed of the problem draw', default: 1, min: 0, max: 2 ** 32 - 1 },
       split: { type: 'string', help: 'problem split', default: 'test', choices: ['test', 'train'] },
-      'max-tokens': { type: 'int', help: 'most response tokens per problem', default: 64, min: 1, max: 4096 },
+      'max-tokens': { type: 'int', help: 'most response tokens per problem', default: MAX_RESPONSE_TOKENS, min: 1, max: 4096 },
       threads: { type: 'int', help: 'CPU threads', min: 1, max: 256 },
       json: { type: 'boolean', help: 'print one JSON object ({ accuracy, n, correct, ... })' },
     },

@@ -3,6 +3,7 @@ import { ErrorCode, XopdError } from '../../errors.js';
 import { DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
 import { ARMS, type Arm } from '../../experiment/arms.js';
 import { runExperiment } from '../../experiment/experiment.js';
+import { MAX_RESPONSE_TOKENS } from '../../tasks/arithmetic.js';
 import { summarize, computeRatio } from '../../report/curves.js';
 
 export const experimentCommand: Command = {
@@ -20,7 +21,7 @@ export const experimentCommand: Command = {
       'eval-every': { type: 'int', help: 'evaluate every N steps', default: 50, min: 1 },
       'eval-n': { type: 'int', help: 'test problems per evaluation', default: 200, min: 1 },
       batch: { type: 'int', help: 'prompts per step', default: 16, min: 1 },
-      'max-tokens': { type: 'int', help: 'longest response in tokens', default: 48, min: 1 },
+      'max-tokens': { type: 'int', help: 'longest response in tokens', default: MAX_RESPONSE_TOKENS, min: 1 },
       'top-k': { type: 'int', help: 'teacher top-k for span-kl and ULD', default: 8, min: 1, max: 64 },
       lr: { type: 'number', help: 'student learning rate (20-step warm-up, then constant)', default: DEFAULT_DISTILL_LR, min: 0 },
       out: { type: 'string', help: 'report folder', default: 'report', valueName: 'dir' },
