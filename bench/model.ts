@@ -32,8 +32,8 @@ export const modelSuite: Suite = {
     // The shipped checkpoints when present (trained, so sampling sees peaked distributions), else
     // fresh models of the same shapes.
     const configs: Array<{ name: string; dir: string; tokenizer: string; shape: ModelShape }> = [
-      { name: 'teacher-qwen3', dir: 'teacher-qwen3', tokenizer: 'qwen3', shape: { hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 384, mlp: 'swiglu', maxSeqLen: 160, ropeTheta: 10000, rmsNormEps: 1e-5 } },
-      { name: 'student-llama3', dir: 'student-llama3', tokenizer: 'llama3', shape: { hiddenSize: 96, numLayers: 3, numHeads: 4, intermediateSize: 256, mlp: 'swiglu', maxSeqLen: 160, ropeTheta: 10000, rmsNormEps: 1e-5 } },
+      { name: 'teacher-qwen3', dir: 'teacher-qwen3', tokenizer: 'qwen3', shape: { hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 384, mlp: 'swiglu', maxSeqLen: 192, ropeTheta: 10000, rmsNormEps: 1e-5 } },
+      { name: 'student-llama3', dir: 'student-llama3', tokenizer: 'llama3', shape: { hiddenSize: 96, numLayers: 3, numHeads: 4, intermediateSize: 256, mlp: 'swiglu', maxSeqLen: 192, ropeTheta: 10000, rmsNormEps: 1e-5 } },
     ];
     for (const { name: base, dir, tokenizer, shape: fresh } of configs) {
       const shipped = path.join(packageRoot, 'models', dir);
