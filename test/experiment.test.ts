@@ -40,7 +40,7 @@ describe('xopd experiment (smoke)', () => {
     const data = JSON.parse(/<script id="xopd-data" type="application\/json">([\s\S]*?)<\/script>/.exec(html)![1]!);
     for (const chart of data.charts) expect(chart.series.map((s: { arm: string }) => s.arm)).toEqual([...ARMS]);
     // OPD arms align; SFT does not
-    expect(r.report.alignment.map((a) => a.arm).sort()).toEqual(['chunk-pg', 'span-fkl', 'span-jsd', 'uld']);
+    expect(r.report.alignment.map((a) => a.arm).sort()).toEqual(['chunk-pg', 'span-fkl', 'span-jsd', 'span-rkl', 'uld']);
     for (const a of r.report.alignment) {
       expect(a.oneToOneShare).toBeGreaterThan(0.3);
       expect(a.oneToOneShare).toBeLessThanOrEqual(1);

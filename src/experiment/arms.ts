@@ -2,7 +2,7 @@
  * The arms of the compute-efficiency experiment, each one training step on metered models:
  * - sft: sequence-level KD — the teacher samples answers (charged), the student trains on them with
  *   cross-entropy after the text is re-encoded by its own tokenizer;
- * - chunk-pg, span-fkl, span-jsd: the Distiller's OPD step (DESIGN 4, 5, 6);
+ * - chunk-pg, span-fkl, span-rkl, span-jsd: the Distiller's OPD step (DESIGN 4, 5, 6);
  * - uld: OPD rollouts scored by the teacher, with the ULD loss (sorted-probability L1, as in GOLD)
  *   at the student positions of 1:1 chunks.
  */
@@ -14,7 +14,7 @@ import { uldLoss } from '../loss/uld.js';
 import { endOfTurnId } from '../tasks/arithmetic.js';
 import type { MeteredModel } from './metered.js';
 
-export const ARMS = ['sft', 'chunk-pg', 'span-fkl', 'span-jsd', 'uld'] as const;
+export const ARMS = ['sft', 'chunk-pg', 'span-fkl', 'span-rkl', 'span-jsd', 'uld'] as const;
 export type Arm = (typeof ARMS)[number];
 
 export interface ArmSettings {
@@ -51,6 +51,7 @@ export function makeArm(arm: Arm, student: MeteredModel, teacher: MeteredModel, 
   switch (arm) {
     case 'chunk-pg': return opd({ loss: 'chunk-pg' });
     case 'span-fkl': return opd({ loss: 'span-kl', divergence: 'forward-kl' });
+    case 'span-rkl': return opd({ loss: 'span-kl', divergence: 'reverse-kl' });
     case 'span-jsd': return opd({ loss: 'span-kl', divergence: 'jsd', beta: 0.5 });
     case 'sft': return sftArm(student, teacher, task, s);
     case 'uld': return uldArm(student, teacher, task, bridge, s);

@@ -104,7 +104,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     notes: [
       `student ${path.basename(o.studentDir)}, teacher ${path.basename(o.teacherDir)}; budget ${budget.toExponential(3)} FLOPs per run; batch ${o.batchSize}, lr ${o.lr}, top-k ${o.topK}, responses up to ${o.maxTokens} tokens; accuracy on ${o.evalN} test problems (greedy), every ${o.evalEvery} steps`,
       'FLOPs: 2 per multiply-add of weights, causal attention and the logits layer, counted from model shapes; backward = 2x forward; SFT is charged for the teacher sampling its answers, OPD for student sampling and teacher scoring',
-      'sft: sequence-level KD on teacher samples (temperature 1); chunk-pg: the paper\'s chunk credit; span-fkl / span-jsd: span projection of the teacher top-k with forward KL / JSD(0.5); uld: sorted-probability L1 at 1:1 chunks',
+      'sft: sequence-level KD on teacher samples (temperature 1); chunk-pg: the paper\'s chunk credit; span-fkl / span-rkl / span-jsd: span projection of the teacher top-k with forward KL / reverse KL / JSD(0.5); uld: sorted-probability L1 at 1:1 chunks',
     ],
   };
   const reportFile = writeReport(o.outDir, report);
