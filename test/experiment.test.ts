@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/distill/job.js';
-import { ARMS } from '../src/experiment/arms.js';
+import { ARMS, makeArm } from '../src/experiment/arms.js';
+import { MeteredModel } from '../src/experiment/metered.js';
+import { Model } from '../src/model/model.js';
+import { arithmeticDistillTask } from '../src/distill/tasks.js';
 import { runExperiment } from '../src/experiment/experiment.js';
 import { forwardFlops, generateFlops, trainFlops } from '../src/experiment/flops.js';
 import { DEFAULT_SHAPE } from '../src/model/config.js';
@@ -46,4 +49,20 @@ describe('xopd experiment (smoke)', () => {
       expect(a.oneToOneShare).toBeLessThanOrEqual(1);
     }
   }, 180_000);
+
+  // A teacher whose context is shorter than the prompt plus the retokenized answer (Qwen 3 writes
+  // ~1.3x the tokens of Llama 3 here): every arm cuts to fit, as the Distiller does, instead of an
+  // E_TOO_LONG from the teacher (what a full run hit before).
+  it('every arm fits a teacher with a short context', async () => {
+    const student = new MeteredModel(Model.load(DEFAULT_STUDENT));
+    const shipped = Model.load(DEFAULT_TEACHER);
+    const teacher = new MeteredModel(Model.create({ ...shipped.config, maxSeqLen: 72 }, { seed: 1, tokenizer: shipped.tokenizer }));
+    expect(teacher.maxSequenceLength).toBe(72);
+    for (const arm of ARMS) {
+      const stepper = makeArm(arm, student, teacher, arithmeticDistillTask(), { batchSize: 3, maxTokens: 140, topK: 4, seed: 5 });
+      const r = await stepper.step(1);
+      expect(r.studentTokens).toBeGreaterThan(0);
+      if (arm !== 'sft') expect(r.teacherTokens).toBeLessThan(3 * 72);
+    }
+  }, 120_000);
 });

@@ -24,6 +24,11 @@ export class MeteredModel implements StudentPolicy, Teacher {
     return this.model.vocabIds;
   }
 
+  /** The context, so the Distiller cuts what does not fit (as it does for the bare Model). */
+  get maxSequenceLength(): number {
+    return this.model.config.maxSeqLen;
+  }
+
   async generate(prompts: Int32Array[], opts: GenerateOptions): Promise<Rollout[]> {
     const out = await this.model.generate(prompts, opts);
     out.forEach((r, i) => { this.flops += generateFlops(this.shape, prompts[i]!.length, r.ids.length); });
