@@ -20,7 +20,7 @@ import { spanProjection } from '../project/span-projection.js';
 import { concatTargets, type SparseTargets } from '../loss/targets.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import type { Rollout, StudentPolicy, Teacher, TeacherScores } from './roles.js';
-import { sequenceLimit } from './limits.js';
+import { cutToFit, responseRoom, sequenceLimit } from './limits.js';
 
 export type LossSpec = 'chunk-pg' | 'span-kl' | { chunkPg: number; spanKl: number };
 export type Divergence = 'forward-kl' | 'reverse-kl' | 'jsd';
@@ -247,9 +247,11 @@ export class Distiller {
     t = lap('align', t);
 
     // 2. student rollout (as long as the student's context allows)
-    const longest = prompts.reduce((a, p) => Math.max(a, p.student.length), 0);
-    const maxTokens = Math.min(o.maxTokens, sequenceLimit(this.student) - longest);
-    if (maxTokens < 1) throw new XopdError(ErrorCode.TOO_LONG, `a student prompt of ${longest} tokens leaves no room in the student's context of ${sequenceLimit(this.student)} tokens`);
+    const maxTokens = responseRoom(sequenceLimit(this.student), prompts.map((p) => p.student), o.maxTokens);
+    if (maxTokens < 1) {
+      const longest = prompts.reduce((a, p) => Math.max(a, p.student.length), 0);
+      throw new XopdError(ErrorCode.TOO_LONG, `a student prompt of ${longest} tokens leaves no room in the student's context of ${sequenceLimit(this.student)} tokens`);
+    }
     const rollouts: Rollout[] = await this.student.generate(prompts.map((p) => p.student), {
       maxTokens, temperature: o.temperature, seed: stepSeed(o.seed, step, 2),
     });
@@ -259,11 +261,7 @@ export class Distiller {
     // 3. the response in teacher tokens (its own encoding of the same text), cut to the teacher's
     //    context: the student tokens past the cut become TAIL and give no signal
     const teacherLimit = sequenceLimit(this.teacher);
-    const teacherResp = rollouts.map((r, i) => {
-      const ids = this.fastPath ? r.ids : this.bridge.retokenize(r.ids);
-      const room = Math.max(0, teacherLimit - prompts[i]!.teacher.length);
-      return ids.length > room ? ids.subarray(0, room) : ids;
-    });
+    const teacherResp = rollouts.map((r, i) => cutToFit(this.fastPath ? r.ids : this.bridge.retokenize(r.ids), teacherLimit, prompts[i]!.teacher.length));
     t = lap('align', t);
 
     // 4. teacher scores (realised logprob + top-k) on teacher prompt + teacher response

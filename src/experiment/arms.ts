@@ -9,7 +9,7 @@
 import { TokenizerBridge } from '../align/bridge.js';
 import { ChunkFlags, type Alignment } from '../align/types.js';
 import { Distiller, stepSeed, type DistillOptions, type DistillTask } from '../distill/distiller.js';
-import { sequenceLimit } from '../distill/limits.js';
+import { cutToFit, responseRoom, sequenceLimit } from '../distill/limits.js';
 import { crossEntropy } from '../loss/sparse-divergence.js';
 import { uldLoss } from '../loss/uld.js';
 import { endOfTurnId } from '../tasks/arithmetic.js';
@@ -59,11 +59,6 @@ export function makeArm(arm: Arm, student: MeteredModel, teacher: MeteredModel, 
   }
 }
 
-/** Response tokens that fit after the longest of `prompts` in a context of `limit` (at least 1). */
-function responseRoom(limit: number, prompts: Int32Array[], want: number): number {
-  return Math.max(1, Math.min(want, limit - Math.max(...prompts.map((p) => p.length))));
-}
-
 function sftArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask, s: ArmSettings): ArmStepper {
   // Teacher text into student tokens: the bridge read backwards (its end of turn maps to the student's).
   const toStudent = new TokenizerBridge(teacher.tokenizer, student.tokenizer);
@@ -73,14 +68,13 @@ function sftArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask,
   return {
     async step(i) {
       const prompts = task.trainPrompts(s.batchSize, stepSeed(s.seed, i, 1)).map((m) => forPrompts.renderPrompts(m));
-      const maxTokens = responseRoom(sequenceLimit(teacher), prompts.map((p) => p.teacher), s.maxTokens);
+      const maxTokens = Math.max(1, responseRoom(sequenceLimit(teacher), prompts.map((p) => p.teacher), s.maxTokens));
       const answers = await teacher.generate(prompts.map((p) => p.teacher), { maxTokens, temperature: 1, seed: stepSeed(s.seed, i, 2), stopIds: teacherStop });
       // An answer whose student tokens fall outside the student's id list cannot be read by it: dropped.
       // One longer than the student's context is cut to fit.
-      const all = answers.map((a, j) => {
-        const response = toStudent.retokenize(a.ids), room = Math.max(0, sequenceLimit(student) - prompts[j]!.student.length);
-        return { prompt: prompts[j]!.student, response: response.length > room ? response.subarray(0, room) : response };
-      });
+      const all = answers.map((a, j) => ({
+        prompt: prompts[j]!.student, response: cutToFit(toStudent.retokenize(a.ids), sequenceLimit(student), prompts[j]!.student.length),
+      }));
       const batch = all.filter((b) => b.response.length > 0 && b.response.every((id) => col(id) >= 0));
       const labels = Int32Array.from(batch.flatMap((b) => Array.from(b.response, (id) => col(id))));
       const masked = all.reduce((n, b) => n + b.response.length, 0) - labels.length;
@@ -101,14 +95,11 @@ function uldArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask,
   return {
     async step(i) {
       const prompts = task.trainPrompts(s.batchSize, stepSeed(s.seed, i, 1)).map((m) => bridge.renderPrompts(m));
-      const maxTokens = responseRoom(sequenceLimit(student), prompts.map((p) => p.student), s.maxTokens);
+      const maxTokens = Math.max(1, responseRoom(sequenceLimit(student), prompts.map((p) => p.student), s.maxTokens));
       const rollouts = (await student.generate(prompts.map((p) => p.student), { maxTokens, temperature: 1, seed: stepSeed(s.seed, i, 2) }))
         .map((r, j) => ({ r, p: prompts[j]! })).filter((x) => x.r.ids.length > 0);
       // cut to the teacher's context, as the Distiller does (the student tokens past it get TAIL)
-      const teacherResp = rollouts.map((x) => {
-        const ids = bridge.retokenize(x.r.ids), room = Math.max(0, sequenceLimit(teacher) - x.p.teacher.length);
-        return ids.length > room ? ids.subarray(0, room) : ids;
-      });
+      const teacherResp = rollouts.map((x) => cutToFit(bridge.retokenize(x.r.ids), sequenceLimit(teacher), x.p.teacher.length));
       const scores = await teacher.score(rollouts.map((x, j) => {
         const ids = new Int32Array(x.p.teacher.length + teacherResp[j]!.length);
         ids.set(x.p.teacher);
