@@ -8,9 +8,9 @@
  */
 import os from 'node:os';
 import { TokenizerBridge, Tokenizer, info, setThreads, alignTables } from '../src/index.js';
-import { addon } from '../src/native.js';
+import { addon } from '../src/core/native.js';
 import type { AlignNative } from '../src/align/aligner.js';
-import { mixedDocuments } from '../src/corpus.js';
+import { mixedDocuments } from '../dev/corpus.js';
 import { dpcaOracle } from '../test/helpers/dpca-oracle.js';
 import { timeIt, type Row, type Suite } from './harness.js';
 

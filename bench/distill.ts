@@ -3,12 +3,12 @@
  * for chunk-pg and span-kl, with the teacher in process and served over loopback HTTP (the vLLM
  * protocol); and the served teacher's scoring throughput against the in-process one, same data.
  */
-import { Distiller, type DistillOptions } from '../src/distill/distiller.js';
-import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/distill/job.js';
-import { arithmeticDistillTask } from '../src/distill/tasks.js';
-import { serveTeacher } from '../src/distill/teacher-server.js';
-import { VllmTeacher } from '../src/distill/vllm-teacher.js';
-import type { ScoreRequest, Teacher } from '../src/distill/roles.js';
+import { Distiller, type DistillOptions } from '../src/train/distiller.js';
+import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/run/job.js';
+import { arithmeticDistillTask } from '../src/tasks/distill-task.js';
+import { serveTeacher } from '../src/serve/teacher-server.js';
+import { VllmTeacher } from '../src/serve/vllm-teacher.js';
+import type { ScoreRequest, Teacher } from '../src/model/roles.js';
 import { TokenizerBridge } from '../src/align/bridge.js';
 import { Model } from '../src/model/model.js';
 import { timeItAsync, type Row, type Suite } from './harness.js';

@@ -8,11 +8,11 @@
  * of the same size, so the ratio of the two is the share of copy bandwidth the kernel reaches.
  */
 import os from 'node:os';
-import { addon, info, setThreads } from '../src/native.js';
+import { addon, info, setThreads } from '../src/core/native.js';
 import { sparseDivergence } from '../src/loss/sparse-divergence.js';
 import { policyGradientLoss } from '../src/loss/policy-gradient.js';
-import { rng } from '../src/corpus.js';
-import type { SparseTargets } from '../src/loss/targets.js';
+import { rng } from '../dev/corpus.js';
+import type { SparseTargets } from '../src/project/targets.js';
 import { timeIt, type Row, type Suite } from './harness.js';
 
 interface BenchNative {

@@ -1,6 +1,6 @@
 /** `npm run bench -- [suite ...] [--quick] [--out dir]`: runs suites, prints tables, writes JSON. */
 import path from 'node:path';
-import { info } from '../src/native.js';
+import { info } from '../src/core/native.js';
 import { printTable, writeJson } from './harness.js';
 import { SUITES } from './suites.js';
 

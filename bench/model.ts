@@ -6,9 +6,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Model } from '../src/model/model.js';
-import { packageRoot } from '../src/native.js';
+import { packageRoot } from '../src/core/native.js';
 import { modelNative } from '../src/model/native.js';
-import { info } from '../src/native.js';
+import { info } from '../src/core/native.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { generateProblems, promptIds, responseIds, taskVocabIds } from '../src/tasks/arithmetic.js';
 import type { ModelShape } from '../src/model/config.js';

@@ -1,6 +1,6 @@
 /** Tokenizer throughput: encode (JS library) and native byteOffsets, per real tokenizer. */
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { mixedCorpus } from '../src/corpus.js';
+import { mixedCorpus } from '../dev/corpus.js';
 import { timeIt, type Suite } from './harness.js';
 
 export const tokenizerSuite: Suite = {

@@ -9,7 +9,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 start=$(date +%s)
 XOPD_CUDA=1 node scripts/build-native.js > build-native.log 2>&1 || { tail -40 build-native.log >&2; exit 1; }
 npx tsc -p tsconfig.json
-node -e "import('./dist/src/native.js').then(({ info }) => { const c = info().cuda; console.log('CUDA', JSON.stringify(c)); if (!c.compiled || c.devices < 1) process.exit(3); })" \
+node -e "import('./dist/src/core/native.js').then(({ info }) => { const c = info().cuda; console.log('CUDA', JSON.stringify(c)); if (!c.compiled || c.devices < 1) process.exit(3); })" \
   || { echo "gpu-check: the addon sees no CUDA device" >&2; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
 XOPD_REQUIRE_CUDA=1 npx vitest run test/loss-cuda.test.ts

@@ -3,7 +3,7 @@
 // only their own chunk.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags, type AlignmentDetails } from '../src/index.js';
-import { mixedCorpus } from '../src/corpus.js';
+import { mixedCorpus } from '../dev/corpus.js';
 import { chunksOf, partitionProblem } from './helpers/definition.js';
 
 const tok: Record<string, Tokenizer> = {};

@@ -2,7 +2,7 @@
 // OVERSIZE, the diff's bounds, and bad input.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags, XopdError, alignPairs, byteDiff, DiffEnd, type AlignmentDetails } from '../src/index.js';
-import { mixedCorpus, mixedDocuments, rng } from '../src/corpus.js';
+import { mixedCorpus, mixedDocuments, rng } from '../dev/corpus.js';
 import { chunksOf, partitionProblem } from './helpers/definition.js';
 
 let qwen: Tokenizer, llama: Tokenizer, bridge: TokenizerBridge;

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags } from '../src/index.js';
-import { mixedDocuments, mixedPiece, rng } from '../src/corpus.js';
+import { mixedDocuments, mixedPiece, rng } from '../dev/corpus.js';
 import { dpcaOracle } from './helpers/dpca-oracle.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { chunksOf, definitionChunks, expectMinimalSynchronized, expectPartition, offsetsOf } from './helpers/definition.js';

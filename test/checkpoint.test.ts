@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointStore, verifyCheckpoint, writeFileAtomic } from '../src/distill/checkpoint.js';
-import { MetricsLog } from '../src/distill/metrics.js';
-import { Progress, formatDuration } from '../src/distill/progress.js';
+import { CheckpointStore, verifyCheckpoint, writeFileAtomic } from '../src/run/checkpoint.js';
+import { MetricsLog } from '../src/run/metrics.js';
+import { Progress, formatDuration } from '../src/run/progress.js';
 import { ensureBuilt, ROOT } from './helpers/built.js';
 // @ts-expect-error plain JS helper shared with the child process
 import { content } from './helpers/checkpoint-content.mjs';

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
-import { info, setThreads } from '../src/native.js';
+import { info, setThreads } from '../src/core/native.js';
 import { Model } from '../src/model/model.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-cli-model-'));

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
 import { distillCommand, readConfigFile } from '../src/cli/commands/distill.js';
 import { serveTeacherCommand } from '../src/cli/commands/serve-teacher.js';
-import { parseLoss, resolveOptions } from '../src/distill/distiller.js';
+import { parseLoss, resolveOptions } from '../src/train/distiller.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -8,11 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, watch } fro
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointStore, verifyCheckpoint } from '../src/distill/checkpoint.js';
-import { MetricsLog } from '../src/distill/metrics.js';
+import { CheckpointStore, verifyCheckpoint } from '../src/run/checkpoint.js';
+import { MetricsLog } from '../src/run/metrics.js';
 import { Model } from '../src/model/model.js';
 import { CLI, ensureBuilt } from './helpers/built.js';
-import { DEFAULT_TEACHER } from '../src/distill/job.js';
+import { DEFAULT_TEACHER } from '../src/run/job.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-proc-'));
 const children = new Set<ChildProcess>();

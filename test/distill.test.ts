@@ -4,18 +4,18 @@
  * served teacher equal, number for number, the same steps with the in-process teacher.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Distiller, identityAlignment, stepSeed, type DistillOptions } from '../src/distill/distiller.js';
-import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/distill/job.js';
-import { arithmeticDistillTask } from '../src/distill/tasks.js';
-import { serveTeacher, type TeacherServer } from '../src/distill/teacher-server.js';
-import { VllmTeacher } from '../src/distill/vllm-teacher.js';
+import { Distiller, identityAlignment, stepSeed, type DistillOptions } from '../src/train/distiller.js';
+import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/run/job.js';
+import { arithmeticDistillTask } from '../src/tasks/distill-task.js';
+import { serveTeacher, type TeacherServer } from '../src/serve/teacher-server.js';
+import { VllmTeacher } from '../src/serve/vllm-teacher.js';
 import { TokenizerBridge } from '../src/align/bridge.js';
 import { ChunkFlags } from '../src/align/types.js';
 import { Model } from '../src/model/model.js';
-import { sequenceLimit } from '../src/distill/limits.js';
-import type { Teacher } from '../src/distill/roles.js';
+import { sequenceLimit } from '../src/train/limits.js';
+import type { Teacher } from '../src/model/roles.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { packageRoot, setThreads } from '../src/native.js';
+import { packageRoot, setThreads } from '../src/core/native.js';
 import path from 'node:path';
 
 // The Llama 3 student: its 3-digit number tokens against the teacher's digits make chunks that are

@@ -5,7 +5,7 @@ import { chunkAdvantages } from '../src/loss/chunk-advantages.js';
 import { policyGradientLoss } from '../src/loss/policy-gradient.js';
 import { ChunkFlags, type Alignment } from '../src/align/types.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { rng } from '../src/corpus.js';
+import { rng } from '../dev/corpus.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { errCode, randomLogits, softmax } from './helpers/loss.js';
 import { TokenizerBridge } from '../src/align/bridge.js';

@@ -2,12 +2,12 @@
 // the addon was built with CUDA and a device is present (scripts/gpu-check.sh); elsewhere they are
 // reported as skipped.
 import { describe, expect, it } from 'vitest';
-import { info } from '../src/native.js';
+import { info } from '../src/core/native.js';
 import { policyGradientLoss } from '../src/loss/policy-gradient.js';
 import { sparseDivergence, type Divergence } from '../src/loss/sparse-divergence.js';
-import { policyGradientLossReference, sparseDivergenceReference } from '../src/loss/reference.js';
+import { policyGradientLossReference, sparseDivergenceReference } from '../dev/loss-reference.js';
 import { fromBf16, toBf16 } from '../src/loss/logits.js';
-import { rng } from '../src/corpus.js';
+import { rng } from '../dev/corpus.js';
 import { errCode, randomLogits, randomTargets, worstError } from './helpers/loss.js';
 
 const cuda = info().cuda;

@@ -3,10 +3,10 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sparseDivergence, crossEntropy, type Divergence } from '../src/loss/sparse-divergence.js';
-import { sparseDivergenceReference } from '../src/loss/reference.js';
+import { sparseDivergenceReference } from '../dev/loss-reference.js';
 import { fromBf16, toBf16 } from '../src/loss/logits.js';
-import { concatTargets, type SparseTargets } from '../src/loss/targets.js';
-import { addon } from '../src/native.js';
+import { concatTargets, type SparseTargets } from '../src/project/targets.js';
+import { addon } from '../src/core/native.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { errCode, finiteDiff, maxAbs, maxAbsDiff, randomLogits, randomTargets, softmax, worstError } from './helpers/loss.js';
 

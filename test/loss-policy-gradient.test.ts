@@ -2,10 +2,10 @@
 // the PPO clipping rules, with and without clipping.
 import { afterAll, describe, expect, it } from 'vitest';
 import { policyGradientLoss } from '../src/loss/policy-gradient.js';
-import { policyGradientLossReference } from '../src/loss/reference.js';
+import { policyGradientLossReference } from '../dev/loss-reference.js';
 import { fromBf16, toBf16 } from '../src/loss/logits.js';
-import { rng } from '../src/corpus.js';
-import { addon } from '../src/native.js';
+import { rng } from '../dev/corpus.js';
+import { addon } from '../src/core/native.js';
 import { errCode, finiteDiff, randomLogits, softmax, worstError } from './helpers/loss.js';
 
 const simd = (name?: string) => addon<{ lossSimd(n?: string): string }>().lossSimd(name);

@@ -1,7 +1,7 @@
 // ULD (sorted-probability L1) against a direct evaluation and finite differences.
 import { describe, expect, it } from 'vitest';
 import { uldLoss } from '../src/loss/uld.js';
-import { rng } from '../src/corpus.js';
+import { rng } from '../dev/corpus.js';
 
 function direct(z: number[], q: number[]): number {
   const m = Math.max(...z);

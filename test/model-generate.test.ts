@@ -1,7 +1,7 @@
 // Sampling with the KV cache: seeded and reproducible, logprobs equal to forward's, greedy equal to
 // argmax, stop ids, nucleus, and refusals of bad prompts.
 import { describe, expect, it } from 'vitest';
-import { rng } from '../src/corpus.js';
+import { rng } from '../dev/corpus.js';
 import { Model } from '../src/model/model.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { taskVocabIds, generateProblems, promptIds } from '../src/tasks/arithmetic.js';

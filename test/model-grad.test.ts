@@ -1,8 +1,8 @@
 // The whole decoder against its float64 reference: forward logits, gradients of every parameter
 // against central finite differences of the reference, and determinism across thread counts.
 import { describe, expect, it } from 'vitest';
-import { rng } from '../src/corpus.js';
-import { setThreads, info } from '../src/native.js';
+import { rng } from '../dev/corpus.js';
+import { setThreads, info } from '../src/core/native.js';
 import { Model } from '../src/model/model.js';
 import { nativeConfig, type MlpKind } from '../src/model/config.js';
 import { modelNative } from '../src/model/native.js';

@@ -1,7 +1,7 @@
 // The model's kernels against plain references: packed GEMM (every transpose/accumulate mode and
 // ragged shape), cross-entropy, and logprob/top-k rows.
 import { describe, expect, it } from 'vitest';
-import { rng } from '../src/corpus.js';
+import { rng } from '../dev/corpus.js';
 import { modelNative } from '../src/model/native.js';
 
 const K = () => modelNative().modelKernels;

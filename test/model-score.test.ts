@@ -1,7 +1,7 @@
 // The Teacher role of the embedded model: realised logprobs and top-k in tokenizer ids, consistent
 // with forward() and generate(); ids outside the list score a floor instead of failing.
 import { describe, expect, it } from 'vitest';
-import { rng } from '../src/corpus.js';
+import { rng } from '../dev/corpus.js';
 import { Model, UNLISTED_LOGPROB } from '../src/model/model.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { taskVocabIds, generateProblems, promptIds, responseIds } from '../src/tasks/arithmetic.js';

@@ -3,7 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../src/native.js';
+import { packageRoot } from '../src/core/native.js';
 import { Model } from '../src/model/model.js';
 import { TASK_NAME, taskVocabIds } from '../src/tasks/arithmetic.js';
 import { evaluate } from '../src/tasks/eval.js';

@@ -1,7 +1,7 @@
 // The addon's info and the native token table's own argument checks.
 import { describe, expect, it } from 'vitest';
 import { info, setThreads } from '../src/index.js';
-import { addon } from '../src/native.js';
+import { addon } from '../src/core/native.js';
 
 describe('native addon', () => {
   it('info() reports version, Node-API 8, threads and CUDA', () => {

@@ -3,12 +3,12 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { mixedCorpus, rng } from '../src/corpus.js';
+import { mixedCorpus, rng } from '../dev/corpus.js';
 import type { Alignment } from '../src/align/types.js';
 import { spanProjection, spanProjector, endOfTurnId, type SpanTeacher } from '../src/project/span-projection.js';
-import { spanProjectionReference } from '../src/project/reference.js';
+import { spanProjectionReference } from '../dev/project-reference.js';
 import { sparseDivergence } from '../src/loss/sparse-divergence.js';
-import { info } from '../src/native.js';
+import { info } from '../src/core/native.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { errCode, randomLogits } from './helpers/loss.js';
 import { TokenizerBridge } from '../src/align/bridge.js';

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { XopdError } from '../src/errors.js';
+import { XopdError } from '../src/core/errors.js';
 import { writeReport, type ExperimentReport } from '../src/report/html.js';
-import { CheckpointStore } from '../src/distill/checkpoint.js';
+import { CheckpointStore } from '../src/run/checkpoint.js';
 import { Model } from '../src/model/model.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { taskVocabIds } from '../src/tasks/arithmetic.js';

@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags, alignPairs, type Alignment } from '../src/index.js';
 import { spanProjection } from '../src/project/span-projection.js';
 import { sparseDivergence, type Divergence } from '../src/loss/sparse-divergence.js';
-import { sparseDivergenceReference, policyGradientLossReference } from '../src/loss/reference.js';
+import { sparseDivergenceReference, policyGradientLossReference } from '../dev/loss-reference.js';
 import { policyGradientLoss } from '../src/loss/policy-gradient.js';
 import { fuzzParams } from './helpers/fuzz.js';
 import { expectPartition, offsetsOf } from './helpers/definition.js';
 import { randomTargets } from './helpers/loss.js';
 import { Siblings, teacherScores } from './helpers/project.js';
-import { rng } from '../src/corpus.js';
+import { rng } from '../dev/corpus.js';
 
 const tok: Record<string, Tokenizer> = {};
 const load = (n: string) => (tok[n] ??= Tokenizer.load(n));

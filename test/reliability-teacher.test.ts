@@ -6,9 +6,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveTeacher, type TeacherServer } from '../src/distill/teacher-server.js';
-import { TeacherServerError, VllmTeacher } from '../src/distill/vllm-teacher.js';
-import type { ScoreRequest, Teacher, TeacherScores } from '../src/distill/roles.js';
+import { serveTeacher, type TeacherServer } from '../src/serve/teacher-server.js';
+import { TeacherServerError, VllmTeacher } from '../src/serve/vllm-teacher.js';
+import type { ScoreRequest, Teacher, TeacherScores } from '../src/model/roles.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { HashTeacher } from './helpers/hash-teacher.js';
 

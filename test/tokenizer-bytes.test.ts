@@ -1,7 +1,7 @@
 // Token bytes (DESIGN section 2) on the five real tokenizers over a >100 KB mixed corpus.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '../src/index.js';
-import { mixedCorpus } from '../src/corpus.js';
+import { mixedCorpus } from '../dev/corpus.js';
 
 const TEXT = mixedCorpus(110_000, 42);
 const utf8 = (s: string) => Buffer.from(s, 'utf8');

@@ -6,11 +6,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveTeacher, type TeacherServer } from '../src/distill/teacher-server.js';
-import { TeacherServerError, VllmTeacher, apiRoot } from '../src/distill/vllm-teacher.js';
-import type { ScoreRequest } from '../src/distill/roles.js';
+import { serveTeacher, type TeacherServer } from '../src/serve/teacher-server.js';
+import { TeacherServerError, VllmTeacher, apiRoot } from '../src/serve/vllm-teacher.js';
+import type { ScoreRequest } from '../src/model/roles.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { XopdError } from '../src/errors.js';
+import { XopdError } from '../src/core/errors.js';
 import { HashTeacher } from './helpers/hash-teacher.js';
 
 let qwen: Tokenizer;

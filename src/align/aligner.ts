@@ -3,9 +3,9 @@
  * tables (DESIGN section 3). TokenizerBridge is the typed entry point; this module is the thin layer
  * over the addon that it (and tests, benches, tools) use.
  */
-import * as check from '../check.js';
-import { ErrorCode, XopdError, callNative } from '../errors.js';
-import { addon } from '../native.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError, callNative } from '../core/errors.js';
+import { addon } from '../core/native.js';
 import type { NativeTokenTable } from '../tokenizer/tokenizer.js';
 import type { Alignment } from './types.js';
 

@@ -6,8 +6,8 @@
  *     a final student end-of-turn id becomes the teacher's end-of-turn id.
  *   align / alignBatch: chunks of the two response id sequences (native, all cores).
  */
-import * as check from '../check.js';
-import { ErrorCode, XopdError } from '../errors.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { alignPairs, type AlignmentDetails } from './aligner.js';

@@ -3,7 +3,7 @@
  * options and bad values are refused with an XopdError (E_CLI_USAGE), and --help text is generated
  * from the same declarations so it cannot drift from what is accepted.
  */
-import { ErrorCode, XopdError } from '../errors.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 
 export type OptionType = 'string' | 'int' | 'number' | 'boolean' | 'string[]';
 

@@ -2,8 +2,8 @@
 /** The `xopd` command line: dispatches to src/cli/commands/*, maps errors to stable exit codes. */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, XopdError } from '../errors.js';
-import { version } from '../native.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
+import { version } from '../core/native.js';
 import { helpText, parseArgs } from './args.js';
 import { EXIT } from './command.js';
 import { COMMANDS } from './commands/index.js';

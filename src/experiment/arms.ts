@@ -8,8 +8,9 @@
  */
 import { TokenizerBridge } from '../align/bridge.js';
 import { ChunkFlags, type Alignment } from '../align/types.js';
-import { Distiller, stepSeed, type DistillOptions, type DistillTask } from '../distill/distiller.js';
-import { cutToFit, responseRoom, sequenceLimit } from '../distill/limits.js';
+import { Distiller, stepSeed, type DistillOptions } from '../train/distiller.js';
+import type { DistillTask } from '../tasks/distill-task.js';
+import { cutToFit, responseRoom, sequenceLimit } from '../train/limits.js';
 import { crossEntropy } from '../loss/sparse-divergence.js';
 import { uldLoss } from '../loss/uld.js';
 import { endOfTurnId } from '../tasks/arithmetic.js';

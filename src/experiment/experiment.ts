@@ -5,10 +5,10 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCode, XopdError } from '../errors.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 import { Model } from '../model/model.js';
-import { arithmeticDistillTask } from '../distill/tasks.js';
-import { distillOptimizer } from '../distill/job.js';
+import { arithmeticDistillTask } from '../tasks/distill-task.js';
+import { distillOptimizer } from '../run/job.js';
 import type { ArmRun, CurvePoint } from '../report/curves.js';
 import { writeReport, type AlignmentStats, type ExperimentReport } from '../report/html.js';
 import { ARMS, makeArm, type Arm } from './arms.js';

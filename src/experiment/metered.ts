@@ -4,7 +4,7 @@
  * bare model and is not charged.
  */
 import type { Model } from '../model/model.js';
-import type { GenerateOptions, PolicyLogits, Rollout, ScoreRequest, StudentPolicy, Teacher, TeacherScores } from '../distill/roles.js';
+import type { GenerateOptions, PolicyLogits, Rollout, ScoreRequest, StudentPolicy, Teacher, TeacherScores } from '../model/roles.js';
 import { forwardFlops, generateFlops, type FlopShape } from './flops.js';
 
 export class MeteredModel implements StudentPolicy, Teacher {

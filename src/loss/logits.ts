@@ -1,6 +1,6 @@
 /** Logits as the loss kernels take them: [rows, vocab] row-major, fp32, or bf16 bit patterns in a Uint16Array. */
-import * as check from '../check.js';
-import { ErrorCode } from '../errors.js';
+import * as check from '../core/check.js';
+import { ErrorCode } from '../core/errors.js';
 
 export type Logits = Float32Array | Uint16Array;
 /** The gradient has the logits' element type: Float32Array for fp32, Uint16Array (bf16) for bf16. */

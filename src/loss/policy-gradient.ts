@@ -3,9 +3,9 @@
  * oldLogprobs the PPO ratio objective with clipping (low 0.2, high 0.28, dual-clip c = 10).
  * One native call returns the loss and d loss / d logits; softmax is never materialised.
  */
-import * as check from '../check.js';
-import { ErrorCode, callNative } from '../errors.js';
-import { addon, resolveDevice, type Device } from '../native.js';
+import * as check from '../core/check.js';
+import { ErrorCode, callNative } from '../core/errors.js';
+import { addon, resolveDevice, type Device } from '../core/native.js';
 import { checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
 
 interface PolicyGradientNative {

@@ -3,11 +3,11 @@
  * KL, reverse KL, or generalized JSD(beta), over the buckets {each target id} + {everything else}.
  * One native call returns the mean loss over unmasked rows and d loss / d logits.
  */
-import * as check from '../check.js';
-import { ErrorCode, callNative } from '../errors.js';
-import { addon, resolveDevice, type Device } from '../native.js';
+import * as check from '../core/check.js';
+import { ErrorCode, callNative } from '../core/errors.js';
+import { addon, resolveDevice, type Device } from '../core/native.js';
 import { andMasks, checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
-import { checkTargets, oneHotTargets, type SparseTargets } from './targets.js';
+import { checkTargets, oneHotTargets, type SparseTargets } from '../project/targets.js';
 
 interface SparseDivergenceNative {
   sparseDivergence(args: Record<string, unknown>): { loss: number; grad: Logits; kept: number };

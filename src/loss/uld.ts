@@ -8,8 +8,8 @@
  *   Σ_{i≤k} |p_(i) − q_i| + |Σ_{i>k} p_(i) − r|
  * (the unseen teacher tail is compared as one bucket). The batch loss is the mean over unmasked rows.
  */
-import * as check from '../check.js';
-import { ErrorCode, XopdError } from '../errors.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 
 export interface UldResult {
   loss: number;

@@ -2,8 +2,8 @@
  * The embedded model's config.json: Hugging Face-style field names, plus the id list the output
  * layer covers (`vocab_ids`: logit column c is tokenizer id vocab_ids[c]) and the tokenizer's name.
  */
-import { ErrorCode, XopdError } from '../errors.js';
-import { describe } from '../check.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
+import { describe } from '../core/check.js';
 import type { NativeModelConfig } from './native.js';
 
 export type MlpKind = 'swiglu' | 'gelu';

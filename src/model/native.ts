@@ -1,5 +1,5 @@
 /** The model module's slice of the native addon (native/model/binding.cc). */
-import { addon } from '../native.js';
+import { addon } from '../core/native.js';
 
 /** The numbers the native decoder is built from (see native/model/config.h). */
 export interface NativeModelConfig {

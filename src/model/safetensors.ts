@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, readSync, fstatSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { ErrorCode, XopdError } from '../errors.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 
 export interface TensorEntry {
   dtype: string;

@@ -6,13 +6,12 @@
  *
  * The student byte trie is built natively once per (student, teacher, studentVocab) and cached.
  */
-import * as check from '../check.js';
-import { ErrorCode, callNative } from '../errors.js';
-import { addon, resolveDevice, type Device } from '../native.js';
+import * as check from '../core/check.js';
+import { ErrorCode, callNative } from '../core/errors.js';
+import { addon, resolveDevice, type Device } from '../core/native.js';
 import type { NativeTokenTable, Tokenizer } from '../tokenizer/tokenizer.js';
-import type { Alignment } from '../align/types.js';
-import { checkAlignment } from '../loss/chunk-advantages.js';
-import type { SparseTargets } from '../loss/targets.js';
+import { checkAlignment, type Alignment } from '../align/types.js';
+import type { SparseTargets } from './targets.js';
 
 /** What the teacher said about its response (TeacherScores of roles.ts, plus the ids). */
 export interface SpanTeacher {

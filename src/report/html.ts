@@ -3,7 +3,7 @@
  * is embedded as JSON, and every chart is built from that data in the page.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { writeFailure } from '../files.js';
+import { writeFailure } from '../core/files.js';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { band, computeRatio, summarize, type ArmRun } from './curves.js';

@@ -22,9 +22,9 @@
  * Splits: a problem's arithmetic (kind and operands) hashes to the test split (1 in 10) or the
  * train split, so the splits are disjoint whatever the seeds and counts.
  */
-import { rng } from '../corpus.js';
-import * as check from '../check.js';
-import { ErrorCode, XopdError } from '../errors.js';
+import { rng } from '../core/random.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
 export const TASK_NAME = 'arith-v2';

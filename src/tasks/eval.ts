@@ -1,5 +1,5 @@
 /** Accuracy of a model on the arithmetic task: greedy answers to n problems of a split, graded exactly. */
-import * as check from '../check.js';
+import * as check from '../core/check.js';
 import type { Model } from '../model/model.js';
 import { MAX_RESPONSE_TOKENS, endOfTurnId, generateProblems, grade, promptIds, type Problem, type ProblemKind, type Split } from './arithmetic.js';
 

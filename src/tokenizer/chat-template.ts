@@ -1,6 +1,6 @@
 /** Renders a tokenizer's own chat template (tokenizer_config.json `chat_template`) with @huggingface/jinja. */
 import { Template } from '@huggingface/jinja';
-import { ErrorCode, XopdError } from '../errors.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 
 export interface ChatMessage {
   role: string;

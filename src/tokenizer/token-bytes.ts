@@ -3,7 +3,7 @@
  * byte-level BPE: each vocab char maps back through the GPT-2 bytes-to-unicode table;
  * SentencePiece-style: '▁' is a space and '<0xNN>' is byte NN; added tokens are their content.
  */
-import { ErrorCode, XopdError } from '../errors.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 
 export type TokenizerKind = 'byte-level' | 'sentencepiece';
 

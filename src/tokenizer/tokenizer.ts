@@ -6,9 +6,9 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as check from '../check.js';
-import { ErrorCode, XopdError, callNative } from '../errors.js';
-import { addon } from '../native.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError, callNative } from '../core/errors.js';
+import { addon } from '../core/native.js';
 import { buildByteTable, type ByteTable, type TokenizerKind } from './token-bytes.js';
 import { ChatTemplate, pickTemplate, type ChatMessage } from './chat-template.js';
 

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { content } from './checkpoint-content.mjs';
 
 const [root, mode, upto] = process.argv.slice(2);
-const dist = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../dist/src/distill/checkpoint.js');
+const dist = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../dist/src/run/checkpoint.js');
 const { CheckpointStore } = await import(pathToFileURL(dist).href);
 const store = new CheckpointStore(root, 2);
 let step = (store.latest()?.step ?? 0) + 1;

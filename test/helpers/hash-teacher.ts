@@ -4,7 +4,7 @@
  * every other id of the real tokenizer sharing a low floor logit. Computed in float64 like a real
  * model's log-softmax, then stored as float32.
  */
-import type { ScoreRequest, Teacher, TeacherScores } from '../../src/distill/roles.js';
+import type { ScoreRequest, Teacher, TeacherScores } from '../../src/model/roles.js';
 import type { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 
 const FLOOR = -20;

@@ -1,6 +1,6 @@
 // Shared helpers for the loss tests: seeded random logits and targets, finite differences.
-import { rng } from '../../src/corpus.js';
-import type { SparseTargets } from '../../src/loss/targets.js';
+import { rng } from '../../dev/corpus.js';
+import type { SparseTargets } from '../../src/project/targets.js';
 
 export function randomLogits(rows: number, vocab: number, seed: number, scale = 4): Float32Array {
   const r = rng(seed);

@@ -1,6 +1,6 @@
 // Helpers for the span-projection tests: teacher top-k data with realistic siblings (tokens that
 // share a prefix with the realised one), so the conditioning on u and the trie walks are exercised.
-import { rng } from '../../src/corpus.js';
+import { rng } from '../../dev/corpus.js';
 import type { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import type { SpanTeacher } from '../../src/project/span-projection.js';
 

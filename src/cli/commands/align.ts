@@ -4,7 +4,7 @@ import { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { TokenizerBridge } from '../../align/bridge.js';
 import { ChunkFlags } from '../../align/types.js';
 import type { AlignmentDetails } from '../../align/aligner.js';
-import { ErrorCode, XopdError } from '../../errors.js';
+import { ErrorCode, XopdError } from '../../core/errors.js';
 
 /**
  * Shows how a student and a teacher tokenizer's tokens map onto each other for a text: the text is

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../command.js';
-import { ErrorCode, XopdError } from '../../errors.js';
-import { packageRoot } from '../../native.js';
+import { ErrorCode, XopdError } from '../../core/errors.js';
+import { packageRoot } from '../../core/native.js';
 
 /** `xopd bench` runs the benchmark harness (the same as `npm run bench --`). */
 export const benchCommand: Command = {

@@ -2,11 +2,11 @@ import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs, type CommandSpec, type OptionSpec, type ParsedArgs } from '../args.js';
 import { EXIT, type Command } from '../command.js';
-import { ErrorCode, XopdError } from '../../errors.js';
-import { DEFAULTS, resolveOptions, type DistillOptions } from '../../distill/distiller.js';
-import { CheckpointStore } from '../../distill/checkpoint.js';
-import { readRunConfig } from '../../distill/run.js';
-import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER, TASKS, type DistillJob } from '../../distill/job.js';
+import { ErrorCode, XopdError } from '../../core/errors.js';
+import { DEFAULTS, resolveOptions, type DistillOptions } from '../../train/distiller.js';
+import { CheckpointStore } from '../../run/checkpoint.js';
+import { readRunConfig } from '../../run/run.js';
+import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER, TASKS, type DistillJob } from '../../run/job.js';
 
 const d = (help: string, value: unknown) => `${help} (default: ${value})`;
 

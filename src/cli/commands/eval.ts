@@ -1,5 +1,5 @@
 import type { Command } from '../command.js';
-import { setThreads } from '../../native.js';
+import { setThreads } from '../../core/native.js';
 import { Model } from '../../model/model.js';
 import { evaluate } from '../../tasks/eval.js';
 import { MAX_RESPONSE_TOKENS, type Split } from '../../tasks/arithmetic.js';

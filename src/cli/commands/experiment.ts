@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
-import { ErrorCode, XopdError } from '../../errors.js';
-import { DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
+import { ErrorCode, XopdError } from '../../core/errors.js';
+import { DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../run/job.js';
 import { ARMS, type Arm } from '../../experiment/arms.js';
 import { runExperiment } from '../../experiment/experiment.js';
 import { MAX_RESPONSE_TOKENS } from '../../tasks/arithmetic.js';

@@ -1,5 +1,5 @@
 import type { Command } from '../command.js';
-import { info } from '../../native.js';
+import { info } from '../../core/native.js';
 
 export const infoCommand: Command = {
   spec: {

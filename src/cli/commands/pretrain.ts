@@ -1,9 +1,9 @@
 import type { Command } from '../command.js';
-import { ErrorCode, XopdError } from '../../errors.js';
+import { ErrorCode, XopdError } from '../../core/errors.js';
 import { EXIT } from '../command.js';
-import { setThreads } from '../../native.js';
-import { probeWritable } from '../../files.js';
-import { pretrain } from '../../model/pretrain.js';
+import { setThreads } from '../../core/native.js';
+import { probeWritable } from '../../core/files.js';
+import { pretrain } from '../../train/pretrain.js';
 import { Model } from '../../model/model.js';
 import { evaluate } from '../../tasks/eval.js';
 import { DEFAULT_SHAPE, type MlpKind } from '../../model/config.js';

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Command } from '../command.js';
 import { EXIT } from '../command.js';
-import { setThreads } from '../../native.js';
-import { ErrorCode, XopdError } from '../../errors.js';
-import { serveTeacher } from '../../distill/teacher-server.js';
-import { loadTeacher } from '../../distill/job.js';
+import { setThreads } from '../../core/native.js';
+import { ErrorCode, XopdError } from '../../core/errors.js';
+import { serveTeacher } from '../../serve/teacher-server.js';
+import { loadTeacher } from '../../run/job.js';
 
 /** Serves an embedded teacher model over vLLM's completions protocol (the subset VllmTeacher uses). */
 export const serveTeacherCommand: Command = {

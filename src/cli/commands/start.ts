@@ -2,9 +2,9 @@ import path from 'node:path';
 import type { Command } from '../command.js';
 import { EXIT } from '../command.js';
 import { readFileSync } from 'node:fs';
-import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../distill/job.js';
-import { START_RECIPE } from '../../distill/recipes.js';
-import { lossName } from '../../distill/distiller.js';
+import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../run/job.js';
+import { START_RECIPE } from '../../run/recipes.js';
+import { lossName } from '../../train/distiller.js';
 
 /**
  * `npm start`: the main job. Distills the shipped student (Llama 3 tokenizer) from the shipped

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { readFileSync } from 'node:fs';
-import { ErrorCode, XopdError } from '../../errors.js';
+import { ErrorCode, XopdError } from '../../core/errors.js';
 
 /** Shows how a tokenizer splits text: each id, its vocab string and the exact bytes it adds. */
 export const tokenizeCommand: Command = {

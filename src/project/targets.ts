@@ -2,8 +2,8 @@
  * Sparse teacher targets over student rows (DESIGN 5 and 6): a CSR matrix of (id, probability)
  * per row plus the tail r_j = 1 - sum, the teacher mass outside the listed ids.
  */
-import * as check from '../check.js';
-import { ErrorCode } from '../errors.js';
+import * as check from '../core/check.js';
+import { ErrorCode } from '../core/errors.js';
 
 export interface SparseTargets {
   /** [rows + 1] row j lists entries rowPtr[j] .. rowPtr[j+1]-1 */

@@ -9,30 +9,21 @@
  * Identical tokenizers take the fast path: no retokenization and no alignment; the teacher scores
  * the student's own ids and every token is its own 1:1 chunk.
  */
-import * as check from '../check.js';
-import { ErrorCode, XopdError } from '../errors.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 import { ChunkFlags, type Alignment } from '../align/types.js';
 import { TokenizerBridge } from '../align/bridge.js';
 import { chunkAdvantages } from '../loss/chunk-advantages.js';
 import { policyGradientLoss } from '../loss/policy-gradient.js';
 import { sparseDivergence } from '../loss/sparse-divergence.js';
 import { spanProjection } from '../project/span-projection.js';
-import { concatTargets, type SparseTargets } from '../loss/targets.js';
-import type { ChatMessage } from '../tokenizer/chat-template.js';
-import type { Rollout, StudentPolicy, Teacher, TeacherScores } from './roles.js';
+import { concatTargets, type SparseTargets } from '../project/targets.js';
+import type { DistillTask } from '../tasks/distill-task.js';
+import type { Rollout, StudentPolicy, Teacher, TeacherScores } from '../model/roles.js';
 import { cutToFit, responseRoom, sequenceLimit } from './limits.js';
 
 export type LossSpec = 'chunk-pg' | 'span-kl' | { chunkPg: number; spanKl: number };
 export type Divergence = 'forward-kl' | 'reverse-kl' | 'jsd';
-
-/** Where prompts come from and how the student is graded. */
-export interface DistillTask {
-  readonly name: string;
-  /** Chat messages of `n` training prompts: a pure function of (n, seed). */
-  trainPrompts(n: number, seed: number): ChatMessage[][];
-  /** Accuracy of `student` on `n` test problems (greedy answers, exact grading). */
-  evaluate(student: StudentPolicy, n: number, seed: number): Promise<{ accuracy: number; n: number; correct: number }>;
-}
 
 export interface DistillOptions {
   /** the training signal (default 'chunk-pg') */

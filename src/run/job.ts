@@ -4,17 +4,18 @@
  * checkpoint when asked, run, and turn SIGINT into "save a checkpoint, then stop".
  */
 import path from 'node:path';
-import { ErrorCode, XopdError } from '../errors.js';
-import { packageRoot, setThreads } from '../native.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
+import { packageRoot, setThreads } from '../core/native.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { Model, type OptimizerOptions } from '../model/model.js';
 import { CheckpointStore } from './checkpoint.js';
-import { Distiller, lossName } from './distiller.js';
-import type { DistillOptions, DistillTask } from './distiller.js';
-import type { Teacher } from './roles.js';
+import { Distiller, lossName } from '../train/distiller.js';
+import type { DistillOptions } from '../train/distiller.js';
+import type { DistillTask } from '../tasks/distill-task.js';
+import type { Teacher } from '../model/roles.js';
 import { runDistillation, type RunResult, type RunState } from './run.js';
-import { arithmeticDistillTask } from './tasks.js';
-import { VllmTeacher } from './vllm-teacher.js';
+import { arithmeticDistillTask } from '../tasks/distill-task.js';
+import { VllmTeacher } from '../serve/vllm-teacher.js';
 
 export const DEFAULT_STUDENT = path.join(packageRoot, 'models', 'student-llama3');
 export const DEFAULT_TEACHER = path.join(packageRoot, 'models', 'teacher-qwen3');

@@ -7,10 +7,10 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import * as check from '../check.js';
-import { ErrorCode, XopdError } from '../errors.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import type { ScoreRequest, Teacher, TeacherScores } from './roles.js';
+import type { ScoreRequest, Teacher, TeacherScores } from '../model/roles.js';
 import { ProtocolFault, errorMessage, readCompletion } from './vllm-protocol.js';
 
 export interface VllmTeacherOptions {

@@ -2,12 +2,12 @@
  * The float64 reference implementations of the loss kernels (native/loss/*_reference.cc): full
  * softmax, textbook formulas, no fusion. For tests and benchmarks; not tuned for speed.
  */
-import { callNative } from '../errors.js';
-import { addon } from '../native.js';
-import { fromBf16, type Logits, type LogitsShape } from './logits.js';
-import type { SparseTargets } from './targets.js';
-import type { Divergence } from './sparse-divergence.js';
-import { DEFAULT_CLIP, type ClipOptions } from './policy-gradient.js';
+import { callNative } from '../src/core/errors.js';
+import { addon } from '../src/core/native.js';
+import { fromBf16, type Logits, type LogitsShape } from '../src/loss/logits.js';
+import type { SparseTargets } from '../src/project/targets.js';
+import type { Divergence } from '../src/loss/sparse-divergence.js';
+import { DEFAULT_CLIP, type ClipOptions } from '../src/loss/policy-gradient.js';
 
 interface ReferenceNative {
   policyGradientReference(args: Record<string, unknown>): { loss: number; grad: Float64Array; clippedFraction: number };

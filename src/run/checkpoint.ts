@@ -12,8 +12,8 @@ import {
   closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
-import { ErrorCode, XopdError } from '../errors.js';
-import { writeAdvice } from '../files.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
+import { writeAdvice } from '../core/files.js';
 
 const MANIFEST = 'manifest.json';
 const STATE = 'state.json';

@@ -1,9 +1,18 @@
 /** Tasks a Distiller can train on: prompts from a seed, and exact grading of the student. */
 import { Model } from '../model/model.js';
-import { MAX_RESPONSE_TOKENS, generateProblems, grade, type Problem } from '../tasks/arithmetic.js';
-import { evaluateProblems } from '../tasks/eval.js';
-import type { DistillTask } from './distiller.js';
-import type { StudentPolicy } from './roles.js';
+import { MAX_RESPONSE_TOKENS, generateProblems, grade, type Problem } from './arithmetic.js';
+import { evaluateProblems } from './eval.js';
+import type { ChatMessage } from '../tokenizer/chat-template.js';
+import type { StudentPolicy } from '../model/roles.js';
+
+/** Where prompts come from and how the student is graded. */
+export interface DistillTask {
+  readonly name: string;
+  /** Chat messages of `n` training prompts: a pure function of (n, seed). */
+  trainPrompts(n: number, seed: number): ChatMessage[][];
+  /** Accuracy of `student` on `n` test problems (greedy answers, exact grading). */
+  evaluate(student: StudentPolicy, n: number, seed: number): Promise<{ accuracy: number; n: number; correct: number }>;
+}
 
 /** Greedy answers of any StudentPolicy to the problems, graded exactly. */
 async function accuracyOf(student: StudentPolicy, problems: Problem[], maxTokens: number): Promise<{ accuracy: number; n: number; correct: number }> {

@@ -1,8 +1,8 @@
 /** The float64 reference of the span projection (native/project/span_projection_reference.cc), for tests. */
-import { callNative } from '../errors.js';
-import { addon } from '../native.js';
-import type { Alignment } from '../align/types.js';
-import { endOfTurnId, type SpanTeacher, type TokenizerPair } from './span-projection.js';
+import { callNative } from '../src/core/errors.js';
+import { addon } from '../src/core/native.js';
+import type { Alignment } from '../src/align/types.js';
+import { endOfTurnId, type SpanTeacher, type TokenizerPair } from '../src/project/span-projection.js';
 
 interface ReferenceNative {
   spanProjectionReference(a: Record<string, unknown>): { rowPtr: Int32Array; ids: Int32Array; probs: Float64Array; tail: Float64Array; mask: Uint8Array };

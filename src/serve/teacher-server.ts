@@ -7,11 +7,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as check from '../check.js';
-import { ErrorCode, XopdError } from '../errors.js';
-import type { ScoreRequest, Teacher, TeacherScores } from './roles.js';
+import * as check from '../core/check.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
+import type { ScoreRequest, Teacher, TeacherScores } from '../model/roles.js';
 import { errorBody } from './vllm-protocol.js';
-import { sequenceLimit } from './limits.js';
+import { sequenceLimit } from '../train/limits.js';
 
 export interface TeacherServerOptions {
   /** 0 picks a free port (default 0) */

@@ -3,18 +3,9 @@
  * CJK, emoji with ZWJ sequences, combining accents, runs of spaces/tabs/newlines, and text that
  * looks like special tokens. Everything a tokenizer pair can disagree on, from a seed.
  */
+import { rng } from '../src/core/random.js';
 
-/** Mulberry32: small, fast, seedable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 const PROSE = [
   'The committee met on Tuesday to review the quarterly figures, which showed a modest rise in revenue.',
