@@ -2,7 +2,7 @@
 import { callNative } from '../src/core/errors.js';
 import { addon } from '../src/core/native.js';
 import type { Alignment } from '../src/align/types.js';
-import { endOfTurnId, type SpanTeacher, type TokenizerPair } from '../src/project/span-projection.js';
+import { studentEndOfTurn, type SpanTeacher, type TokenizerPair } from '../src/project/span-projection.js';
 
 interface ReferenceNative {
   spanProjectionReference(a: Record<string, unknown>): { rowPtr: Int32Array; ids: Int32Array; probs: Float64Array; tail: Float64Array; mask: Uint8Array };
@@ -10,7 +10,7 @@ interface ReferenceNative {
 
 export function spanProjectionReference(pair: TokenizerPair, alignment: Alignment, studentIds: Int32Array, teacher: SpanTeacher,
   opts: { studentVocab?: Int32Array; includeFlags?: number } = {}) {
-  const eot = typeof pair.studentEndOfTurn === 'number' ? pair.studentEndOfTurn : endOfTurnId(pair.student);
+  const eot = studentEndOfTurn(pair);
   return callNative(() => addon<ReferenceNative>().spanProjectionReference({
     studentTable: pair.student.table, teacherTable: pair.teacher.table, studentVocab: opts.studentVocab,
     teacherEos: pair.teacher.eosIds, studentEndOfTurn: eot, studentIds, teacherIds: teacher.ids,

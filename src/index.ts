@@ -28,7 +28,7 @@ export { DEFAULT_SHAPE, type ModelConfig, type ModelConfigInput, type ModelShape
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type TensorEntry } from './model/safetensors.js';
 export { pretrain, type PretrainOptions, type PretrainResult } from './train/pretrain.js';
 export {
-  TASK_NAME, generateProblems, problemStream, extractAnswer, grade, splitOf, responseText, endOfTurnId, promptIds, responseIds, taskVocabIds,
+  TASK_NAME, generateProblems, problemStream, extractAnswer, grade, splitOf, responseText, responseEndId, promptIds, responseIds, taskVocabIds,
   type Problem, type ProblemKind, type Split,
 } from './tasks/arithmetic.js';
 export { evaluate, evaluateProblems, type EvalResult, type EvalOptions } from './tasks/eval.js';

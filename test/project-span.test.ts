@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { mixedCorpus, rng } from '../dev/corpus.js';
 import type { Alignment } from '../src/align/types.js';
-import { spanProjection, spanProjector, endOfTurnId, type SpanTeacher } from '../src/project/span-projection.js';
+import { spanProjection, spanProjector, type SpanTeacher } from '../src/project/span-projection.js';
 import { spanProjectionReference } from '../dev/project-reference.js';
 import { sparseDivergence } from '../src/loss/sparse-divergence.js';
 import { info } from '../src/core/native.js';
@@ -248,7 +248,7 @@ describe('fast path equals the plain reference', () => {
 describe('end of turn, masks, studentVocab', () => {
   it('the end-of-turn pair (different bytes) projects at its position: stop on the student end of turn', () => {
     const student = load('llama3'), teacher = load('qwen3');
-    const sEot = endOfTurnId(student), tEot = endOfTurnId(teacher);
+    const sEot = student.endOfTurnId!, tEot = teacher.endOfTurnId!;
     expect(student.token(sEot)).toBe('<|eot_id|>');
     const bridge = bridgeOf('llama3', 'qwen3');
     const s = Int32Array.from([...enc('llama3', 'Done.'), sEot]), t = bridge.retokenize(s);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import {
-  endOfTurnId, extractAnswer, generateProblems, grade, problemStream, promptIds, responseIds, responseText, splitOf, taskVocabIds, type Problem,
+  responseEndId, extractAnswer, generateProblems, grade, problemStream, promptIds, responseIds, responseText, splitOf, taskVocabIds, type Problem,
 } from '../src/tasks/arithmetic.js';
 
 const qwen = Tokenizer.load('qwen3');
@@ -127,8 +127,8 @@ describe('rendering with each model family', () => {
   it("uses each tokenizer's own chat template and end-of-turn id", () => {
     expect(qwen.decode(promptIds(qwen, p))).toBe(`<|im_start|>user\n${p.question}<|im_end|>\n<|im_start|>assistant\n`);
     expect(llama.decode(promptIds(llama, p))).toBe(`<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${p.question}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`);
-    expect(endOfTurnId(qwen)).toBe(qwen.id('<|im_end|>'));
-    expect(endOfTurnId(llama)).toBe(llama.id('<|eot_id|>'));
+    expect(responseEndId(qwen)).toBe(qwen.id('<|im_end|>'));
+    expect(responseEndId(llama)).toBe(llama.id('<|eot_id|>'));
     const r = responseIds(qwen, p);
     expect(qwen.decode(r)).toBe(`${p.response}<|im_end|>`);
     expect(llama.decode(responseIds(llama, p))).toBe(`${p.response}<|eot_id|>`);
@@ -141,7 +141,7 @@ describe('rendering with each model family', () => {
   });
   it.each([['qwen3', qwen], ['llama3', llama]] as const)('the %s id list covers every text of both splits', (_, tok) => {
     const ids = new Set(taskVocabIds(tok));
-    expect(ids.has(endOfTurnId(tok))).toBe(true);
+    expect(ids.has(responseEndId(tok))).toBe(true);
     const missing: number[] = [];
     for (const split of ['train', 'test'] as const)
       for (const q of generateProblems({ split, count: 1500, seed: 11 }))

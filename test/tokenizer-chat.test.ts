@@ -1,5 +1,7 @@
 // Chat templates render with each tokenizer's own template; special-token strings become single ids.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Tokenizer } from '../src/index.js';
 
 const CONVERSATION = [
@@ -79,5 +81,31 @@ describe('templates that refuse', () => {
   it('malformed messages: E_ARG_TYPE', () => {
     const tok = Tokenizer.load('qwen3');
     expect(() => tok.applyChatTemplate([{ role: 'user' }] as never)).toThrow(expect.objectContaining({ code: 'E_ARG_TYPE' }));
+  });
+});
+
+describe('endOfTurnId: the one id each template closes an assistant turn with', () => {
+  it.each([
+    ['qwen3', '<|im_end|>'], ['llama3', '<|eot_id|>'], ['gemma3', '<end_of_turn>'],
+    ['deepseek_v3', '<｜end▁of▁sentence｜>'], ['mistral', '</s>'],
+  ])('%s ends a turn with %s, one of its EOS ids', (name, marker) => {
+    const tok = Tokenizer.load(name);
+    expect(tok.endOfTurnId).toBe(tok.id(marker));
+    expect(Array.from(tok.eosIds)).toContain(tok.endOfTurnId);
+    if (!tok.hasChatTemplate) return; // the llama2 package (Mistral's vocabulary) ships no template: its EOS id
+    // The rendered exchange holds it right after the assistant's text.
+    const text = tok.applyChatTemplate([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'answer' }], { addGenerationPrompt: false });
+    expect(text.slice(text.indexOf('answer') + 'answer'.length).startsWith(marker)).toBe(true);
+  });
+
+  it('without a chat template: the first EOS id, or null when there is none', () => {
+    const json = (pkg: string) => JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'node_modules', '@lenml', pkg, 'models', 'tokenizer.json'), 'utf8'));
+    const noTemplate = Tokenizer.fromJSON(json('tokenizer-llama3'), { eos_token: '<|end_of_text|>' }, 'llama3-bare');
+    expect(noTemplate.hasChatTemplate).toBe(false);
+    // With no template every end-of-turn marker of the vocabulary counts as EOS; the first (lowest) id wins.
+    expect(noTemplate.endOfTurnId).toBe(noTemplate.eosIds[0]);
+    expect(noTemplate.endOfTurnId).toBe(noTemplate.id('<|end_of_text|>'));
+    // The Mistral vocabulary without its config: no EOS id at all.
+    expect(Tokenizer.fromJSON(json('tokenizer-llama2'), {}, 'mistral-no-config').endOfTurnId).toBeNull();
   });
 });

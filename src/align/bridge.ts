@@ -30,25 +30,6 @@ function sameTables(a: Tokenizer, b: Tokenizer): boolean {
       .equals(Buffer.from(y.offsets.buffer, y.offsets.byteOffset, y.offsets.byteLength));
 }
 
-/**
- * The id a tokenizer's chat template closes an assistant turn with: the last end-of-turn id in the
- * rendering of a one-exchange conversation. Without a template, the first EOS id (or null).
- */
-function endOfTurnId(tok: Tokenizer): number | null {
-  const eos = new Set(tok.eosIds);
-  if (tok.hasChatTemplate) {
-    try {
-      const text = tok.applyChatTemplate([{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }],
-        { addGenerationPrompt: false });
-      const ids = tok.encode(text, { addSpecialTokens: false });
-      for (let i = ids.length - 1; i >= 0; i--) if (eos.has(ids[i]!)) return ids[i]!;
-    } catch {
-      /* a template that refuses this conversation: fall back to the EOS id */
-    }
-  }
-  return tok.eosIds.length > 0 ? tok.eosIds[0]! : null;
-}
-
 export class TokenizerBridge {
   readonly student: Tokenizer;
   readonly teacher: Tokenizer;
@@ -68,8 +49,8 @@ export class TokenizerBridge {
     this.teacher = teacher;
     this.maxChunkTokens = opts.maxChunkTokens === undefined ? 6 : check.int(opts.maxChunkTokens, 'maxChunkTokens', 1, 2 ** 30);
     this.sameVocabulary = sameTables(student, teacher);
-    this.studentEndOfTurn = endOfTurnId(student);
-    this.teacherEndOfTurn = endOfTurnId(teacher);
+    this.studentEndOfTurn = student.endOfTurnId;
+    this.teacherEndOfTurn = teacher.endOfTurnId;
   }
 
   /** The prompt ids of each side: the messages through its own chat template, generation prompt on. */

@@ -13,7 +13,7 @@ import type { DistillTask } from '../tasks/distill-task.js';
 import { cutToFit, responseRoom, sequenceLimit } from '../train/limits.js';
 import { crossEntropy } from '../loss/sparse-divergence.js';
 import { uldLoss } from '../loss/uld.js';
-import { endOfTurnId } from '../tasks/arithmetic.js';
+import { responseEndId } from '../tasks/arithmetic.js';
 import type { MeteredModel } from './metered.js';
 
 export const ARMS = ['sft', 'chunk-pg', 'span-fkl', 'span-rkl', 'span-jsd', 'uld'] as const;
@@ -64,7 +64,7 @@ function sftArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask,
   // Teacher text into student tokens: the bridge read backwards (its end of turn maps to the student's).
   const toStudent = new TokenizerBridge(teacher.tokenizer, student.tokenizer);
   const forPrompts = new TokenizerBridge(student.tokenizer, teacher.tokenizer);
-  const teacherStop = Int32Array.from(new Set([endOfTurnId(teacher.tokenizer), ...teacher.tokenizer.eosIds]));
+  const teacherStop = Int32Array.from(new Set([responseEndId(teacher.tokenizer), ...teacher.tokenizer.eosIds]));
   const col = columnOf(student);
   return {
     async step(i) {

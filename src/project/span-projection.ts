@@ -43,7 +43,7 @@ export interface SpanProjectionOptions {
 export interface TokenizerPair {
   student: Tokenizer;
   teacher: Tokenizer;
-  /** the student's end-of-turn id, when the caller knows it (else read from its chat template) */
+  /** the student's end-of-turn id, when the caller knows it (else Tokenizer.endOfTurnId) */
   studentEndOfTurn?: number | null;
 }
 
@@ -58,19 +58,9 @@ interface ProjectNative {
     teacherEos: Int32Array, studentEndOfTurn: number) => SpanProjectorNative;
 }
 
-/** The id a tokenizer's chat template ends an assistant turn with, else its first EOS id, else -1. */
-export function endOfTurnId(tok: Tokenizer): number {
-  const eos = new Set(tok.eosIds);
-  if (tok.hasChatTemplate) {
-    try {
-      const text = tok.applyChatTemplate([{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }], { addGenerationPrompt: false });
-      const ids = tok.encode(text, { addSpecialTokens: false });
-      for (let i = ids.length - 1; i >= 0; i--) if (eos.has(ids[i]!)) return ids[i]!;
-    } catch {
-      /* a template that refuses this conversation: fall back to the EOS ids */
-    }
-  }
-  return tok.eosIds.length > 0 ? tok.eosIds[0]! : -1;
+/** The student's end-of-turn id for the native projector (-1: none). */
+export function studentEndOfTurn(pair: TokenizerPair): number {
+  return typeof pair.studentEndOfTurn === 'number' ? pair.studentEndOfTurn : (pair.student.endOfTurnId ?? -1);
 }
 
 function vocabKey(v: Int32Array | undefined): string {
@@ -92,7 +82,7 @@ export function spanProjector(pair: TokenizerPair, studentVocab?: Int32Array): S
   const key = vocabKey(studentVocab);
   let p = byVocab.get(key);
   if (!p) {
-    const eot = typeof pair.studentEndOfTurn === 'number' ? pair.studentEndOfTurn : endOfTurnId(pair.student);
+    const eot = studentEndOfTurn(pair);
     const { SpanProjector } = addon<ProjectNative>();
     p = callNative(() => new SpanProjector(pair.student.table, pair.teacher.table, studentVocab ?? null, pair.teacher.eosIds, eot));
     if (byVocab.size >= PER_PAIR) byVocab.delete(byVocab.keys().next().value!);

@@ -210,16 +210,10 @@ export function grade(problem: Problem, responseText: string): { correct: boolea
 // ---------------------------------------------------------------------------------------------
 // Rendering with a model's own tokenizer and chat template (DESIGN section 3.4)
 
-/** The id that ends an assistant turn in this tokenizer's chat template (e.g. <|im_end|>, <|eot_id|>). */
-export function endOfTurnId(tok: Tokenizer): number {
-  const marker = 'XOPD_RESPONSE_END';
-  const text = tok.applyChatTemplate([{ role: 'user', content: 'q' }, { role: 'assistant', content: marker }], { addGenerationPrompt: false });
-  const at = text.indexOf(marker);
-  if (at < 0) throw new XopdError(ErrorCode.CHAT_TEMPLATE, `the chat template of ${tok.name} drops the assistant message`);
-  const after = tok.encode(text.slice(at + marker.length), { addSpecialTokens: false });
-  const id = after[0];
-  if (id === undefined || !tok.eosIds.includes(id))
-    throw new XopdError(ErrorCode.CHAT_TEMPLATE, `the chat template of ${tok.name} does not end an assistant turn with one of its EOS ids`);
+/** The id every response of the task ends with (Tokenizer.endOfTurnId); a tokenizer without one cannot end a response. */
+export function responseEndId(tok: Tokenizer): number {
+  const id = tok.endOfTurnId;
+  if (id === null) throw new XopdError(ErrorCode.CHAT_TEMPLATE, `tokenizer ${tok.name} has no end-of-turn or EOS id: a response of the task cannot end`);
   return id;
 }
 
@@ -230,7 +224,7 @@ export function promptIds(tok: Tokenizer, problem: Problem): Int32Array {
 }
 
 /** The reference response ids (encoded apart from the prompt), ending with the end-of-turn id. */
-export function responseIds(tok: Tokenizer, problem: Problem, eot = endOfTurnId(tok)): Int32Array {
+export function responseIds(tok: Tokenizer, problem: Problem, eot = responseEndId(tok)): Int32Array {
   const ids = tok.encode(problem.response, { addSpecialTokens: false });
   const out = new Int32Array(ids.length + 1);
   out.set(ids);
@@ -268,6 +262,6 @@ export function taskVocabIds(tok: Tokenizer): Int32Array {
       add(tok.encode(digits, { addSpecialTokens: false }));
       add(tok.encode(` ${digits}.`, { addSpecialTokens: false }));
     }
-  ids.add(endOfTurnId(tok));
+  ids.add(responseEndId(tok));
   return Int32Array.from([...ids].sort((a, b) => a - b));
 }

@@ -1,7 +1,7 @@
 /** Accuracy of a model on the arithmetic task: greedy answers to n problems of a split, graded exactly. */
 import * as check from '../core/check.js';
 import type { Model } from '../model/model.js';
-import { MAX_RESPONSE_TOKENS, endOfTurnId, generateProblems, grade, promptIds, type Problem, type ProblemKind, type Split } from './arithmetic.js';
+import { MAX_RESPONSE_TOKENS, responseEndId, generateProblems, grade, promptIds, type Problem, type ProblemKind, type Split } from './arithmetic.js';
 
 export interface EvalResult {
   accuracy: number;
@@ -41,7 +41,7 @@ export function evaluateProblems(model: Model, problems: Problem[],
   opts: { maxTokens: number; batch: number; examples: number; split: Split; seed: number }): EvalResult {
   const t0 = performance.now();
   const tok = model.tokenizer;
-  const eot = endOfTurnId(tok);
+  const eot = responseEndId(tok);
   const stopIds = Int32Array.from(new Set([eot, ...tok.eosIds]));
   const byKind = {
     add: { n: 0, correct: 0, accuracy: 0 }, sub: { n: 0, correct: 0, accuracy: 0 }, 'add-sub': { n: 0, correct: 0, accuracy: 0 },

@@ -74,6 +74,7 @@ export class Tokenizer {
   private readonly bytes: ByteTable;
   private readonly template: ChatTemplate | undefined;
   private nativeTable: NativeTokenTable | undefined;
+  private endOfTurn: number | null | undefined;
 
   private constructor(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, name: string) {
     this.name = name;
@@ -235,6 +236,33 @@ export class Tokenizer {
     if (!Array.isArray(messages) || messages.some((m) => !m || typeof m.role !== 'string' || typeof m.content !== 'string'))
       throw new XopdError(ErrorCode.ARG_TYPE, 'messages must be an array of { role: string, content: string }');
     return this.template.render(messages, opts.addGenerationPrompt ?? true);
+  }
+
+  /**
+   * The id this tokenizer's chat template closes an assistant turn with (<|im_end|>, <|eot_id|>,
+   * <end_of_turn>, </s>, ...): the first id after the assistant's text in a rendered exchange, when
+   * it is one of eosIds. Without a template, or one that ends the turn otherwise, the first EOS id;
+   * null when the tokenizer has none. A student's final end-of-turn id is what alignment pairs with
+   * the teacher's (DESIGN 3.4).
+   */
+  get endOfTurnId(): number | null {
+    if (this.endOfTurn === undefined) this.endOfTurn = this.findEndOfTurn();
+    return this.endOfTurn;
+  }
+
+  private findEndOfTurn(): number | null {
+    if (this.template) {
+      const marker = 'XOPD_RESPONSE_END';
+      try {
+        const text = this.applyChatTemplate([{ role: 'user', content: 'q' }, { role: 'assistant', content: marker }], { addGenerationPrompt: false });
+        const at = text.indexOf(marker);
+        const next = at < 0 ? undefined : this.encode(text.slice(at + marker.length), { addSpecialTokens: false })[0];
+        if (next !== undefined && this.eosIds.includes(next)) return next;
+      } catch {
+        // a template that refuses this exchange: fall back to the EOS id
+      }
+    }
+    return this.eosIds.length > 0 ? this.eosIds[0]! : null;
   }
 
   /** The native table of every id's bytes, built on first use and shared by native stages. */

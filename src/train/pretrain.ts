@@ -8,7 +8,7 @@ import * as check from '../core/check.js';
 import { ErrorCode, XopdError, callNative } from '../core/errors.js';
 import { rng } from '../core/random.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { TASK_NAME, endOfTurnId, generateProblems, problemStream, promptIds, responseIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
+import { TASK_NAME, responseEndId, generateProblems, problemStream, promptIds, responseIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
 import { evaluate, type EvalResult } from '../tasks/eval.js';
 import type { ModelShape } from '../model/config.js';
 import { Model } from '../model/model.js';
@@ -86,7 +86,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   const tok = model.tokenizer;
   model.setOptimizer({ lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 10)), totalSteps: steps,
     weightDecay: o.weightDecay ?? 0.01, clip: o.clip ?? 1 });
-  const eot = endOfTurnId(tok);
+  const eot = responseEndId(tok);
   const encode = (p: Problem): Example => ({ prompt: promptIds(tok, p), response: responseIds(tok, p, eot) });
 
   // Data: a fixed pool visited in reshuffled epochs, or a fresh stream of train-split problems.
