@@ -3,7 +3,8 @@
  * for chunk-pg and span-kl, with the teacher in process and served over loopback HTTP (the vLLM
  * protocol); and the served teacher's scoring throughput against the in-process one, same data.
  */
-import { Distiller, type DistillOptions } from '../src/train/distiller.js';
+import { Distiller } from '../src/train/distiller.js';
+import type { DistillOptions } from '../src/train/options.js';
 import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/run/job.js';
 import { arithmeticDistillTask } from '../src/tasks/distill-task.js';
 import { serveTeacher } from '../src/serve/teacher-server.js';

@@ -5,7 +5,8 @@ export type { ChatMessage } from './tokenizer/chat-template.js';
 export type { TokenizerKind } from './tokenizer/token-bytes.js';
 // distillation: the OPD loop, served teachers (vLLM protocol), runs with checkpoints
 export type { Teacher, StudentPolicy, ScoreRequest, TeacherScores, Rollout, PolicyLogits, GenerateOptions } from './model/roles.js';
-export { Distiller, resolveOptions, parseLoss, type DistillOptions, type DistillerParts, type LossSpec, type StepReport, type EvalReport } from './train/distiller.js';
+export { Distiller, type DistillerParts, type StepReport, type EvalReport } from './train/distiller.js';
+export { DISTILL_OPTIONS, resolveDistillOptions, parseLoss, lossName, type DistillOptions, type LossSpec } from './train/options.js';
 export { VllmTeacher, TeacherServerError, type VllmTeacherOptions, type TeacherFault } from './serve/vllm-teacher.js';
 export { serveTeacher, type TeacherServer, type TeacherServerOptions } from './serve/teacher-server.js';
 export { CheckpointStore, writeFileAtomic, type Checkpoint } from './run/checkpoint.js';

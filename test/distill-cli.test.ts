@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
 import { distillCommand, readConfigFile } from '../src/cli/commands/distill.js';
 import { serveTeacherCommand } from '../src/cli/commands/serve-teacher.js';
-import { parseLoss, resolveOptions } from '../src/train/distiller.js';
+import { DISTILL_OPTIONS, parseLoss, resolveDistillOptions } from '../src/train/options.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'xopd-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -27,8 +27,14 @@ describe('xopd distill --help', () => {
       expect(line, `--${name} is not in the help`).toBeDefined();
       expect(line!).toContain(spec.help.slice(0, 30));
     }
-    // the defaults shown are the ones the code uses
-    expect(out).toMatch(/--batch-size <int>\s+prompts per step \(default: 16\) \[1\.\.65536\]/);
+    // the defaults shown are the ones the code resolves (one table for both)
+    expect(out).toMatch(/--batch-size <int>\s+prompts per step \[1\.\.65536\] \(default: 16\)/);
+    for (const [key, def] of Object.entries(DISTILL_OPTIONS)) {
+      const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      const line = out.split('\n').find((l) => l.trimStart().startsWith(`--${flag} `))!;
+      expect(line, `--${flag}`).toContain(`(default: ${def.kind === 'parsed' ? def.show(def.default) : def.default})`);
+      expect(resolveDistillOptions({})[key as keyof typeof DISTILL_OPTIONS]).toEqual(def.default);
+    }
     expect(out).toMatch(/--loss .* \(default: chunk-pg\)/);
     expect(out).toContain('Examples:');
   });
@@ -112,11 +118,11 @@ describe('wrong options and values are refused (exit 2, a message, no work done)
 });
 
 describe('options in the API', () => {
-  it('resolveOptions names the option at fault', () => {
-    expect(() => resolveOptions({ batchSize: 0 })).toThrow(/batchSize must be in \[1, 65536\], got 0/);
-    expect(() => resolveOptions({ divergence: 'kl' as never })).toThrow(/divergence must be one of/);
-    expect(() => resolveOptions({ stepz: 1 } as never)).toThrow(/unknown distill option 'stepz'/);
-    expect(resolveOptions({ loss: { chunkPg: 1, spanKl: 2 } }).loss).toEqual({ chunkPg: 1, spanKl: 2 });
+  it('resolveDistillOptions names the option at fault', () => {
+    expect(() => resolveDistillOptions({ batchSize: 0 })).toThrow(/batchSize must be in \[1, 65536\], got 0/);
+    expect(() => resolveDistillOptions({ divergence: 'kl' as never })).toThrow(/divergence must be one of/);
+    expect(() => resolveDistillOptions({ stepz: 1 } as never)).toThrow(/unknown distill option 'stepz'/);
+    expect(resolveDistillOptions({ loss: { chunkPg: 1, spanKl: 2 } }).loss).toEqual({ chunkPg: 1, spanKl: 2 });
     expect(parseLoss('span-kl=1')).toEqual({ chunkPg: 0, spanKl: 1 });
     expect(() => parseLoss({ chunkPg: 0, spanKl: 0 })).toThrow(/must not all be zero/);
     expect(() => parseLoss({ chunkPg: -1 })).toThrow(/loss.chunkPg must be in/);

@@ -4,6 +4,7 @@
  * from the same declarations so it cannot drift from what is accepted.
  */
 import { ErrorCode, XopdError } from '../core/errors.js';
+import { flagName, showDefault, type OptionTable } from '../core/options.js';
 
 export type OptionType = 'string' | 'int' | 'number' | 'boolean' | 'string[]';
 
@@ -11,6 +12,8 @@ export interface OptionSpec {
   type: OptionType;
   help: string;
   default?: string | number | boolean | string[];
+  /** the default --help shows when the parser leaves the option unset (it is filled later, e.g. after --config) */
+  shownDefault?: string;
   choices?: readonly string[];
   min?: number;
   max?: number;
@@ -127,8 +130,10 @@ export function helpText(cmd: CommandSpec): string {
   for (const [name, spec] of entries) {
     const val = spec.type === 'boolean' ? '' : ` <${spec.valueName ?? (spec.choices ? spec.choices.join('|') : spec.type)}>`;
     const flag = `${spec.short ? `-${spec.short}, ` : ''}--${name}${val}`;
-    const def = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${Array.isArray(spec.default) ? spec.default.join(',') : spec.default})` : '';
-    const range = spec.min !== undefined || spec.max !== undefined ? ` [${spec.min ?? ''}..${spec.max ?? ''}]` : '';
+    const shown = spec.shownDefault ?? (spec.default !== undefined && spec.type !== 'boolean' ? (Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)) : undefined);
+    const def = shown !== undefined ? ` (default: ${shown})` : '';
+    const bound = (n: number | undefined) => (n === undefined ? '' : n >= 1e6 && Number.isInteger(Math.log10(n)) ? `1e${Math.log10(n)}` : String(n));
+    const range = spec.min !== undefined || spec.max !== undefined ? ` [${bound(spec.min)}..${bound(spec.max)}]` : '';
     lines.push(`  ${flag.padEnd(34)} ${spec.help}${range}${def}`);
   }
   if (cmd.examples?.length) {
@@ -136,4 +141,24 @@ export function helpText(cmd: CommandSpec): string {
     for (const e of cmd.examples) lines.push(`  ${e}`);
   }
   return lines.join('\n');
+}
+
+/** Flags for every option of a table (batchSize -> --batch-size), with the table's ranges, choices and defaults. */
+export function flagsOf(table: OptionTable): Record<string, OptionSpec> {
+  const out: Record<string, OptionSpec> = {};
+  for (const [key, def] of Object.entries(table)) {
+    const spec: OptionSpec = { type: def.kind === 'int' || def.kind === 'number' ? def.kind : 'string', help: def.help, shownDefault: showDefault(def) };
+    if (def.kind === 'int' || def.kind === 'number') Object.assign(spec, { min: def.min, max: def.max, valueName: def.valueName });
+    if (def.kind === 'choice') spec.choices = def.choices;
+    if (def.kind === 'parsed') spec.valueName = def.valueName;
+    out[flagName(key)] = spec;
+  }
+  return out;
+}
+
+/** The options of a table that the parsed command line sets, under the table's keys. */
+export function optionsFromFlags(table: OptionTable, args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(table)) if (args[flagName(key)] !== undefined) out[key] = args[flagName(key)];
+  return out;
 }

@@ -8,7 +8,8 @@
  */
 import { TokenizerBridge } from '../align/bridge.js';
 import { ChunkFlags, type Alignment } from '../align/types.js';
-import { Distiller, stepSeed, type DistillOptions } from '../train/distiller.js';
+import { Distiller, stepSeed } from '../train/distiller.js';
+import type { DistillOptions } from '../train/options.js';
 import type { DistillTask } from '../tasks/distill-task.js';
 import { cutToFit, responseRoom, sequenceLimit } from '../train/limits.js';
 import { crossEntropy } from '../loss/sparse-divergence.js';

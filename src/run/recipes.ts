@@ -5,7 +5,7 @@
  * chunk-pg alone about 45%). Forward KL made this student cut numbers into shorter tokens than it
  * was trained on and fell to 0%; lr 3e-4 fell to 8% (README, "Distillation").
  */
-import { lossName, type DistillOptions } from '../train/distiller.js';
+import { lossName, type DistillOptions } from '../train/options.js';
 import { DEFAULT_DISTILL_LR } from './job.js';
 import { MAX_RESPONSE_TOKENS } from '../tasks/arithmetic.js';
 

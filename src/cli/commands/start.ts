@@ -4,7 +4,7 @@ import { EXIT } from '../command.js';
 import { readFileSync } from 'node:fs';
 import { distill, DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../run/job.js';
 import { START_RECIPE } from '../../run/recipes.js';
-import { lossName } from '../../train/distiller.js';
+import { lossName } from '../../train/options.js';
 
 /**
  * `npm start`: the main job. Distills the shipped student (Llama 3 tokenizer) from the shipped
