@@ -24,7 +24,9 @@ export { sparseDivergence, crossEntropy, DIVERGENCES, type Divergence, type Spar
 export { oneHotTargets, concatTargets, type SparseTargets } from './project/targets.js';
 export { toBf16, fromBf16, type Logits, type LogitsShape } from './loss/logits.js';
 export { spanProjection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';
-export { Model, UNLISTED_LOGPROB, type OptimizerOptions, type StepInfo } from './model/model.js';
+export { Model } from './model/model.js';
+export { UNLISTED_LOGPROB } from './model/scoring.js';
+export type { OptimizerOptions, StepInfo } from './model/optimizer.js';
 export { DEFAULT_SHAPE, type ModelConfig, type ModelConfigInput, type ModelShape, type MlpKind } from './model/config.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type TensorEntry } from './model/safetensors.js';
 export { pretrain, type PretrainOptions, type PretrainResult } from './train/pretrain.js';

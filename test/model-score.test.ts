@@ -2,7 +2,8 @@
 // with forward() and generate(); ids outside the list score a floor instead of failing.
 import { describe, expect, it } from 'vitest';
 import { rng } from '../dev/corpus.js';
-import { Model, UNLISTED_LOGPROB } from '../src/model/model.js';
+import { Model } from '../src/model/model.js';
+import { UNLISTED_LOGPROB } from '../src/model/scoring.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { taskVocabIds, generateProblems, promptIds, responseIds } from '../src/tasks/arithmetic.js';
 

