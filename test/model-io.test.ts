@@ -193,8 +193,19 @@ describe('bad calls', () => {
     code(() => Model.create({ tokenizer: 'llama3', vocabIds: [1, -2] }, { tokenizer: tok }), 'E_MODEL_CONFIG');
     code(() => Model.create({ tokenizer: 'llama3', vocabIds: [1, 2], mlp: 'relu' as 'gelu' }, { tokenizer: tok }), 'E_MODEL_CONFIG');
   });
-  it('nothing was left in the temp folder by failed saves', () => {
-    expect(existsSync(tmp)).toBe(true);
+  it('the saves above, and a refused one, left no .tmp- or .old- folder anywhere', () => {
+    writeFileSync(path.join(tmp, 'a-file'), 'x');
+    code(() => make(1).save(path.join(tmp, 'a-file', 'model')), 'E_WRITE'); // a path through a file
+    const leftovers: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.name.includes('.tmp-') || e.name.includes('.old-')) leftovers.push(path.join(dir, e.name));
+        if (e.isDirectory()) walk(path.join(dir, e.name));
+      }
+    };
+    walk(tmp);
+    expect(readdirSync(tmp).length).toBeGreaterThan(3); // the saves above did write here
+    expect(leftovers).toEqual([]);
   });
 });
 

@@ -43,13 +43,23 @@ describe('Model.score (Teacher)', () => {
         best.forEach(([v], q) => close(s.topkLogprobs[j * 5 + q]!, v - lse));
       }
     });
+    // every request was scored and every forward row compared
+    expect(scores.length).toBe(reqs.length);
+    expect(row).toBe(f.rows);
+    expect(row).toBeGreaterThan(100);
   });
 
   it("agrees with generate()'s logprobs on the model's own samples", () => {
     const prompts = reqs.map((r) => r.ids.subarray(0, r.start));
     const rolls = model.generateSync(prompts, { maxTokens: 20, seed: 3 });
     const scores = model.scoreSync(prompts.map((p, i) => ({ ids: Int32Array.from([...p, ...rolls[i]!.ids]), start: p.length })), { topK: 1 });
-    scores.forEach((s, i) => s.logprobs.forEach((lp, j) => close(lp, rolls[i]!.logprobs[j]!)));
+    let compared = 0;
+    scores.forEach((s, i) => {
+      expect(s.logprobs.length).toBe(rolls[i]!.ids.length);
+      s.logprobs.forEach((lp, j) => { close(lp, rolls[i]!.logprobs[j]!); compared++; });
+    });
+    expect(compared).toBe(rolls.reduce((n, r) => n + r.ids.length, 0));
+    expect(compared).toBeGreaterThan(20);
   });
 
   it('clamps k to the id list and scores response ids outside the list with the floor', () => {
