@@ -1,7 +1,8 @@
 // The native aligner against its plain references (sync cuts, byte diff, whole pairs), TAIL and
 // OVERSIZE, the diff's bounds, and bad input.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Tokenizer, TokenizerBridge, ChunkFlags, XopdError, alignPairs, byteDiff, DiffEnd, type AlignmentDetails } from '../src/index.js';
+import { Tokenizer, TokenizerBridge, ChunkFlags, XopdError, alignPairs, type AlignmentDetails } from '../src/index.js';
+import { byteDiff, DiffEnd } from '../src/internal.js';
 import { mixedCorpus, mixedDocuments, rng } from '../dev/corpus.js';
 import { chunksOf, partitionProblem } from './helpers/definition.js';
 

@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointStore, verifyCheckpoint, writeFileAtomic } from '../src/run/checkpoint.js';
+import { CheckpointStore, verifyCheckpoint } from '../src/run/checkpoint.js';
+import { writeFileAtomic } from '../src/core/files.js';
 import { MetricsLog } from '../src/run/metrics.js';
 import { Progress, formatDuration } from '../src/run/progress.js';
 import { ensureBuilt, ROOT } from './helpers/built.js';

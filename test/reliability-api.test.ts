@@ -1,7 +1,8 @@
 // Bad input to the public API entries no other suite feeds it to (docs/RELIABILITY.md, API rows):
 // the pure-JS target and bf16 helpers, byteDiff and alignTables. Each case: an XopdError with a stable code, never a raw TypeError.
 import { afterAll, describe, expect, it } from 'vitest';
-import { XopdError, alignTables, byteDiff, concatTargets, fromBf16, oneHotTargets, toBf16, Tokenizer } from '../src/index.js';
+import { XopdError, alignTables, concatTargets, fromBf16, oneHotTargets, toBf16, Tokenizer } from '../src/index.js';
+import { byteDiff } from '../src/internal.js';
 
 function codeOf(fn: () => unknown): string {
   try {

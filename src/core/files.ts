@@ -2,7 +2,7 @@
  * Failures writing files a user keeps (reports, checkpoints, saved models) as XopdError E_WRITE with
  * a message that names the file and says what to fix, from the errno Node reports.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, XopdError } from './errors.js';
 
@@ -51,5 +51,42 @@ export function probeWritable(what: string, target: string): void {
     } catch {
       // nothing was created (the parent is not a folder)
     }
+  }
+}
+
+/** Writes a whole file durably: temp file, write, fsync, rename over the target, fsync the folder. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const dir = path.dirname(file);
+  mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const fd = openSync(tmp, 'w');
+  try {
+    try {
+      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // the target is untouched; leave no temp file beside it
+    throw err;
+  }
+  fsyncDir(dir);
+}
+
+/** fsyncs a folder, so a rename inside it is durable. */
+export function fsyncDir(dir: string): void {
+  // Directory fsync makes the rename itself durable; some platforms refuse it, which is harmless.
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    /* not supported here */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

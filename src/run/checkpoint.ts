@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, XopdError } from '../core/errors.js';
-import { writeAdvice } from '../core/files.js';
+import { fsyncDir, writeAdvice, writeFileAtomic } from '../core/files.js';
 
 const MANIFEST = 'manifest.json';
 const STATE = 'state.json';
@@ -34,37 +34,6 @@ interface Manifest {
 
 export function checkpointName(step: number): string {
   return `step-${String(step).padStart(8, '0')}`;
-}
-
-/** Writes a whole file durably: temp file, write, fsync, rename over the target, fsync the folder. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-  const fd = openSync(tmp, 'w');
-  try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  fsyncDir(dir);
-}
-
-function fsyncDir(dir: string): void {
-  // Directory fsync makes the rename itself durable; some platforms refuse it, which is harmless.
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    /* not supported here */
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 function listFiles(dir: string, rel = ''): string[] {

@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from './checkpoint.js';
+import { writeFileAtomic } from '../core/files.js';
 
 export type MetricRecord = { kind: string; step: number } & Record<string, unknown>;
 

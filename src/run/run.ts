@@ -13,7 +13,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, XopdError } from '../core/errors.js';
-import { CheckpointStore, writeFileAtomic, type Checkpoint } from './checkpoint.js';
+import { writeFileAtomic } from '../core/files.js';
+import { CheckpointStore, type Checkpoint } from './checkpoint.js';
 import type { Distiller, EvalReport, StepReport } from '../train/distiller.js';
 import { lossName } from '../train/options.js';
 import { MetricsLog } from './metrics.js';
