@@ -42,9 +42,9 @@ export class TokenizerBridge {
   readonly teacherEndOfTurn: number | null;
 
   constructor(student: Tokenizer, teacher: Tokenizer, opts: TokenizerBridgeOptions = {}) {
-    if (!(student instanceof Tokenizer)) throw new XopdError(ErrorCode.ARG_TYPE, `student must be a Tokenizer (Tokenizer.load('qwen3')), got ${check.describe(student)}`);
-    if (!(teacher instanceof Tokenizer)) throw new XopdError(ErrorCode.ARG_TYPE, `teacher must be a Tokenizer (Tokenizer.load('llama3')), got ${check.describe(teacher)}`);
-    if (opts === null || typeof opts !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, `opts must be an object, got ${check.describe(opts)}`);
+    check.instance(student, Tokenizer, 'student', "Tokenizer.load('qwen3')");
+    check.instance(teacher, Tokenizer, 'teacher', "Tokenizer.load('llama3')");
+    check.object(opts, 'opts', '{ maxChunkTokens? }');
     this.student = student;
     this.teacher = teacher;
     this.maxChunkTokens = opts.maxChunkTokens === undefined ? 6 : check.int(opts.maxChunkTokens, 'maxChunkTokens', 1, 2 ** 30);
@@ -156,7 +156,7 @@ export class TokenizerBridge {
 
   /** Chunks of many pairs, on all cores. */
   alignBatch(pairs: Array<[Int32Array, Int32Array]>): AlignmentDetails[] {
-    if (!Array.isArray(pairs)) throw new XopdError(ErrorCode.ARG_TYPE, `pairs must be an array of [studentIds, teacherIds], got ${check.describe(pairs)}`);
+    check.array(pairs, 'pairs', '[studentIds, teacherIds] pairs');
     return alignPairs(this.student.table, this.teacher.table, pairs, {
       maxChunkTokens: this.maxChunkTokens,
       studentEos: this.student.eosIds,

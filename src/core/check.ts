@@ -37,6 +37,32 @@ export function oneOf<T extends string>(x: unknown, name: string, allowed: reado
   return x as T;
 }
 
+/** x is a non-null object (not an array); `shape` says what it should hold, e.g. '{ ids, start }'. */
+export function object<T extends object = Record<string, unknown>>(x: unknown, name: string, shape: string): T {
+  if (!x || typeof x !== 'object' || Array.isArray(x)) fail(ErrorCode.ARG_TYPE, `${name} must be an object ${shape}, got ${describe(x)}`);
+  return x as T;
+}
+
+/** x is an array; `of` says of what, e.g. 'Int32Array' or '{ prompt, response }'. */
+export function array<T = unknown>(x: unknown, name: string, of: string, minLength = 0): T[] {
+  if (!Array.isArray(x)) fail(ErrorCode.ARG_TYPE, `${name} must be an array of ${of}, got ${describe(x)}`);
+  if (x.length < minLength) fail(ErrorCode.ARG_VALUE, `${name} must hold at least ${minLength} ${of}`);
+  return x as T[];
+}
+
+/** x is an instance of ctor; `hint` shows how to make one. */
+export function instance<T>(x: unknown, ctor: { prototype: T; name: string }, name: string, hint: string): T {
+  if (!(x instanceof (ctor as unknown as Function))) fail(ErrorCode.ARG_TYPE, `${name} must be a ${ctor.name} (${hint}), got ${describe(x)}`);
+  return x as T;
+}
+
+/** Every id in [0, vocabSize) of the tokenizer `owner` names. */
+export function idsBelow(ids: Int32Array, vocabSize: number, name: string, owner: string): Int32Array {
+  for (let i = 0; i < ids.length; i++)
+    if (ids[i]! < 0 || ids[i]! >= vocabSize) fail(ErrorCode.TOKEN_ID, `${name}[${i}] = ${ids[i]} is outside the vocabulary [0, ${vocabSize}) of ${owner}`);
+  return ids;
+}
+
 type TypedCtor<T> = { new (n: number): T; name: string };
 
 /** Checks x is an instance of the typed array kind (exact class; no silent conversion). */

@@ -151,8 +151,8 @@ export class Model implements StudentPolicy, Teacher {
 
   /** generate() without the Promise (the CLI and benches call it in loops). */
   generateSync(prompts: Int32Array[], opts: GenerateOptions): Rollout[] {
-    if (!Array.isArray(prompts)) throw new XopdError(ErrorCode.ARG_TYPE, `prompts must be an array of Int32Array, got ${check.describe(prompts)}`);
-    if (!opts || typeof opts !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, 'generate options must be an object with maxTokens');
+    check.array(prompts, 'prompts', 'Int32Array');
+    check.object(opts, 'generate options', '{ maxTokens, temperature?, topP?, seed?, stopIds? }');
     const maxTokens = check.int(opts.maxTokens, 'maxTokens', 0, this.config.maxSeqLen);
     const temperature = check.num(opts.temperature ?? 1, 'temperature', 0, 100);
     const topP = opts.topP ?? 1;
@@ -185,10 +185,10 @@ export class Model implements StudentPolicy, Teacher {
    * one backward().
    */
   forwardSync(batch: Array<{ prompt: Int32Array; response: Int32Array }>): PolicyLogits {
-    if (!Array.isArray(batch)) throw new XopdError(ErrorCode.ARG_TYPE, `batch must be an array of { prompt, response }, got ${check.describe(batch)}`);
+    check.array(batch, 'batch', '{ prompt, response }');
     let rows = 0;
     const inputs = batch.map((pair, i) => {
-      if (!pair || typeof pair !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, `batch[${i}] must be { prompt, response }`);
+      check.object(pair, `batch[${i}]`, '{ prompt, response }');
       const p = this.vocab.toColumns(check.typed(pair.prompt, Int32Array, `batch[${i}].prompt`), `batch[${i}].prompt`, 1);
       const r = this.vocab.toColumns(check.typed(pair.response, Int32Array, `batch[${i}].response`), `batch[${i}].response`, 0);
       if (p.length + r.length > this.config.maxSeqLen)

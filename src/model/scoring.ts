@@ -27,12 +27,12 @@ export interface ScoringNet {
 }
 
 export function scoreRequests(net: ScoringNet, requests: ScoreRequest[], topK: number): TeacherScores[] {
-  if (!Array.isArray(requests)) throw new XopdError(ErrorCode.ARG_TYPE, `requests must be an array of { ids, start }, got ${check.describe(requests)}`);
+  check.array(requests, 'requests', '{ ids, start }');
   const { vocab } = net;
   const V = vocab.size;
   const k = Math.min(check.int(topK, 'topK', 0, 1 << 20), V);
   const prepared = requests.map((req, i) => {
-    if (!req || typeof req !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, `requests[${i}] must be { ids, start }`);
+    check.object(req, `requests[${i}]`, '{ ids, start }');
     const ids = check.typed(req.ids, Int32Array, `requests[${i}].ids`);
     const start = check.int(req.start, `requests[${i}].start`, 1, Math.max(1, ids.length));
     if (ids.length > net.maxSeqLen)

@@ -113,7 +113,7 @@ export class VllmTeacher implements Teacher {
   private closed = false;
 
   constructor(options: VllmTeacherOptions) {
-    if (!options || typeof options !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, 'VllmTeacher needs options { baseUrls, tokenizer }');
+    check.object(options, 'VllmTeacher options', '{ baseUrls, tokenizer }');
     const urls = typeof options.baseUrls === 'string' ? [options.baseUrls] : options.baseUrls;
     if (!Array.isArray(urls) || urls.length === 0) throw new XopdError(ErrorCode.ARG_VALUE, 'baseUrls must name at least one teacher server');
     this.servers = urls.map((u) => apiRoot(check.str(u, 'baseUrls[]')));
@@ -141,7 +141,7 @@ export class VllmTeacher implements Teacher {
 
   async score(requests: ScoreRequest[], opts: { topK: number }): Promise<TeacherScores[]> {
     if (this.closed) throw new XopdError(ErrorCode.ARG_VALUE, 'this VllmTeacher is closed');
-    if (!Array.isArray(requests)) throw new XopdError(ErrorCode.ARG_TYPE, 'requests must be an array of { ids, start }');
+    check.array(requests, 'requests', '{ ids, start }');
     const k = check.int(opts?.topK, 'topK', 0, 1 << 16);
     const vocab = this.tokenizer.vocabSize;
     requests.forEach((r, j) => {

@@ -299,12 +299,7 @@ export class Tokenizer {
   }
 
   private checkIds(ids: unknown, name: string): Int32Array {
-    const arr = check.ids(ids, name);
-    for (let i = 0; i < arr.length; i++) {
-      if (arr[i]! < 0 || arr[i]! >= this.vocabSize)
-        throw new XopdError(ErrorCode.TOKEN_ID, `${name}[${i}] = ${arr[i]} is outside the vocabulary [0, ${this.vocabSize}) of ${this.name}`);
-    }
-    return arr;
+    return check.idsBelow(check.ids(ids, name), this.vocabSize, name, this.name);
   }
 }
 
