@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync,
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync,
 } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, XopdError } from '../core/errors.js';

@@ -9,7 +9,6 @@
  * Identical tokenizers take the fast path: no retokenization and no alignment; the teacher scores
  * the student's own ids and every token is its own 1:1 chunk.
  */
-import * as check from '../core/check.js';
 import { ErrorCode, XopdError } from '../core/errors.js';
 import { ChunkFlags, type Alignment } from '../align/types.js';
 import { TokenizerBridge } from '../align/bridge.js';
@@ -20,7 +19,7 @@ import { spanProjection } from '../project/span-projection.js';
 import { concatTargets, type SparseTargets } from '../project/targets.js';
 import { lossWeights, resolveDistillOptions, type DistillOptions, type ResolvedOptions } from './options.js';
 import type { DistillTask } from '../tasks/distill-task.js';
-import type { Rollout, StudentPolicy, Teacher, TeacherScores } from '../model/roles.js';
+import type { Rollout, StudentPolicy, Teacher } from '../model/roles.js';
 import { cutToFit, responseRoom, sequenceLimit } from './limits.js';
 
 export interface StepReport {
