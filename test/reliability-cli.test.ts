@@ -43,6 +43,7 @@ const CASES: Array<[string, string[], number, RegExp | null]> = [
   ['align: a file of invalid UTF-8', ['align', '--file', invalidUtf8, '--json'], 0, null],
   ['info: a stray positional', ['info', 'extra'], 2, /E_CLI_USAGE/],
   ['start: a stray option', ['start', '--fast'], 2, /E_CLI_USAGE/],
+  ['start: a --student folder that does not exist', ['start', '--student', path.join(dir, 'no-student'), '--out', path.join(dir, 'start-run'), '--no-progress'], 1, /E_MODEL_NOT_FOUND.*no-student/],
   ['experiment: an unknown arm', ['experiment', '--arms', 'x'], 2, /E_CLI_USAGE/],
   ['distill: a --config file that does not exist', ['distill', '--config', path.join(dir, 'none.json')], 2, /^xopd distill: error E_CLI_USAGE: --config .*none\.json/],
   ['bench: an unknown option', ['bench', '--fastest'], 2, /E_CLI_USAGE/],
