@@ -8,13 +8,15 @@
  * of the same size, so the ratio of the two is the share of copy bandwidth the kernel reaches.
  */
 import os from 'node:os';
-import { addon, info, setThreads } from '../src/core/native.js';
+import { info } from '../src/core/native.js';
+import { devAddon, setThreads } from '../dev/addon.js';
 import { sparseDivergence } from '../src/loss/sparse-divergence.js';
 import { policyGradientLoss } from '../src/loss/policy-gradient.js';
 import { rng } from '../dev/corpus.js';
 import type { SparseTargets } from '../src/project/targets.js';
 import { timeIt, type Row, type Suite } from './harness.js';
 
+/** The dev addon's bench kernels (native/loss/loss_bench.*, native/dev/loss.cc). */
 interface BenchNative {
   copyParallel(dst: ArrayBufferView, src: ArrayBufferView): void;
   sparseDivergenceUnfused(a: Record<string, unknown>): number;
@@ -121,7 +123,7 @@ export const lossSuite: Suite = {
   name: 'loss',
   summary: 'fused divergence / policy-gradient GB/s vs reference, unfused baseline and memcpy (CPU; CUDA when present)',
   async run({ quick }) {
-    const n = addon<BenchNative>();
+    const n = devAddon<BenchNative>();
     const vocabs = quick ? [32000, 151936] : [32000, 128256, 151936, 262144];
     const rowCounts = quick ? [1024] : [1024, 2048, 4096, 8192];
     const rows: Row[] = [];

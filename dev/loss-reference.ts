@@ -1,13 +1,13 @@
 /**
- * The float64 reference implementations of the loss kernels (native/loss/*_reference.cc): full
- * softmax, textbook formulas, no fusion. For tests and benchmarks; not tuned for speed.
+ * The float64 reference implementations of the loss kernels (native/loss/*_reference.cc, in the
+ * dev addon): full softmax, textbook formulas, no fusion. For tests and benchmarks; not tuned for speed.
  */
 import { callNative } from '../src/core/errors.js';
-import { addon } from '../src/core/native.js';
 import { fromBf16, type Logits, type LogitsShape } from '../src/loss/logits.js';
 import type { SparseTargets } from '../src/project/targets.js';
 import type { Divergence } from '../src/loss/sparse-divergence.js';
 import { DEFAULT_CLIP, type ClipOptions } from '../src/loss/policy-gradient.js';
+import { devAddon } from './addon.js';
 
 interface ReferenceNative {
   policyGradientReference(args: Record<string, unknown>): { loss: number; grad: Float64Array; clippedFraction: number };
@@ -21,7 +21,7 @@ export function policyGradientLossReference(logits: Logits | Float64Array, shape
   advantages: Float32Array | Float64Array, mask: Uint8Array,
   opts: { oldLogprobs?: Float32Array | Float64Array; clip?: ClipOptions } = {}): { loss: number; grad: Float64Array; clippedFraction: number } {
   const clip = { ...DEFAULT_CLIP, ...(opts.clip ?? {}) };
-  return callNative(() => addon<ReferenceNative>().policyGradientReference({
+  return callNative(() => devAddon<ReferenceNative>().policyGradientReference({
     logits: f64(logits), rows: shape.rows, vocab: shape.vocab, actions, advantages: f64(advantages), mask,
     oldLogprobs: opts.oldLogprobs ? f64(opts.oldLogprobs) : undefined, low: clip.low, high: clip.high, dual: clip.dual,
   }));
@@ -33,7 +33,7 @@ export function sparseDivergenceReference(logits: Logits | Float64Array, shape: 
   { loss: number; grad: Float64Array; rowLoss: Float64Array } {
   let mask = opts.mask ?? new Uint8Array(shape.rows).fill(1);
   if (targets.mask) mask = mask.map((m, i) => (m && targets.mask![i] ? 1 : 0));
-  return callNative(() => addon<ReferenceNative>().sparseDivergenceReference({
+  return callNative(() => devAddon<ReferenceNative>().sparseDivergenceReference({
     logits: f64(logits), rows: shape.rows, vocab: shape.vocab, rowPtr: targets.rowPtr, ids: targets.ids,
     probs: f64(targets.probs), tail: f64(targets.tail), mask, divergence: opts.divergence, beta: opts.beta ?? 0.5,
     temperature: opts.temperature ?? 1, epsilon: opts.epsilon ?? 1e-8,

@@ -1,11 +1,9 @@
-// The addon's entry point: version/threads/CUDA info, then every module's registration.
-#include <napi.h>
-
+// The addon's entry point: version/threads/CUDA info, then every module's registration. The same
+// file starts both builds: xopd.node (the stages' binding.cc files) and xopd_dev.node (those plus
+// native/dev/: references, bench kernels and test hooks; never shipped).
+#include "common/binding.h"
 #include "common/cuda_info.h"
-#include "common/errors.h"
-#include "common/registry.h"
 #include "common/threads.h"
-#include "common/typed.h"
 
 namespace {
 

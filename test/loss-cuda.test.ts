@@ -8,7 +8,8 @@ import { sparseDivergence, type Divergence } from '../src/loss/sparse-divergence
 import { policyGradientLossReference, sparseDivergenceReference } from '../dev/loss-reference.js';
 import { fromBf16, toBf16 } from '../src/loss/logits.js';
 import { rng } from '../dev/corpus.js';
-import { errCode, randomLogits, randomTargets, worstError } from './helpers/loss.js';
+import { errCode, randomLogits, randomTargets } from './helpers/loss.js';
+import { TOL, expectAllClose, expectClose } from './helpers/tolerances.js';
 
 const cuda = info().cuda;
 const hasDevice = cuda.devices > 0;
@@ -30,9 +31,9 @@ describe.skipIf(!hasDevice)('CUDA loss kernels (device present)', () => {
           const opts = { divergence, beta: 0.4, temperature: 0.8, mask };
           const got = sparseDivergence(logits, { rows, vocab }, targets, { ...opts, device: 'cuda' });
           const ref = sparseDivergenceReference(asF32, { rows, vocab }, targets, opts);
-          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(ref.loss)));
+          expectClose(got.loss, ref.loss, TOL.cudaLoss, 'loss');
           const g = got.grad instanceof Uint16Array ? fromBf16(got.grad) : got.grad;
-          expect(worstError(g, ref.grad, bf16 ? 2 ** -8 : 2e-5, 2e-6)).toBeLessThanOrEqual(1);
+          expectAllClose(g, ref.grad, bf16 ? TOL.bf16Grad : TOL.lossGrad, 'grad');
           for (let v = 0; v < vocab; v += 97) expect(g[vocab + v]).toBe(0);  // masked row 1
         }
       });
@@ -49,9 +50,9 @@ describe.skipIf(!hasDevice)('CUDA loss kernels (device present)', () => {
         for (const opts of [{}, { oldLogprobs: old }]) {
           const got = policyGradientLoss(logits, { rows, vocab }, actions, adv, mask, { ...opts, device: 'cuda' });
           const ref = policyGradientLossReference(asF32, { rows, vocab }, actions, adv, mask, opts);
-          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(ref.loss)));
+          expectClose(got.loss, ref.loss, TOL.cudaLoss, 'loss');
           const g = got.grad instanceof Uint16Array ? fromBf16(got.grad) : got.grad;
-          expect(worstError(g, ref.grad, bf16 ? 2 ** -8 : 2e-5, 2e-6)).toBeLessThanOrEqual(1);
+          expectAllClose(g, ref.grad, bf16 ? TOL.bf16Grad : TOL.lossGrad, 'grad');
           expect(got.stats.clippedFraction).toBe(ref.clippedFraction);
         }
       });
@@ -64,8 +65,8 @@ describe.skipIf(!hasDevice)('CUDA loss kernels (device present)', () => {
     const targets = randomTargets(rows, vocab, 6, 64);
     const a = sparseDivergence(logits, { rows, vocab }, targets, { divergence: 'jsd', device: 'cuda' });
     const b = sparseDivergence(logits, { rows, vocab }, targets, { divergence: 'jsd', device: 'cpu' });
-    expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5 * Math.max(1, b.loss));
-    expect(worstError(a.grad, b.grad, 3e-5, 3e-6)).toBeLessThanOrEqual(1);
+    expectClose(a.loss, b.loss, TOL.cudaVsCpuLoss, 'loss');
+    expectAllClose(a.grad, b.grad, TOL.cudaVsCpuGrad, 'grad');
   });
 
   it('support tokens 150 logits above the rest (float32 exp underflow) meet the CPU path on the device', () => {
@@ -78,8 +79,8 @@ describe.skipIf(!hasDevice)('CUDA loss kernels (device present)', () => {
     for (const divergence of ['forward-kl', 'reverse-kl', 'jsd'] as const) {
       const a = sparseDivergence(logits, { rows, vocab }, targets, { divergence, device: 'cuda' });
       const b = sparseDivergence(logits, { rows, vocab }, targets, { divergence, device: 'cpu' });
-      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5 * Math.max(1, b.loss));
-      expect(worstError(a.grad, b.grad, 3e-5, 3e-6)).toBeLessThanOrEqual(1);
+      expectClose(a.loss, b.loss, TOL.cudaVsCpuLoss, 'loss');
+      expectAllClose(a.grad, b.grad, TOL.cudaVsCpuGrad, 'grad');
     }
   });
 

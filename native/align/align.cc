@@ -7,12 +7,15 @@
 //   - when the student ends with an end-of-turn id and so does the teacher, those two form a final
 //     1:1 chunk and the rest is aligned without them.
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
 
 #include "align/align.h"
 #include "common/errors.h"
+#include "common/threads.h"
 
 namespace xopd {
 namespace align {
@@ -405,6 +408,30 @@ void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const
     BuildChunks(p, diff.runs, equal, &diff, cuts, out);
   }
   Finish(n, m, eot, opt, out);
+}
+
+void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLen, const int32_t* const* t,
+                const size_t* tLen, size_t B, const AlignOptions& opt, bool reference, std::vector<PairResult>& out) {
+  for (size_t k = 0; k < B; ++k)
+    XOPD_CHECK(sLen[k] < size_t(INT32_MAX) && tLen[k] < size_t(INT32_MAX), "E_TOO_LONG", "a sequence is longer than 2^31 - 1 tokens");
+  out.resize(B);
+  std::atomic<size_t> next{0};
+  const size_t workers = std::min<size_t>(B, size_t(ThreadCount()));
+  ParallelFor(workers, [&](size_t, size_t, int) {
+    thread_local AlignScratch scratch;
+    for (size_t k = next.fetch_add(1); k < B; k = next.fetch_add(1)) {
+      char sn[48], tn[48];
+      std::snprintf(sn, sizeof sn, "studentIds[%zu]", k);
+      std::snprintf(tn, sizeof tn, "teacherIds[%zu]", k);
+      if (reference) {
+        CheckIds(*pt.student, s[k], sLen[k], sn);
+        CheckIds(*pt.teacher, t[k], tLen[k], tn);
+        AlignPairReference(*pt.student, s[k], int32_t(sLen[k]), *pt.teacher, t[k], int32_t(tLen[k]), opt, out[k]);
+      } else {
+        AlignPair(pt, s[k], int32_t(sLen[k]), t[k], int32_t(tLen[k]), opt, scratch, out[k], sn, tn);
+      }
+    }
+  }, 1);
 }
 
 }  // namespace align

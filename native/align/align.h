@@ -5,7 +5,7 @@
 //                         runs ──► SyncCuts (linear merge of the two offset arrays per run)
 //                              ──► chunks + flags (OVERSIZE / APPROX / TAIL)
 // One kernel per file: byte_diff.cc (bounded Myers), sync_cuts.cc (the merge), align.cc (the pair
-// driver and flags); each has a plain reference beside it. Bindings live in align_binding.cc.
+// driver and flags, AlignBatch); each has a plain reference beside it. The JS binding is binding.cc.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -158,6 +158,11 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
 // Reference: materialised streams, ByteDiffReference when they differ, SyncCutsReference, plain flags.
 void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
                         const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out);
+
+// A batch of pairs: pair k is (s[k], sLen[k]) against (t[k], tLen[k]); pairs run on all cores, one
+// pair at a time per worker in dynamic order. reference: AlignPairReference (ids checked) instead.
+void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLen, const int32_t* const* t,
+                const size_t* tLen, size_t B, const AlignOptions& opt, bool reference, std::vector<PairResult>& out);
 
 }  // namespace align
 }  // namespace xopd

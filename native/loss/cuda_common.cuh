@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/cuda_macros.h"
 #include "loss/loss_math.h"
 
 namespace xopd {
@@ -15,15 +16,6 @@ namespace cuda {
 
 constexpr int kThreads = 512;  // one block per row
 constexpr int kWarps = kThreads / 32;
-
-#define XOPD_CUDA_TRY(expr)                                                        \
-  do {                                                                             \
-    cudaError_t e_ = (expr);                                                       \
-    if (e_ != cudaSuccess) {                                                       \
-      cudaGetLastError();                                                          \
-      return std::string(#expr) + " failed: " + cudaGetErrorString(e_);            \
-    }                                                                              \
-  } while (0)
 
 // Device memory kept between calls (one set per op), grown when a call needs more.
 struct DeviceBuffer {

@@ -114,51 +114,52 @@ Workspace& Ws() {
 }
 
 template <typename T>
-std::string Run(const PolicyGradientArgs& a) {
+std::string Run(const PolicyGradientArgs& a, const RowOutputs& o, int64_t* badRow) {
   Workspace& ws = Ws();
   std::lock_guard<std::mutex> lock(ws.mu);
-  const size_t n = a.rows * a.vocab, bytes = n * sizeof(T);
+  const size_t rows = a.logits.rows, vocab = a.logits.vocab;
+  const size_t n = rows * vocab, bytes = n * sizeof(T);
   std::string err;
   if (!(err = ws.logits.Reserve(bytes)).empty() || !(err = ws.grad.Reserve(bytes)).empty() ||
-      !(err = ws.actions.Reserve(a.rows * 4)).empty() || !(err = ws.adv.Reserve(a.rows * 4)).empty() ||
-      !(err = ws.mask.Reserve(a.rows)).empty() || !(err = ws.old.Reserve(a.rows * 4)).empty() ||
-      !(err = ws.rowLoss.Reserve(a.rows * 8)).empty() || !(err = ws.rowClipped.Reserve(a.rows * 4)).empty() ||
+      !(err = ws.actions.Reserve(rows * 4)).empty() || !(err = ws.adv.Reserve(rows * 4)).empty() ||
+      !(err = ws.mask.Reserve(rows)).empty() || !(err = ws.old.Reserve(rows * 4)).empty() ||
+      !(err = ws.rowLoss.Reserve(rows * 8)).empty() || !(err = ws.rowClipped.Reserve(rows * 4)).empty() ||
       !(err = ws.bad.Reserve(8)).empty())
     return err;
-  XOPD_CUDA_TRY(cudaMemcpy(ws.logits.ptr, a.logits, bytes, cudaMemcpyHostToDevice));
-  XOPD_CUDA_TRY(cudaMemcpy(ws.actions.ptr, a.actions, a.rows * 4, cudaMemcpyHostToDevice));
-  XOPD_CUDA_TRY(cudaMemcpy(ws.adv.ptr, a.advantages, a.rows * 4, cudaMemcpyHostToDevice));
-  if (a.mask) XOPD_CUDA_TRY(cudaMemcpy(ws.mask.ptr, a.mask, a.rows, cudaMemcpyHostToDevice));
-  if (a.oldLogprobs) XOPD_CUDA_TRY(cudaMemcpy(ws.old.ptr, a.oldLogprobs, a.rows * 4, cudaMemcpyHostToDevice));
+  XOPD_CUDA_TRY(cudaMemcpy(ws.logits.ptr, a.logits.data, bytes, cudaMemcpyHostToDevice));
+  XOPD_CUDA_TRY(cudaMemcpy(ws.actions.ptr, a.actions, rows * 4, cudaMemcpyHostToDevice));
+  XOPD_CUDA_TRY(cudaMemcpy(ws.adv.ptr, a.advantages, rows * 4, cudaMemcpyHostToDevice));
+  if (a.mask) XOPD_CUDA_TRY(cudaMemcpy(ws.mask.ptr, a.mask, rows, cudaMemcpyHostToDevice));
+  if (a.oldLogprobs) XOPD_CUDA_TRY(cudaMemcpy(ws.old.ptr, a.oldLogprobs, rows * 4, cudaMemcpyHostToDevice));
   XOPD_CUDA_TRY(cudaMemset(ws.bad.ptr, 0xFF, 8));
   const uint8_t* dMask = a.mask ? ws.mask.as<uint8_t>() : nullptr;
   const float* dOld = a.oldLogprobs ? ws.old.as<float>() : nullptr;
   auto launch = [&](auto kernel) {
-    kernel<<<static_cast<unsigned>(a.rows), kThreads>>>(ws.logits.as<T>(), a.vocab, ws.actions.as<int32_t>(), ws.adv.as<float>(),
-                                                        dMask, dOld, a.params, a.invKept, ws.grad.as<T>(), ws.rowLoss.as<double>(),
+    kernel<<<static_cast<unsigned>(rows), kThreads>>>(ws.logits.as<T>(), vocab, ws.actions.as<int32_t>(), ws.adv.as<float>(),
+                                                        dMask, dOld, a.params, o.invKept, ws.grad.as<T>(), ws.rowLoss.as<double>(),
                                                         ws.rowClipped.as<int32_t>(), ws.bad.as<unsigned long long>());
   };
-  if (RowsVectorizable<T>(a.vocab)) launch(PolicyGradientKernel<T, true>);
+  if (RowsVectorizable<T>(vocab)) launch(PolicyGradientKernel<T, true>);
   else launch(PolicyGradientKernel<T, false>);
   XOPD_CUDA_TRY(cudaGetLastError());
   unsigned long long bad = 0;
   XOPD_CUDA_TRY(cudaMemcpy(&bad, ws.bad.ptr, 8, cudaMemcpyDeviceToHost));
   if (bad != ~0ull) {
-    *a.badRow = static_cast<int64_t>(bad);
+    *badRow = static_cast<int64_t>(bad);
     return "logits hold NaN or an infinite value";
   }
   XOPD_CUDA_TRY(cudaMemcpy(a.grad, ws.grad.ptr, bytes, cudaMemcpyDeviceToHost));
-  XOPD_CUDA_TRY(cudaMemcpy(a.rowLoss, ws.rowLoss.ptr, a.rows * 8, cudaMemcpyDeviceToHost));
-  XOPD_CUDA_TRY(cudaMemcpy(a.rowClipped, ws.rowClipped.ptr, a.rows * 4, cudaMemcpyDeviceToHost));
+  XOPD_CUDA_TRY(cudaMemcpy(o.rowLoss, ws.rowLoss.ptr, rows * 8, cudaMemcpyDeviceToHost));
+  XOPD_CUDA_TRY(cudaMemcpy(o.rowClipped, ws.rowClipped.ptr, rows * 4, cudaMemcpyDeviceToHost));
   return "";
 }
 
 }  // namespace
 
-std::string PolicyGradient(const PolicyGradientArgs& a) {
-  *a.badRow = -1;
-  if (a.rows > 0x7FFFFFFFu) return "too many rows for one launch";
-  return a.bf16 ? Run<uint16_t>(a) : Run<float>(a);
+std::string PolicyGradient(const PolicyGradientArgs& a, const RowOutputs& out, int64_t* badRow) {
+  *badRow = -1;
+  if (a.logits.rows > 0x7FFFFFFFu) return "too many rows for one launch";
+  return a.logits.bf16 ? Run<uint16_t>(a, out, badRow) : Run<float>(a, out, badRow);
 }
 
 }  // namespace cuda

@@ -7,8 +7,6 @@
 #include <limits>
 
 #include "common/errors.h"
-#include "common/registry.h"
-#include "common/typed.h"
 #include "loss/loss_math.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -531,18 +529,6 @@ std::string SetSimd(const std::string& name) {
 }
 
 std::string ActiveSimd() { return UseAvx2() ? "avx2" : "scalar"; }
-
-namespace {
-Registration reg("loss.row_ops", [](Napi::Env env, Napi::Object exports) {
-  // lossSimd(name?): selects the CPU path of the loss kernels ("auto" | "avx2" | "scalar"); returns the active one.
-  exports.Set("lossSimd", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    return Guard(info, [&]() -> Napi::Value {
-      if (info.Length() > 0 && info[0].IsString()) SetSimd(info[0].As<Napi::String>().Utf8Value());
-      return Napi::String::New(info.Env(), ActiveSimd());
-    });
-  }));
-});
-}  // namespace
 
 }  // namespace loss
 }  // namespace xopd

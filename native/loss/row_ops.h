@@ -73,7 +73,8 @@ void StoreFence();
 float ExpNeg(float x);
 
 // "auto" (best available), "avx2" or "scalar"; returns the path now active ("avx2" falls back
-// to "scalar" on CPUs without AVX2+FMA). For tests and benchmarks.
+// to "scalar" on CPUs without AVX2+FMA). Only the dev addon calls it (lossSimd), to test the
+// portable path on an AVX2 machine; the shipped addon always runs "auto".
 std::string SetSimd(const std::string& name);
 std::string ActiveSimd();
 

@@ -9,14 +9,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "common/errors.h"
-#include "common/registry.h"
 #include "common/threads.h"
-#include "common/typed.h"
-#include "loss/loss_args.h"
+#include "loss/loss.h"
 #include "loss/loss_cuda.h"
 #include "loss/loss_math.h"
 #include "loss/row_ops.h"
@@ -35,9 +34,17 @@ struct RowScratch {
 };
 
 template <typename T>
-void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32_t* rowPtr, const int32_t* ids,
-                         const float* probs, const float* tail, const uint8_t* mask, const DivergenceParams& P,
-                         double invKept, T* grad, double* rowLoss) {
+void SparseDivergenceCpu(const SparseDivergenceArgs& a, const RowOutputs& out) {
+  const size_t rows = a.logits.rows, vocab = a.logits.vocab;
+  const T* logits = static_cast<const T*>(a.logits.data);
+  T* grad = static_cast<T*>(a.grad);
+  const int32_t* rowPtr = a.rowPtr;
+  const int32_t* ids = a.ids;
+  const float* probs = a.probs;
+  const float* tail = a.tail;
+  const uint8_t* mask = a.mask;
+  const DivergenceParams& P = a.params;
+  double* rowLoss = out.rowLoss;
   const bool stream = StreamOutput(rows * vocab * sizeof(T));
   const float scale = static_cast<float>(P.invTemp);
   ParallelFor(rows, [&](size_t begin, size_t end, int) {
@@ -106,7 +113,7 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
       // d loss / d z_u = (1/T) * [ (p_u / p_b) h_b - p_u H ]. For u in "other", with
       // p_u = e^(z_u/T - mo) * so / Z and p_u / p_o = e^(z_u/T - mo) / other:
       //   grad_u = e^(z_u/T - mo) * C,  C = (h_o / other - so * H / Z) * w.
-      const double w = invKept * P.invTemp;
+      const double w = out.invKept * P.invTemp;
       const double C = ((other > 0.0 ? to.h / other : 0.0) - so * H / Z) * w;
       // No token outside the support: pass 2 writes only entries overwritten below.
       pipe.Write(g, other > 0.0 ? mo : static_cast<float>(M), C);
@@ -118,10 +125,10 @@ void SparseDivergenceCpu(const T* logits, size_t rows, size_t vocab, const int32
 }
 
 // Checks one row of the CSR targets; rows with duplicate ids are refused (buckets must be disjoint).
-void CheckTargetRow(size_t r, size_t vocab, const View<int32_t>& rowPtr, const View<int32_t>& ids, const View<float>& probs,
-                    const View<float>& tail, std::vector<int32_t>& sorted) {
+void CheckTargetRow(size_t r, size_t vocab, const int32_t* rowPtr, const int32_t* ids, const float* probs,
+                    const float* tail, std::vector<int32_t>& sorted) {
   double s = 0.0;
-  sorted.assign(ids.data + rowPtr[r], ids.data + rowPtr[r + 1]);
+  sorted.assign(ids + rowPtr[r], ids + rowPtr[r + 1]);
   for (int32_t k = rowPtr[r]; k < rowPtr[r + 1]; ++k) {
     XOPD_CHECK(ids[k] >= 0 && static_cast<size_t>(ids[k]) < vocab, "E_TOKEN_ID",
                "targets.ids[" + std::to_string(k) + "] = " + std::to_string(ids[k]) + " is outside [0, vocab = " + std::to_string(vocab) + ")");
@@ -144,22 +151,24 @@ void CheckTargetRow(size_t r, size_t vocab, const View<int32_t>& rowPtr, const V
 }
 
 // Checks the CSR targets: the offsets here, the rows in parallel (the first bad row is reported).
-void CheckTargets(size_t rows, size_t vocab, const View<int32_t>& rowPtr, const View<int32_t>& ids,
-                  const View<float>& probs, const View<float>& tail) {
-  XOPD_CHECK(rowPtr.size == rows + 1, "E_ARG_SHAPE", "targets.rowPtr must have rows + 1 entries");
-  XOPD_CHECK(tail.size == rows, "E_ARG_SHAPE", "targets.tail must have one entry per row");
+void CheckTargets(const SparseDivergenceArgs& a) {
+  const size_t rows = a.logits.rows, vocab = a.logits.vocab;
+  const int32_t* rowPtr = a.rowPtr;
   XOPD_CHECK(rowPtr[0] == 0, "E_ARG_VALUE", "targets.rowPtr[0] must be 0");
   for (size_t r = 0; r < rows; ++r)
     XOPD_CHECK(rowPtr[r + 1] >= rowPtr[r], "E_ARG_VALUE", "targets.rowPtr must be non-decreasing (row " + std::to_string(r) + ")");
   const size_t nnz = static_cast<size_t>(rowPtr[rows]);
-  XOPD_CHECK(ids.size == nnz && probs.size == nnz, "E_ARG_SHAPE",
+  XOPD_CHECK(a.nnz == nnz, "E_ARG_SHAPE",
              "targets.ids and targets.probs must have rowPtr[rows] = " + std::to_string(nnz) + " entries");
+  XOPD_CHECK(a.params.beta >= 0 && a.params.beta <= 1, "E_ARG_RANGE", "beta must be in [0, 1]");
+  XOPD_CHECK(a.params.invTemp > 0 && std::isfinite(a.params.invTemp), "E_ARG_RANGE", "temperature must be > 0");
+  XOPD_CHECK(a.params.epsilon > 0 && a.params.epsilon < 0.01, "E_ARG_RANGE", "epsilon must be in (0, 0.01)");
   std::vector<size_t> firstBad(ThreadCount(), rows);  // per worker
   ParallelFor(rows, [&](size_t begin, size_t end, int w) {
     std::vector<int32_t> sorted;
     for (size_t r = begin; r < end; ++r) {
       try {
-        CheckTargetRow(r, vocab, rowPtr, ids, probs, tail, sorted);
+        CheckTargetRow(r, vocab, rowPtr, a.ids, a.probs, a.tail, sorted);
       } catch (const Error&) {
         firstBad[w] = r;
         return;
@@ -169,78 +178,38 @@ void CheckTargets(size_t rows, size_t vocab, const View<int32_t>& rowPtr, const 
   const size_t bad = *std::min_element(firstBad.begin(), firstBad.end());
   if (bad < rows) {
     std::vector<int32_t> sorted;
-    CheckTargetRow(bad, vocab, rowPtr, ids, probs, tail, sorted);  // throws its error
+    CheckTargetRow(bad, vocab, rowPtr, a.ids, a.probs, a.tail, sorted);  // throws its error
   }
 }
 
-Napi::Value SparseDivergenceBinding(const Napi::CallbackInfo& info) {
-  return Guard(info, [&]() -> Napi::Value {
-    Napi::Env env = info.Env();
-    XOPD_CHECK(info.Length() >= 1 && info[0].IsObject(), "E_ARG_TYPE", "sparseDivergence expects an options object");
-    Napi::Object o = info[0].As<Napi::Object>();
-    LogitsArg L = ParseLogits(o);
-    auto rowPtr = TypedArg<int32_t>(o.Get("rowPtr"), "targets.rowPtr");
-    auto ids = TypedArg<int32_t>(o.Get("ids"), "targets.ids");
-    auto probs = TypedArg<float>(o.Get("probs"), "targets.probs");
-    auto tail = TypedArg<float>(o.Get("tail"), "targets.tail");
-    CheckTargets(L.rows, L.vocab, rowPtr, ids, probs, tail);
-    size_t kept;
-    const uint8_t* mask = ParseMask(o, L.rows, &kept);
-    const std::string kind = StrField(o, "divergence", "forward-kl");
-    DivergenceParams P;
-    if (kind == "forward-kl") P.kind = kForwardKL;
-    else if (kind == "reverse-kl") P.kind = kReverseKL;
-    else if (kind == "jsd") P.kind = kJSD;
-    else throw Error("E_ARG_VALUE", "divergence must be 'forward-kl', 'reverse-kl' or 'jsd'");
-    P.beta = NumField(o, "beta", 0.5);
-    const double temperature = NumField(o, "temperature", 1.0);
-    P.epsilon = NumField(o, "epsilon", 1e-8);
-    XOPD_CHECK(P.beta >= 0 && P.beta <= 1, "E_ARG_RANGE", "beta must be in [0, 1]");
-    XOPD_CHECK(temperature > 0 && std::isfinite(temperature), "E_ARG_RANGE", "temperature must be > 0");
-    XOPD_CHECK(P.epsilon > 0 && P.epsilon < 0.01, "E_ARG_RANGE", "epsilon must be in (0, 0.01)");
-    P.invTemp = 1.0 / temperature;
-    P.kind = ResolveKind(P.kind, P.beta);
-    const std::string device = StrField(o, "device", "cpu");
-    void* gradData;
-    Napi::TypedArray grad = MakeGrad(env, o, L, &gradData);
-    std::vector<double> rowLoss(L.rows);
-    const double invKept = kept ? 1.0 / static_cast<double>(kept) : 0.0;
-    if (device == "cuda") {
+}  // namespace
+
+LossTotals SparseDivergence(const SparseDivergenceArgs& a, Device device) {
+  CheckTargets(a);
+  const size_t rows = a.logits.rows;
+  LossTotals totals;
+  totals.kept = CountKept(a.mask, rows);
+  std::vector<double> rowLoss(rows);
+  const RowOutputs out{totals.kept ? 1.0 / static_cast<double>(totals.kept) : 0.0, rowLoss.data(), nullptr};
+  if (device == Device::kCuda) {
 #ifdef XOPD_WITH_CUDA
-      int64_t badRow = -1;
-      cuda::SparseDivergenceArgs a{L.data, L.bf16, L.rows, L.vocab, rowPtr.data, ids.data, probs.data, tail.data,
-                                   mask, P, invKept, gradData, rowLoss.data(), &badRow};
-      std::string err = cuda::SparseDivergence(a);
-      if (badRow >= 0)
-        throw Error("E_ARG_VALUE", "logits row " + std::to_string(badRow) + " holds NaN or an infinite value (after temperature)");
-      if (!err.empty()) throw Error("E_CUDA", err);
+    int64_t badRow = -1;
+    const std::string err = cuda::SparseDivergence(a, out, &badRow);
+    if (badRow >= 0)
+      throw Error("E_ARG_VALUE", "logits row " + std::to_string(badRow) + " holds NaN or an infinite value (after temperature)");
+    if (!err.empty()) throw Error("E_CUDA", err);
 #else
-      throw Error("E_CUDA_UNAVAILABLE", "the addon was built without CUDA");
+    throw CudaNotBuilt();
 #endif
-    } else if (device == "cpu") {
-      if (L.bf16)
-        SparseDivergenceCpu(static_cast<const uint16_t*>(L.data), L.rows, L.vocab, rowPtr.data, ids.data, probs.data,
-                            tail.data, mask, P, invKept, static_cast<uint16_t*>(gradData), rowLoss.data());
-      else
-        SparseDivergenceCpu(static_cast<const float*>(L.data), L.rows, L.vocab, rowPtr.data, ids.data, probs.data,
-                            tail.data, mask, P, invKept, static_cast<float*>(gradData), rowLoss.data());
-    } else {
-      throw Error("E_ARG_VALUE", "device must be 'cpu' or 'cuda'");
-    }
-    double loss = 0.0;
-    for (size_t r = 0; r < L.rows; ++r) loss += rowLoss[r];
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("loss", Napi::Number::New(env, loss * invKept));
-    out.Set("grad", grad);
-    out.Set("kept", Napi::Number::New(env, static_cast<double>(kept)));
-    return out;
-  });
+  } else if (a.logits.bf16) {
+    SparseDivergenceCpu<uint16_t>(a, out);
+  } else {
+    SparseDivergenceCpu<float>(a, out);
+  }
+  for (size_t r = 0; r < rows; ++r) totals.loss += rowLoss[r];  // row order: thread-count independent
+  totals.loss *= out.invKept;
+  return totals;
 }
 
-Registration reg("loss.sparse_divergence", [](Napi::Env env, Napi::Object exports) {
-  exports.Set("sparseDivergence", Napi::Function::New(env, SparseDivergenceBinding, "sparseDivergence"));
-});
-
-}  // namespace
 }  // namespace loss
 }  // namespace xopd

@@ -6,11 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#if defined(__CUDACC__)
-#define XOPD_HD __host__ __device__ inline
-#else
-#define XOPD_HD inline
-#endif
+#include "common/cuda_macros.h"
 
 namespace xopd {
 namespace project {

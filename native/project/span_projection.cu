@@ -6,20 +6,12 @@
 
 #include <string>
 
+#include "common/cuda_macros.h"
 #include "project/span_cuda.h"
 
 namespace xopd {
 namespace project {
 namespace cuda {
-
-#define XOPD_CUDA_TRY(expr)                                                   \
-  do {                                                                        \
-    cudaError_t e_ = (expr);                                                  \
-    if (e_ != cudaSuccess) {                                                  \
-      cudaGetLastError();                                                     \
-      return std::string(#expr) + " failed: " + cudaGetErrorString(e_);       \
-    }                                                                         \
-  } while (0)
 
 struct DeviceTables {
   int32_t *first = nullptr, *child = nullptr, *token = nullptr, *root = nullptr, *specialMap = nullptr;
@@ -35,12 +27,6 @@ __global__ void ProjectRowsKernel(const RowTask* __restrict__ tasks, size_t rows
   const size_t j = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
   if (j >= rows) return;
   const RowTask t = tasks[j];
-  if (t.walk == 2) {
-    outIds[t.at] = t.sOut;
-    outProbs[t.at] = 1.0;
-    outCount[j] = 1;
-    return;
-  }
   outCount[j] = ProjectRow(t, tv, tb, trie, specialMap, outIds + t.at, outProbs + t.at);
 }
 

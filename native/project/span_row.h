@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "common/cuda_macros.h"
 #include "project/byte_trie.h"
 
 namespace xopd {
@@ -36,13 +37,29 @@ struct TeacherView {
   int32_t K;
 };
 
+// What a row gets.
+enum class RowWalk : int32_t {
+  kNone = 0,     // no targets (APPROX / TAIL chunk, or no teacher text for its bytes); 0 slots
+  kProject = 1,  // the walk above over teacher positions k..m; (m - k + 1) * (K + 1) + 1 slots
+  kCertain = 2,  // a token with no bytes inside an exact chunk: its own id with probability 1; 1 slot
+};
+
 struct RowTask {
-  int32_t k, m, uLen;  // teacher positions (absolute) and the bytes of t_k before o_j
+  int32_t k, m, uLen;  // teacher positions (absolute) and the bytes of t_k before o_j (kProject)
   int32_t sOut;        // s_j in the output index space
   int64_t at;          // first output slot of this row
-  int32_t cap;         // slots reserved: (m - k + 1) * (K + 1) + 1
-  int32_t walk;        // 0: the row gets no targets (masked chunk); 1: project
+  int32_t cap;         // slots reserved (see RowWalk)
+  RowWalk walk;
 };
+
+// Output slots a row of this walk needs with K candidates per teacher position.
+XOPD_HD int32_t RowSlotsNeeded(const RowTask& t, int32_t K) {
+  switch (t.walk) {
+    case RowWalk::kProject: return static_cast<int32_t>(static_cast<int64_t>(t.m - t.k + 1) * (K + 1) + 1);
+    case RowWalk::kCertain: return 1;
+    default: return 0;
+  }
+}
 
 XOPD_HD double ProbOf(float logprob) {
   const double p = exp(static_cast<double>(logprob));
@@ -73,7 +90,12 @@ XOPD_HD bool BeginsWith(const TokenBytesView& tb, int32_t t, const uint8_t* u, i
 // Projects one row into ids/probs (the row's slots); returns the number of entries written.
 XOPD_HD int32_t ProjectRow(const RowTask& task, const TeacherView& tv, const TokenBytesView& tb, const TrieView& trie,
                            const int32_t* specialMap, int32_t* outIds, double* outProbs) {
-  if (!task.walk) return 0;
+  if (task.walk == RowWalk::kNone) return 0;
+  if (task.walk == RowWalk::kCertain) {
+    outIds[0] = task.sOut;
+    outProbs[0] = 1.0;
+    return 1;
+  }
   int32_t count = 0;
   const int32_t tk = tv.ids[task.k];
   const uint8_t* u = tb.bytes + tb.offsets[tk];

@@ -17,6 +17,9 @@ export const ErrorCode = {
   OUT_OF_MEMORY: 'E_OUT_OF_MEMORY',
   TOO_LONG: 'E_TOO_LONG',
   CUDA_UNAVAILABLE: 'E_CUDA_UNAVAILABLE',
+  // A CUDA call failed while a kernel ran on device 'cuda' (out of device memory, a vocabulary too
+  // wide for the kernel's shared memory, a driver fault); the message names the call and the reason.
+  CUDA: 'E_CUDA',
   CLI_USAGE: 'E_CLI_USAGE',
   MODEL_CONFIG: 'E_MODEL_CONFIG',
   MODEL_FORMAT: 'E_MODEL_FORMAT',

@@ -28,7 +28,8 @@ export const packageRoot: string = (() => {
 
 export const version: string = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version;
 
-interface BaseNative {
+/** What every build of the addon exports (native/addon.cc). */
+export interface BaseNative {
   info(): { napi: number; threads: number; cuda: { compiled: boolean; devices: number; error?: string }; modules: string[] };
   setThreads(n: number): void;
 }
@@ -41,22 +42,26 @@ function addonPath(): string {
   return path.join(packageRoot, 'build', 'Release', 'xopd.node');
 }
 
-export function addon<T = unknown>(): BaseNative & T {
-  if (!loaded) {
-    const file = addonPath();
-    if (!existsSync(file)) {
-      throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE,
-        `the native addon is not built (${file} is missing): run 'npm install' or 'npm run build:native'`);
-    }
-    const require = createRequire(import.meta.url);
-    try {
-      loaded = require(file) as BaseNative;
-    } catch (err) {
-      // A truncated or foreign file, or one built for another Node-API / platform.
-      throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE,
-        `the native addon ${file} cannot be loaded (${(err as Error).message.split('\n')[0]}): rebuild it with 'npm run build:native'`, { cause: err });
-    }
+/**
+ * Loads a compiled addon file; a missing or unloadable file is E_NATIVE_UNAVAILABLE saying how to
+ * rebuild it (`build`: the command). Used for xopd.node here and for the dev addon by dev/addon.ts.
+ */
+export function loadAddonFile<T>(file: string, build = "'npm install' or 'npm run build:native'"): T {
+  if (!existsSync(file)) {
+    throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE, `the native addon is not built (${file} is missing): run ${build}`);
   }
+  const require = createRequire(import.meta.url);
+  try {
+    return require(file) as T;
+  } catch (err) {
+    // A truncated or foreign file, or one built for another Node-API / platform.
+    throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE,
+      `the native addon ${file} cannot be loaded (${(err as Error).message.split('\n')[0]}): rebuild it with ${build}`, { cause: err });
+  }
+}
+
+export function addon<T = unknown>(): BaseNative & T {
+  if (!loaded) loaded = loadAddonFile<BaseNative>(addonPath());
   return loaded as BaseNative & T;
 }
 

@@ -9,7 +9,8 @@ import { addon, resolveDevice, type Device } from '../core/native.js';
 import { andMasks, checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
 import { checkTargets, oneHotTargets, type SparseTargets } from '../project/targets.js';
 
-interface SparseDivergenceNative {
+/** This module's slice of the addon (native/loss/binding.cc). */
+export interface SparseDivergenceNative {
   sparseDivergence(args: Record<string, unknown>): { loss: number; grad: Logits; kept: number };
 }
 
@@ -40,6 +41,15 @@ export interface LossResult<L extends Logits = Float32Array> {
 
 export function sparseDivergence<L extends Logits>(logits: L, shape: LogitsShape, targets: SparseTargets,
   opts: SparseDivergenceOptions<L>): LossResult<L> {
+  return sparseDivergenceOn(addon<SparseDivergenceNative>(), logits, shape, targets, opts);
+}
+
+/**
+ * sparseDivergence on a given build of the addon. Not exported by the package: dev/ runs the same
+ * checks and call on the dev addon, whose CPU path can be forced to scalar for the tests.
+ */
+export function sparseDivergenceOn<L extends Logits>(native: SparseDivergenceNative, logits: L, shape: LogitsShape,
+  targets: SparseTargets, opts: SparseDivergenceOptions<L>): LossResult<L> {
   const { rows, vocab } = checkLogits(logits, shape);
   const t = checkTargets(targets, rows, vocab);
   if (!opts || typeof opts !== 'object') check.fail(ErrorCode.ARG_TYPE, "opts must be an object with divergence: 'forward-kl' | 'reverse-kl' | 'jsd'");
@@ -50,7 +60,7 @@ export function sparseDivergence<L extends Logits>(logits: L, shape: LogitsShape
   const mask = andMasks(checkMask(opts.mask, rows), t.mask);
   const out = checkOut(opts.out, logits);
   const device = resolveDevice(opts.device ?? 'auto');
-  const r = callNative(() => addon<SparseDivergenceNative>().sparseDivergence({
+  const r = callNative(() => native.sparseDivergence({
     logits, rows, vocab, rowPtr: t.rowPtr, ids: t.ids, probs: t.probs, tail: t.tail, mask,
     divergence, beta, temperature, epsilon, device, out,
   }));

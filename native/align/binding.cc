@@ -5,21 +5,16 @@
 //     opts: { maxChunkTokens, studentEos, teacherEos, reference?, generalPath?, anchorBytes?,
 //             maxEdits?, workPerByte?, workBase? }
 //   byteDiff(a, b, opts) -> { runs (x, y, len triples), end, x, y, edits }   (tests and tools)
-#include <napi.h>
-
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "align/align.h"
-#include "common/errors.h"
-#include "common/registry.h"
+#include "common/binding.h"
 #include "common/threads.h"
-#include "common/typed.h"
+#include "tokenizer/binding.h"
 
 namespace xopd {
 namespace align {
@@ -102,12 +97,10 @@ class AlignTablesWrap : public Napi::ObjectWrap<AlignTablesWrap> {
 
 Napi::FunctionReference* AlignTablesWrap::ctor = nullptr;
 
-Napi::Value AlignBatch(const Napi::CallbackInfo& info) {
+Napi::Value JsAlignBatch(const Napi::CallbackInfo& info) {
   return Guard(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     const PairTables& pt = AlignTablesWrap::TablesOf(info[0]);
-    const TokenTable& ts = *pt.student;
-    const TokenTable& tt = *pt.teacher;
     auto S = IdList(info[1], "studentIds");
     auto T = IdList(info[2], "teacherIds");
     XOPD_CHECK(S.size() == T.size(), "E_ARG_SHAPE",
@@ -127,31 +120,18 @@ Napi::Value AlignBatch(const Napi::CallbackInfo& info) {
     ReadDiffLimits(o, opt.diff);
     const bool reference = Has(o, "reference") && o.Get("reference").ToBoolean().Value();
     opt.generalPath = Has(o, "generalPath") && o.Get("generalPath").ToBoolean().Value();
-    for (size_t k = 0; k < S.size(); ++k) {
-      XOPD_CHECK(S[k].size < size_t(INT32_MAX) && T[k].size < size_t(INT32_MAX), "E_TOO_LONG",
-                 "a sequence is longer than 2^31 - 1 tokens");
-    }
-
     const size_t B = S.size();
+    std::vector<const int32_t*> sPtr(B), tPtr(B);
+    std::vector<size_t> sLen(B), tLen(B);
+    for (size_t k = 0; k < B; ++k) {
+      sPtr[k] = S[k].data;
+      sLen[k] = S[k].size;
+      tPtr[k] = T[k].data;
+      tLen[k] = T[k].size;
+    }
     const auto clock0 = std::chrono::steady_clock::now();
-    std::vector<PairResult> results(B);
-    std::atomic<size_t> next{0};
-    const size_t workers = std::min<size_t>(B, size_t(ThreadCount()));
-    ParallelFor(workers, [&](size_t, size_t, int) {
-      thread_local AlignScratch scratch;
-      for (size_t k = next.fetch_add(1); k < B; k = next.fetch_add(1)) {
-        char sn[48], tn[48];
-        std::snprintf(sn, sizeof sn, "studentIds[%zu]", k);
-        std::snprintf(tn, sizeof tn, "teacherIds[%zu]", k);
-        if (reference) {
-          CheckIds(ts, S[k].data, S[k].size, sn);
-          CheckIds(tt, T[k].data, T[k].size, tn);
-          AlignPairReference(ts, S[k].data, int32_t(S[k].size), tt, T[k].data, int32_t(T[k].size), opt, results[k]);
-        } else {
-          AlignPair(pt, S[k].data, int32_t(S[k].size), T[k].data, int32_t(T[k].size), opt, scratch, results[k], sn, tn);
-        }
-      }
-    }, 1);
+    std::vector<PairResult> results;
+    AlignBatch(pt, sPtr.data(), sLen.data(), tPtr.data(), tLen.data(), B, opt, reference, results);
 
     const auto clock1 = std::chrono::steady_clock::now();
     // Flat outputs: per-pair offsets first, then every pair copied in parallel into the JS arrays.
@@ -259,7 +239,7 @@ Napi::Value JsByteDiff(const Napi::CallbackInfo& info) {
 
 Registration reg("align", [](Napi::Env env, Napi::Object exports) {
   AlignTablesWrap::Init(env, exports);
-  exports.Set("alignBatch", Napi::Function::New(env, AlignBatch, "alignBatch"));
+  exports.Set("alignBatch", Napi::Function::New(env, JsAlignBatch, "alignBatch"));
   exports.Set("byteDiff", Napi::Function::New(env, JsByteDiff, "byteDiff"));
 });
 

@@ -1,0 +1,120 @@
+// JS binding of the sparse span projection (span_projection.h): unpack, call, pack.
+//   new SpanProjector(studentTable, teacherTable, studentVocab | null, teacherEos, studentEndOfTurn)
+//     -> the projector's tables, built once; it keeps both TokenTable objects alive.
+//   projector.project({studentIds, teacherIds, studentStart, studentEnd, teacherStart, teacherEnd,
+//     flags, logprobs, topkIds, topkLogprobs, k, includeFlags, device})
+//     -> { rowPtr, ids, probs, tail, mask }  (CSR over student rows)
+//   projector.trieNodes, trieBytes, outputSize
+#include <memory>
+#include <string>
+
+#include "common/binding.h"
+#include "project/span_projection.h"
+#include "tokenizer/binding.h"
+
+namespace xopd {
+namespace project {
+namespace {
+
+class SpanProjectorWrap : public Napi::ObjectWrap<SpanProjectorWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function fn = DefineClass(env, "SpanProjector",
+                                    {InstanceMethod("project", &SpanProjectorWrap::Project),
+                                     InstanceAccessor("trieNodes", &SpanProjectorWrap::TrieNodes, nullptr),
+                                     InstanceAccessor("trieBytes", &SpanProjectorWrap::TrieBytes, nullptr),
+                                     InstanceAccessor("outputSize", &SpanProjectorWrap::OutputSize, nullptr)});
+    exports.Set("SpanProjector", fn);
+  }
+
+  explicit SpanProjectorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SpanProjectorWrap>(info) {
+    Guard(info, [&]() -> Napi::Value {
+      const TokenTable& st = UnwrapTokenTable(info[0], "studentTable");
+      const TokenTable& tt = UnwrapTokenTable(info[1], "teacherTable");
+      // Keep the tables' JS objects alive as long as this projector reads them.
+      studentRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+      teacherRef_ = Napi::Persistent(info[1].As<Napi::Object>());
+      auto studentVocab = OptionalTypedArg<int32_t>(info[2], "studentVocab");
+      auto teacherEos = TypedArg<int32_t>(info[3], "teacherEos");
+      const int32_t studentEot = static_cast<int32_t>(IntArg(info[4], "studentEndOfTurn"));
+      BuildSpanTables(st, tt, studentVocab.data, studentVocab.size, teacherEos.data, teacherEos.size, studentEot, tables_);
+      return info.Env().Undefined();
+    });
+  }
+
+ private:
+  Napi::Value TrieNodes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(tables_.trie.token.size())); }
+  Napi::Value TrieBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(tables_.trie.Bytes())); }
+  Napi::Value OutputSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), tables_.outputSize); }
+
+  Napi::Value Project(const Napi::CallbackInfo& info) {
+    return Guard(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      XOPD_CHECK(info.Length() >= 1 && info[0].IsObject(), "E_ARG_TYPE", "project expects an options object");
+      Napi::Object o = info[0].As<Napi::Object>();
+      auto sIds = TypedArg<int32_t>(o.Get("studentIds"), "studentIds");
+      auto tIds = TypedArg<int32_t>(o.Get("teacherIds"), "teacherIds");
+      auto cs0 = TypedArg<int32_t>(o.Get("studentStart"), "alignment.studentStart");
+      auto cs1 = TypedArg<int32_t>(o.Get("studentEnd"), "alignment.studentEnd");
+      auto ct0 = TypedArg<int32_t>(o.Get("teacherStart"), "alignment.teacherStart");
+      auto ct1 = TypedArg<int32_t>(o.Get("teacherEnd"), "alignment.teacherEnd");
+      auto flags = TypedArg<uint8_t>(o.Get("flags"), "alignment.flags");
+      auto lp = TypedArg<float>(o.Get("logprobs"), "teacher.logprobs");
+      auto topIds = TypedArg<int32_t>(o.Get("topkIds"), "teacher.topkIds");
+      auto topLp = TypedArg<float>(o.Get("topkLogprobs"), "teacher.topkLogprobs");
+      const int64_t K = IntArg(o.Get("k"), "teacher.k");
+      const int64_t include = o.Get("includeFlags").IsUndefined() ? 0 : IntArg(o.Get("includeFlags"), "includeFlags");
+      const Device device = ParseDevice(o.Get("device").IsString() ? o.Get("device").As<Napi::String>().Utf8Value() : "cpu");
+      const size_t m = tIds.size, C = cs0.size;
+      XOPD_CHECK(K >= 0 && K <= 4096, "E_ARG_RANGE", "teacher.k must be in [0, 4096]");
+      XOPD_CHECK(lp.size == m, "E_ARG_SHAPE", "teacher.logprobs must have one entry per teacher id");
+      XOPD_CHECK(topIds.size == m * static_cast<size_t>(K) && topLp.size == topIds.size, "E_ARG_SHAPE",
+                 "teacher.topkIds and teacher.topkLogprobs must have teacherIds.length * k entries");
+      XOPD_CHECK(cs1.size == C && ct0.size == C && ct1.size == C && flags.size == C, "E_ARG_SHAPE",
+                 "alignment arrays must have chunkCount entries");
+      ProjectInput in;
+      in.studentIds = sIds.data;
+      in.n = sIds.size;
+      in.teacherIds = tIds.data;
+      in.m = m;
+      in.studentStart = cs0.data;
+      in.studentEnd = cs1.data;
+      in.teacherStart = ct0.data;
+      in.teacherEnd = ct1.data;
+      in.flags = flags.data;
+      in.chunks = C;
+      in.logprobs = lp.data;
+      in.topkIds = topIds.data;
+      in.topkLogprobs = topLp.data;
+      in.K = static_cast<int32_t>(K);
+      in.includeFlags = static_cast<uint8_t>(include);
+
+      CheckProjectInput(tables_, in);
+      RowPlan plan;
+      PlanRows(tables_, in, plan);
+      RowSlots rows;
+      RunRows(tables_, in, plan, device, rows);
+      const size_t n = in.n, nnz = static_cast<size_t>(CsrEntries(rows));
+      Napi::Int32Array rowPtr = Napi::Int32Array::New(env, n + 1), ids = Napi::Int32Array::New(env, nnz);
+      Napi::Float32Array probs = Napi::Float32Array::New(env, nnz), tail = Napi::Float32Array::New(env, n);
+      Napi::Uint8Array mask = Napi::Uint8Array::New(env, n);
+      WriteCsr(plan, rows, CsrView{rowPtr.Data(), ids.Data(), probs.Data(), tail.Data(), mask.Data()});
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("rowPtr", rowPtr);
+      out.Set("ids", ids);
+      out.Set("probs", probs);
+      out.Set("tail", tail);
+      out.Set("mask", mask);
+      return out;
+    });
+  }
+
+  Napi::ObjectReference studentRef_, teacherRef_;
+  SpanTables tables_;
+};
+
+Registration reg("project", SpanProjectorWrap::Init);
+
+}  // namespace
+}  // namespace project
+}  // namespace xopd

@@ -1,0 +1,117 @@
+// What ships and what verifies it, kept apart: the shipped addon exports exactly the names the
+// TypeScript facade calls (no reference, bench kernel or test hook); the dev addon adds those; the
+// package leaves every dev source out; each native stage reaches Node-API only from its binding;
+// every error code native code throws is one the facade knows.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { devAddon } from '../dev/addon.js';
+import { addon, packageRoot } from '../src/core/native.js';
+import { ErrorCode } from '../src/core/errors.js';
+
+/** Every export, recursively: objects by key, classes with their prototype's methods and accessors. */
+function surface(obj: object, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(obj).sort()) {
+    const value = (obj as Record<string, unknown>)[key];
+    const name = prefix + key;
+    out.push(name);
+    if (typeof value === 'function') {
+      const proto = (value as { prototype?: object }).prototype;
+      if (proto) for (const m of Object.getOwnPropertyNames(proto).filter((m) => m !== 'constructor').sort()) out.push(`${name}#${m}`);
+    } else if (value && typeof value === 'object') {
+      out.push(...surface(value, `${name}.`));
+    }
+  }
+  return out;
+}
+
+/** The shipped addon's whole surface. A new export is added here on purpose, or it is a leak. */
+const SHIPPED = [
+  'AlignTables', 'AlignTables#sameBytesIds',
+  'SpanProjector', 'SpanProjector#outputSize', 'SpanProjector#project', 'SpanProjector#trieBytes', 'SpanProjector#trieNodes',
+  'TinyModel', 'TinyModel#backward', 'TinyModel#backwardReady', 'TinyModel#forward', 'TinyModel#generate', 'TinyModel#getGrads',
+  'TinyModel#getOptimizerState', 'TinyModel#getParams', 'TinyModel#initParams', 'TinyModel#layout', 'TinyModel#paramCount',
+  'TinyModel#setOptimizer', 'TinyModel#setOptimizerState', 'TinyModel#setParams', 'TinyModel#step', 'TinyModel#stepCount',
+  'TinyModel#zeroGrads',
+  'TokenTable', 'TokenTable#byteOffsets', 'TokenTable#vocab',
+  'alignBatch', 'byteDiff', 'info',
+  'modelKernels', 'modelKernels.crossEntropy', 'modelKernels.logprobsTopK',
+  'policyGradient', 'setThreads', 'sparseDivergence',
+];
+
+/** What only verifies: never a shipped name. */
+const DEV_ONLY = /reference|bench|simd|peak|copy|unfused|gemm|dev/i;
+
+const root = packageRoot;
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? files(p) : [path.relative(root, p).split(path.sep).join('/')];
+  });
+}
+const nativeFiles = files(path.join(root, 'native'));
+/** The dev sources (the same rule as CMakeLists.txt, scripts/list-sources.cjs and package.json "files"). */
+const isDevSource = (f: string) => /^native\/dev\/|_reference\.[a-z]+$|_bench\.[a-z]+$/.test(f);
+
+describe('the shipped addon', () => {
+  it('exports exactly the facade\'s names, none of them a reference, bench kernel or test hook', () => {
+    const names = surface(addon());
+    expect(names.sort()).toEqual([...SHIPPED].sort());
+    expect(names.filter((n) => DEV_ONLY.test(n))).toEqual([]);
+    expect(addon().info().modules.filter((m) => m.startsWith('dev'))).toEqual([]);
+  });
+
+  it('the check bites: the dev addon holds the same names plus the dev ones, which the rule catches', () => {
+    const dev = surface(devAddon());
+    for (const n of SHIPPED) expect(dev).toContain(n);
+    const extra = dev.filter((n) => !SHIPPED.includes(n));
+    for (const n of ['policyGradientReference', 'sparseDivergenceReference', 'spanProjectionReference', 'lossSimd', 'copyParallel',
+      'sparseDivergenceUnfused', 'lossCudaBench', 'modelDev.referenceForward', 'modelDev.measurePeak', 'modelDev.gemm']) expect(extra).toContain(n);
+    // every extra export is caught by the name rule or sits under modelDev
+    expect(extra.filter((n) => !DEV_ONLY.test(n))).toEqual([]);
+  });
+});
+
+describe('the native tree', () => {
+  it('Node-API appears only in the bindings: addon.cc, common/binding.h, each stage\'s binding.{cc,h}, native/dev/', () => {
+    const napi = nativeFiles.filter((f) => /\.(cc|h|cu|cuh)$/.test(f) && /#include <napi\.h>|\bNapi::/.test(readFileSync(path.join(root, f), 'utf8')));
+    const allowed = (f: string) => f === 'native/addon.cc' || f === 'native/common/binding.h' || /^native\/[a-z]+\/binding\.(cc|h)$/.test(f) || f.startsWith('native/dev/');
+    expect(napi.filter((f) => !allowed(f))).toEqual([]);
+    // and the rule is not vacuous: each stage has its binding
+    for (const stage of ['tokenizer', 'align', 'project', 'loss', 'model']) expect(napi).toContain(`native/${stage}/binding.cc`);
+    expect(nativeFiles.filter((f) => /binding\.cc$/.test(f) && !f.startsWith('native/dev/')).length).toBe(5);
+  });
+
+  it('the node-gyp source list leaves every dev source out', () => {
+    const listed = execFileSync(process.execPath, ['scripts/list-sources.cjs'], { cwd: root, encoding: 'utf8' }).split(' ');
+    expect(listed.filter(isDevSource)).toEqual([]);
+    const shippedCc = nativeFiles.filter((f) => f.endsWith('.cc') && !isDevSource(f));
+    expect(listed.sort()).toEqual(shippedCc.sort());
+    expect(nativeFiles.filter((f) => f.endsWith('.cc') && isDevSource(f)).length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('every error code thrown by native code is an ErrorCode the facade maps', () => {
+    const known = new Set<string>(Object.values(ErrorCode));
+    const thrown = new Set<string>();
+    for (const f of nativeFiles.filter((x) => /\.(cc|h|cu|cuh)$/.test(x)))
+      for (const m of readFileSync(path.join(root, f), 'utf8').matchAll(/"(E_[A-Z_]+)"/g)) thrown.add(m[1]!);
+    expect(thrown.size).toBeGreaterThan(10);
+    expect(thrown).toContain('E_CUDA');
+    expect([...thrown].filter((c) => !known.has(c))).toEqual([]);
+  });
+});
+
+describe('the package', () => {
+  it('leaves out every dev source, the dev TypeScript and the benches (npm pack --dry-run)', () => {
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const packed: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
+    expect(packed.filter((f) => isDevSource(f) || /^(dev|bench|test)\/|^dist\/(dev|bench|test)\//.test(f))).toEqual([]);
+    // what the install builds from is there
+    for (const f of ['CMakeLists.txt', 'binding.gyp', 'scripts/build-native.js', 'scripts/list-sources.cjs', 'native/addon.cc', 'native/loss/binding.cc'])
+      expect(packed).toContain(f);
+    const nativeShipped = nativeFiles.filter((f) => !isDevSource(f));
+    expect(packed.filter((f) => f.startsWith('native/')).sort()).toEqual(nativeShipped.sort());
+  });
+});
