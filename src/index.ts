@@ -15,7 +15,7 @@ export { distill, type DistillJob } from './distill/job.js';
 export { arithmeticDistillTask } from './distill/tasks.js';
 export { TokenizerBridge, type TokenizerBridgeOptions } from './align/bridge.js';
 export { ChunkFlags, type ChunkFlag, type Alignment } from './align/types.js';
-export { alignPairs, alignTables, byteDiff, DiffEnd, type AlignmentDetails, type AlignOptions, type DiffLimits, type ByteDiffResult } from './align/aligner.js';
+export { alignPairs, alignTables, byteDiff, DiffEnd, type AlignmentDetails, type AlignOptions, type DiffLimits, type ByteDiffOptions, type ByteDiffResult } from './align/aligner.js';
 // Losses (DESIGN 4, 6) and sparse span projection (DESIGN 5)
 export { chunkAdvantages, type ChunkAdvantageOptions, type ChunkSignal } from './loss/chunk-advantages.js';
 export { policyGradientLoss, DEFAULT_CLIP, type ClipOptions, type PolicyGradientOptions, type PolicyGradientResult } from './loss/policy-gradient.js';

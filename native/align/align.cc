@@ -1,8 +1,16 @@
 // One student/teacher pair: byte streams, runs (equal: one run; else ByteDiff), synchronized cuts,
 // then chunks and flags (DESIGN 3.1-3.4):
 //   - consecutive cuts make a chunk; it is exact when both cuts lie in the same run, else APPROX;
-//   - a teacher that ends first (truncated): the chunk reaching past its last byte, and every student
-//     token after it (one chunk each, no teacher tokens), are TAIL;
+//   - a truncated teacher: the chunk reaching past its last byte, and every student token after it
+//     (one chunk each, no teacher tokens), are TAIL. The caller says whether it cut the teacher
+//     (TeacherIds): cut short, the diff is a prefix alignment and the rest of the student is the
+//     tail; whole, there is no tail. Not said, it is read from the bytes: the teacher's bytes end
+//     first and its whole last token lies in the final run of equal bytes (a prefix of the
+//     student's text, after any earlier differences). A teacher cut from the retokenized student
+//     response looks so unless the cut falls just after a differing region (the rest is then
+//     APPROX: masked all the same, or, when the teacher's last bytes recur close after, matched
+//     there). Any other end, a difference in the last bytes included, is one APPROX chunk holding
+//     both sides' differing tokens (DESIGN 3.2, 3.3);
 //   - OVERSIZE when either side has more than maxChunkTokens tokens;
 //   - when the student ends with an end-of-turn id and so does the teacher, those two form a final
 //     1:1 chunk and the rest is aligned without them.
@@ -52,9 +60,16 @@ void Stream(const TokenTable& table, const int32_t* ids, int32_t n, std::vector<
 
 // Chunks of the body (ids [0, n) x [0, m)) from its cuts, runs and how the diff ended.
 void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, const DiffResult* diff,
-                 std::vector<Cut>& cuts, PairResult& out) {
+                 TeacherIds teacher, std::vector<Cut>& cuts, PairResult& out) {
   const int32_t n = p.n, m = p.m, N = p.offS[n], M = p.offT[m];
-  const bool tail = !equal && diff->end == DiffEnd::kTeacherEnded;
+  bool tail = !equal && diff->end == DiffEnd::kTeacherEnded && teacher != TeacherIds::kComplete;
+  if (tail && teacher == TeacherIds::kInfer && M > 0) {
+    // The diff ended on a matched teacher byte; a cut-short teacher also has its whole last token
+    // (the last one with bytes) in that run. A coincidental match of a few bytes does not.
+    int32_t last = m - 1;
+    while (last > 0 && p.offT[last] == M) --last;
+    tail = !runs.empty() && runs.back().y <= p.offT[last];
+  }
   if (!tail) {
     // The end of both streams: inside the last run when it reaches both ends (or the streams are equal).
     int32_t endRun = equal ? 0 : (!runs.empty() && runs.back().x + runs.back().len == N &&
@@ -328,8 +343,8 @@ void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
 }
 
 void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
-               const AlignOptions& opt, AlignScratch& w, PairResult& out, const char* sName,
-               const char* tName) {
+               const AlignOptions& opt, TeacherIds teacher, AlignScratch& w, PairResult& out,
+               const char* sName, const char* tName) {
   const TokenTable& ts = *pt.student;
   const TokenTable& tt = *pt.teacher;
   out.Clear();
@@ -359,20 +374,20 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
       runs.clear();
       if (N > 0) runs.push_back({0, 0, N});
     } else {
-      ByteDiff(p.bytesS, N, p.bytesT, M, opt.diff, w.diffScratch, w.diff);
+      ByteDiff(p.bytesS, N, p.bytesT, M, teacher == TeacherIds::kTruncated, opt.diff, w.diffScratch, w.diff);
       out.edits = w.diff.edits;
       out.diffEnd = int32_t(w.diff.end);
     }
     w.cuts.clear();
     w.cuts.push_back({0, 0, equal || (!runs.empty() && runs[0].x == 0 && runs[0].y == 0) ? 0 : -1});
     SyncCuts(p, runs, w.cuts);
-    BuildChunks(p, runs, equal, &w.diff, w.cuts, out);
+    BuildChunks(p, runs, equal, &w.diff, teacher, w.cuts, out);
   }
   Finish(n, m, eot, opt, out);
 }
 
 void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
-                        const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out) {
+                        const int32_t* t, int32_t m, const AlignOptions& opt, TeacherIds teacher, PairResult& out) {
   out.Clear();
   const bool eot = EndOfTurnPair(s, n, t, m, opt);
   const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
@@ -394,7 +409,8 @@ void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const
     if (equal) {
       if (!bytesS.empty()) diff.runs.push_back({0, 0, int32_t(bytesS.size())});
     } else {
-      ByteDiffReference(bytesS.data(), int32_t(bytesS.size()), bytesT.data(), int32_t(bytesT.size()), diff);
+      ByteDiffReference(bytesS.data(), int32_t(bytesS.size()), bytesT.data(), int32_t(bytesT.size()),
+                        teacher == TeacherIds::kTruncated, diff);
       out.edits = diff.edits;
       out.diffEnd = int32_t(diff.end);
     }
@@ -402,7 +418,7 @@ void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const
     std::vector<Cut> cuts;
     cuts.push_back({0, 0, equal || (!diff.runs.empty() && diff.runs[0].x == 0 && diff.runs[0].y == 0) ? 0 : -1});
     SyncCutsReference(p, diff.runs, cuts);
-    BuildChunks(p, diff.runs, equal, &diff, cuts, out);
+    BuildChunks(p, diff.runs, equal, &diff, teacher, cuts, out);
   }
   Finish(n, m, eot, opt, out);
 }

@@ -2,9 +2,11 @@
 //   new AlignTables(studentTable, teacherTable) -> per-id facts of the pair, built once
 //   alignBatch(alignTables, studentIds[], teacherIds[], opts) -> flat chunk arrays
 //     pairs run on all cores (ParallelFor, one pair at a time per worker, dynamic order);
-//     opts: { maxChunkTokens, studentEos, teacherEos, reference?, generalPath?, anchorBytes?,
+//     opts: { maxChunkTokens, studentEos, teacherEos, teacherIds? (Uint8Array, one TeacherIds per
+//             pair: 0 infer, 1 complete, 2 truncated), reference?, generalPath?, anchorBytes?,
 //             maxEdits?, workPerByte?, workBase? }
 //   byteDiff(a, b, opts) -> { runs (x, y, len triples), end, x, y, edits }   (tests and tools)
+//     opts: { truncated?, reference?, anchorBytes?, maxEdits?, workPerByte?, workBase? }
 #include <napi.h>
 
 #include <algorithm>
@@ -127,6 +129,16 @@ Napi::Value AlignBatch(const Napi::CallbackInfo& info) {
     ReadDiffLimits(o, opt.diff);
     const bool reference = Has(o, "reference") && o.Get("reference").ToBoolean().Value();
     opt.generalPath = Has(o, "generalPath") && o.Get("generalPath").ToBoolean().Value();
+    std::vector<TeacherIds> teacherIds(S.size(), TeacherIds::kInfer);
+    if (Has(o, "teacherIds")) {
+      auto v = TypedArg<uint8_t>(o.Get("teacherIds"), "teacherIds");
+      XOPD_CHECK(v.size == S.size(), "E_ARG_SHAPE",
+                 "teacherIds must hold one entry per pair (" + std::to_string(S.size()) + "), got " + std::to_string(v.size));
+      for (size_t k = 0; k < v.size; ++k) {
+        XOPD_CHECK(v.data[k] <= 2, "E_ARG_RANGE", "teacherIds entries must be 0 (infer), 1 (complete) or 2 (truncated)");
+        teacherIds[k] = TeacherIds(v.data[k]);
+      }
+    }
     for (size_t k = 0; k < S.size(); ++k) {
       XOPD_CHECK(S[k].size < size_t(INT32_MAX) && T[k].size < size_t(INT32_MAX), "E_TOO_LONG",
                  "a sequence is longer than 2^31 - 1 tokens");
@@ -146,9 +158,11 @@ Napi::Value AlignBatch(const Napi::CallbackInfo& info) {
         if (reference) {
           CheckIds(ts, S[k].data, S[k].size, sn);
           CheckIds(tt, T[k].data, T[k].size, tn);
-          AlignPairReference(ts, S[k].data, int32_t(S[k].size), tt, T[k].data, int32_t(T[k].size), opt, results[k]);
+          AlignPairReference(ts, S[k].data, int32_t(S[k].size), tt, T[k].data, int32_t(T[k].size), opt, teacherIds[k],
+                             results[k]);
         } else {
-          AlignPair(pt, S[k].data, int32_t(S[k].size), T[k].data, int32_t(T[k].size), opt, scratch, results[k], sn, tn);
+          AlignPair(pt, S[k].data, int32_t(S[k].size), T[k].data, int32_t(T[k].size), opt, teacherIds[k], scratch,
+                    results[k], sn, tn);
         }
       }
     }, 1);
@@ -228,18 +242,19 @@ Napi::Value JsByteDiff(const Napi::CallbackInfo& info) {
     auto b = TypedArg<uint8_t>(info[1], "b");
     XOPD_CHECK(a.size < size_t(INT32_MAX) && b.size < size_t(INT32_MAX), "E_TOO_LONG", "inputs must be under 2^31 bytes");
     DiffLimits lim;
-    bool reference = false;
+    bool reference = false, truncated = false;
     if (info.Length() > 2 && info[2].IsObject()) {
       Napi::Object o = info[2].As<Napi::Object>();
       ReadDiffLimits(o, lim);
       reference = Has(o, "reference") && o.Get("reference").ToBoolean().Value();
+      truncated = Has(o, "truncated") && o.Get("truncated").ToBoolean().Value();
     }
     DiffResult r;
     if (reference) {
-      ByteDiffReference(a.data, int32_t(a.size), b.data, int32_t(b.size), r);
+      ByteDiffReference(a.data, int32_t(a.size), b.data, int32_t(b.size), truncated, r);
     } else {
       DiffScratch scratch;
-      ByteDiff(a.data, int32_t(a.size), b.data, int32_t(b.size), lim, scratch, r);
+      ByteDiff(a.data, int32_t(a.size), b.data, int32_t(b.size), truncated, lim, scratch, r);
     }
     Napi::Int32Array runs = Napi::Int32Array::New(env, r.runs.size() * 3);
     for (size_t k = 0; k < r.runs.size(); ++k) {

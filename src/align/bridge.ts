@@ -168,18 +168,26 @@ export class TokenizerBridge {
     return out;
   }
 
-  /** Chunks of one student response and its teacher response (DESIGN section 3). */
-  align(studentIds: Int32Array, teacherIds: Int32Array): AlignmentDetails {
-    return this.alignBatch([[studentIds, teacherIds]])[0]!;
+  /**
+   * Chunks of one student response and its teacher response (DESIGN section 3). `teacherTruncated`:
+   * the teacher ids were cut short (true: the student tokens past their end are TAIL) or are the
+   * whole response (false: no TAIL; a difference at the end is APPROX); left out, it is read from
+   * the bytes (README, "Alignment").
+   */
+  align(studentIds: Int32Array, teacherIds: Int32Array, opts: { teacherTruncated?: boolean } = {}): AlignmentDetails {
+    if (opts === null || typeof opts !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, `opts must be an object, got ${check.describe(opts)}`);
+    return this.alignBatch([[studentIds, teacherIds]], opts.teacherTruncated === undefined ? {} : { teacherTruncated: [opts.teacherTruncated] })[0]!;
   }
 
-  /** Chunks of many pairs, on all cores. */
-  alignBatch(pairs: Array<[Int32Array, Int32Array]>): AlignmentDetails[] {
+  /** Chunks of many pairs, on all cores; `teacherTruncated` as in align, one entry per pair. */
+  alignBatch(pairs: Array<[Int32Array, Int32Array]>, opts: { teacherTruncated?: ReadonlyArray<boolean | undefined> } = {}): AlignmentDetails[] {
     if (!Array.isArray(pairs)) throw new XopdError(ErrorCode.ARG_TYPE, `pairs must be an array of [studentIds, teacherIds], got ${check.describe(pairs)}`);
+    if (opts === null || typeof opts !== 'object') throw new XopdError(ErrorCode.ARG_TYPE, `opts must be an object, got ${check.describe(opts)}`);
     return alignPairs(this.student.table, this.teacher.table, pairs, {
       maxChunkTokens: this.maxChunkTokens,
       studentEos: this.student.eosIds,
       teacherEos: this.teacher.eosIds,
+      teacherTruncated: opts.teacherTruncated,
     });
   }
 
