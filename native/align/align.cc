@@ -5,12 +5,12 @@
 //     (one chunk each, no teacher tokens), are TAIL. The caller says whether it cut the teacher
 //     (TeacherIds): cut short, the diff is a prefix alignment and the rest of the student is the
 //     tail; whole, there is no tail. Not said, it is read from the bytes: the teacher's bytes end
-//     first and its whole last token lies in the final run of equal bytes (a prefix of the
-//     student's text, after any earlier differences). A teacher cut from the retokenized student
-//     response looks so unless the cut falls just after a differing region (the rest is then
-//     APPROX: masked all the same, or, when the teacher's last bytes recur close after, matched
-//     there). Any other end, a difference in the last bytes included, is one APPROX chunk holding
-//     both sides' differing tokens (DESIGN 3.2, 3.3);
+//     first, in a final run of equal bytes that holds its whole last token and at least anchorBytes
+//     bytes or all its bytes (a prefix of the student's text, after any earlier differences). A
+//     teacher cut from the retokenized student response looks so unless the cut falls less than
+//     anchorBytes after a differing region (the rest is then APPROX: masked all the same, or, when
+//     the teacher's last bytes recur close after, matched there). Any other end, a difference in the
+//     last bytes included, is one APPROX chunk holding both sides' differing tokens (DESIGN 3.2, 3.3);
 //   - OVERSIZE when either side has more than maxChunkTokens tokens;
 //   - when the student ends with an end-of-turn id and so does the teacher, those two form a final
 //     1:1 chunk and the rest is aligned without them.
@@ -60,15 +60,18 @@ void Stream(const TokenTable& table, const int32_t* ids, int32_t n, std::vector<
 
 // Chunks of the body (ids [0, n) x [0, m)) from its cuts, runs and how the diff ended.
 void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, const DiffResult* diff,
-                 TeacherIds teacher, std::vector<Cut>& cuts, PairResult& out) {
+                 TeacherIds teacher, int32_t anchorBytes, std::vector<Cut>& cuts, PairResult& out) {
   const int32_t n = p.n, m = p.m, N = p.offS[n], M = p.offT[m];
   bool tail = !equal && diff->end == DiffEnd::kTeacherEnded && teacher != TeacherIds::kComplete;
   if (tail && teacher == TeacherIds::kInfer && M > 0) {
-    // The diff ended on a matched teacher byte; a cut-short teacher also has its whole last token
-    // (the last one with bytes) in that run. A coincidental match of a few bytes does not.
+    // The diff ended on a matched teacher byte. A teacher cut short ends in re-synchronized text:
+    // the final run holds its whole last token (the last one with bytes) and either anchorBytes
+    // bytes (what re-anchors the diff after a difference) or all the teacher's bytes. A match found
+    // by the stream-end search inside a difference region (a lone combining mark matched to an
+    // earlier one) does not.
     int32_t last = m - 1;
     while (last > 0 && p.offT[last] == M) --last;
-    tail = !runs.empty() && runs.back().y <= p.offT[last];
+    tail = !runs.empty() && runs.back().y <= p.offT[last] && (runs.back().len >= anchorBytes || runs.back().y == 0);
   }
   if (!tail) {
     // The end of both streams: inside the last run when it reaches both ends (or the streams are equal).
@@ -381,7 +384,7 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
     w.cuts.clear();
     w.cuts.push_back({0, 0, equal || (!runs.empty() && runs[0].x == 0 && runs[0].y == 0) ? 0 : -1});
     SyncCuts(p, runs, w.cuts);
-    BuildChunks(p, runs, equal, &w.diff, teacher, w.cuts, out);
+    BuildChunks(p, runs, equal, &w.diff, teacher, opt.diff.anchorBytes, w.cuts, out);
   }
   Finish(n, m, eot, opt, out);
 }
@@ -418,7 +421,7 @@ void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const
     std::vector<Cut> cuts;
     cuts.push_back({0, 0, equal || (!diff.runs.empty() && diff.runs[0].x == 0 && diff.runs[0].y == 0) ? 0 : -1});
     SyncCutsReference(p, diff.runs, cuts);
-    BuildChunks(p, diff.runs, equal, &diff, teacher, cuts, out);
+    BuildChunks(p, diff.runs, equal, &diff, teacher, opt.diff.anchorBytes, cuts, out);
   }
   Finish(n, m, eot, opt, out);
 }

@@ -94,8 +94,8 @@ void SyncCutsReference(const PairBytes& p, const std::vector<Run>& runs, std::ve
 // What the caller knows of a pair's teacher ids (DESIGN 3.2): TAIL is for student tokens past the end
 // of a teacher cut short. kInfer reads it from the bytes (align.cc, BuildChunks).
 enum class TeacherIds : uint8_t {
-  kInfer = 0,      // not said: a tail when the teacher's bytes end first and its whole last token is
-                   // in the final run of equal bytes
+  kInfer = 0,      // not said: a tail when the teacher's bytes end first, in a final run of equal
+                   // bytes holding its whole last token and anchorBytes bytes or all its bytes
   kComplete = 1,   // the whole response: never TAIL; a difference at the end is one APPROX chunk
   kTruncated = 2,  // cut short: a prefix alignment; every student token past its end is TAIL
 };
