@@ -389,6 +389,21 @@ function truncationProblem(full: Alignment, cut: Alignment, s: Int32Array, t: In
   return null;
 }
 
+/**
+ * s aligned against the first k ids of t, told the teacher was cut short and not told; both checked
+ * against DESIGN 3 and the truncation rules, given `full`, the alignment of the whole of t.
+ */
+function checkCut(b: TokenizerBridge, s: Int32Array, t: Int32Array, k: number, full: Alignment): { cut: Alignment; inferred: Alignment } {
+  const cutT = t.subarray(0, k);
+  const cut = b.align(s, cutT, { teacherTruncated: true });
+  expect(alignmentProblem(cut, s, cutT, b.student, b.teacher, { teacherComplete: false })).toBeNull();
+  expect(truncationProblem(full, cut, s, t, b.teacher, k, true)).toBeNull();
+  const inferred = b.align(s, cutT);
+  expect(alignmentProblem(inferred, s, cutT, b.student, b.teacher, { teacherComplete: false })).toBeNull();
+  expect(truncationProblem(full, inferred, s, t, b.teacher, k, false)).toBeNull();
+  return { cut, inferred };
+}
+
 /** 1 when s ends the turn (a student end-of-turn id) and retokenize ended t the teacher's way, else 0. */
 function endsTurn(b: TokenizerBridge, s: Int32Array, t: Int32Array): number {
   return s.length > 0 && b.student.eosIds.includes(s[s.length - 1]!) && t.length > 0 && t[t.length - 1] === b.teacherEndOfTurn ? 1 : 0;
@@ -421,13 +436,7 @@ describe('invariants over all 20 ordered pairs on mixed real text', () => {
         expect(plainAlignment(b.align(s, t))).toEqual(plainAlignment(full));
         if (!full.bytesEqual) differing++;
         for (const k of cutPoints(full, t.length, r)) {
-          const cutT = t.subarray(0, k);
-          const cut = b.align(s, cutT, { teacherTruncated: true });
-          expect(alignmentProblem(cut, s, cutT, student, teacher, { teacherComplete: false })).toBeNull();
-          expect(truncationProblem(full, cut, s, t, teacher, k, true)).toBeNull();
-          const inferred = b.align(s, cutT);
-          expect(alignmentProblem(inferred, s, cutT, student, teacher, { teacherComplete: false })).toBeNull();
-          expect(truncationProblem(full, inferred, s, t, teacher, k, false)).toBeNull();
+          const { cut, inferred } = checkCut(b, s, t, k, full);
           cuts++;
           if (cut.flags.some((f) => f & ChunkFlags.TAIL)) tails++;
           if (JSON.stringify(plainAlignment(inferred)) === JSON.stringify(plainAlignment(cut))) inferredAsStated++;
@@ -502,13 +511,7 @@ describe('fuzz: no TAIL on a complete teacher, no inserted bytes, TAIL rules on 
           if (lastBody >= 0 && full.flags[lastBody]! & ChunkFlags.APPROX) fuzzCounts.approxAtEnd++;
           // A teacher cut short: TAIL only past its end (told, and read from the bytes).
           if (t.length > 0) {
-            const k = Math.min(t.length - 1, Math.floor(cutAt * t.length)), cutT = t.subarray(0, k);
-            const cut = b.align(s, cutT, { teacherTruncated: true });
-            expect(alignmentProblem(cut, s, cutT, student, teacher, { teacherComplete: false })).toBeNull();
-            expect(truncationProblem(full, cut, s, t, teacher, k, true)).toBeNull();
-            const inferred = b.align(s, cutT);
-            expect(alignmentProblem(inferred, s, cutT, student, teacher, { teacherComplete: false })).toBeNull();
-            expect(truncationProblem(full, inferred, s, t, teacher, k, false)).toBeNull();
+            const { cut } = checkCut(b, s, t, Math.min(t.length - 1, Math.floor(cutAt * t.length)), full);
             fuzzCounts.truncated++;
             if (cut.flags.some((f) => f & ChunkFlags.TAIL)) fuzzCounts.withTail++;
           }

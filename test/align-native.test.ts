@@ -20,6 +20,17 @@ function align(pairs: Array<[Int32Array, Int32Array]>, reference: boolean, maxCh
     { maxChunkTokens, reference, generalPath, studentEos: qwen.eosIds, teacherEos: llama.eosIds, teacherTruncated });
 }
 
+/** The code of the XopdError f throws, or 'no error'; any other error fails the test. */
+function errorCode(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(XopdError);
+    return (e as XopdError).code;
+  }
+  return 'no error';
+}
+
 function plain(a: AlignmentDetails) {
   return { chunks: chunksOf(a), flags: Array.from(a.flags), studentChunk: Array.from(a.studentChunk), bytesEqual: a.bytesEqual };
 }
@@ -442,19 +453,10 @@ describe('teacherTruncated: what the caller says of the teacher ids', () => {
   it('refuses an entry per pair that is missing or not a boolean', () => {
     const s = qwen.encode('hello world', { addSpecialTokens: false });
     const t = llama.encode('hello world', { addSpecialTokens: false });
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(XopdError);
-        return (e as XopdError).code;
-      }
-      return 'no error';
-    };
-    expect(code(() => bridge.alignBatch([[s, t]], { teacherTruncated: [] }))).toBe('E_ARG_TYPE');
-    expect(code(() => bridge.alignBatch([[s, t]], { teacherTruncated: ['yes' as unknown as boolean] }))).toBe('E_ARG_TYPE');
-    expect(code(() => bridge.align(s, t, { teacherTruncated: 1 as unknown as boolean }))).toBe('E_ARG_TYPE');
-    expect(code(() => bridge.align(s, t, null as unknown as { teacherTruncated?: boolean }))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => bridge.alignBatch([[s, t]], { teacherTruncated: [] }))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => bridge.alignBatch([[s, t]], { teacherTruncated: ['yes' as unknown as boolean] }))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => bridge.align(s, t, { teacherTruncated: 1 as unknown as boolean }))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => bridge.align(s, t, null as unknown as { teacherTruncated?: boolean }))).toBe('E_ARG_TYPE');
     expect(bridge.alignBatch([[s, t], [s, t]], { teacherTruncated: [undefined, false] }).length).toBe(2);
   });
 });
@@ -531,29 +533,20 @@ describe('scale and bad input', () => {
   it('ids out of range, mismatched tokenizers, wrong types: XopdError with a code, never a crash', () => {
     const s = qwen.encode('hello world', { addSpecialTokens: false });
     const t = llama.encode('hello world', { addSpecialTokens: false });
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(XopdError);
-        return (e as XopdError).code;
-      }
-      return 'no error';
-    };
-    expect(code(() => bridge.align(Int32Array.of(1, -1), t))).toBe('E_TOKEN_ID');
-    expect(code(() => bridge.align(s, Int32Array.of(5, 128256)))).toBe('E_TOKEN_ID');
+    expect(errorCode(() => bridge.align(Int32Array.of(1, -1), t))).toBe('E_TOKEN_ID');
+    expect(errorCode(() => bridge.align(s, Int32Array.of(5, 128256)))).toBe('E_TOKEN_ID');
     // Qwen 3 ids given as the teacher's (Llama 3, a smaller vocabulary): the large ones are refused.
     const qwenIds = qwen.encode('你好，世界。今天天气很好 <|im_end|>', { addSpecialTokens: false });
-    expect(code(() => bridge.align(s, qwenIds))).toBe('E_TOKEN_ID');
-    expect(code(() => bridge.retokenize(Int32Array.of(200_000)))).toBe('E_TOKEN_ID');
-    expect(code(() => bridge.align(new Float32Array(2) as unknown as Int32Array, t))).toBe('E_ARG_TYPE');
-    expect(code(() => bridge.alignBatch('x' as unknown as Array<[Int32Array, Int32Array]>))).toBe('E_ARG_TYPE');
-    expect(code(() => bridge.alignBatch([[s]] as unknown as Array<[Int32Array, Int32Array]>))).toBe('E_ARG_TYPE');
-    expect(code(() => new TokenizerBridge(qwen, {} as Tokenizer))).toBe('E_ARG_TYPE');
-    expect(code(() => new TokenizerBridge(qwen, llama, { maxChunkTokens: 0 }))).toBe('E_ARG_RANGE');
-    expect(code(() => alignPairs(qwen.table, llama.table, [[s, t]], { maxChunkTokens: 6, maxEdits: -1 }))).toBe('E_ARG_RANGE');
+    expect(errorCode(() => bridge.align(s, qwenIds))).toBe('E_TOKEN_ID');
+    expect(errorCode(() => bridge.retokenize(Int32Array.of(200_000)))).toBe('E_TOKEN_ID');
+    expect(errorCode(() => bridge.align(new Float32Array(2) as unknown as Int32Array, t))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => bridge.alignBatch('x' as unknown as Array<[Int32Array, Int32Array]>))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => bridge.alignBatch([[s]] as unknown as Array<[Int32Array, Int32Array]>))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => new TokenizerBridge(qwen, {} as Tokenizer))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => new TokenizerBridge(qwen, llama, { maxChunkTokens: 0 }))).toBe('E_ARG_RANGE');
+    expect(errorCode(() => alignPairs(qwen.table, llama.table, [[s, t]], { maxChunkTokens: 6, maxEdits: -1 }))).toBe('E_ARG_RANGE');
     // Plain arrays of ids are accepted and checked.
     expect(bridge.align(Array.from(s) as unknown as Int32Array, Array.from(t) as unknown as Int32Array).chunkCount).toBe(2);
-    expect(code(() => bridge.align([1.5] as unknown as Int32Array, t))).toBe('E_ARG_TYPE');
+    expect(errorCode(() => bridge.align([1.5] as unknown as Int32Array, t))).toBe('E_ARG_TYPE');
   });
 });
