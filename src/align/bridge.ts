@@ -132,7 +132,9 @@ export class TokenizerBridge {
    * turn a spelled control token into that control token. So the pieces are split here: a spelled
    * control token becomes ordinary tokens of its bytes, another added token stays itself (as the
    * teacher's encoder keeps it), and each text piece is encoded without the teacher's prefix, but
-   * for the first piece of a response (`responseStart`), which keeps the teacher's usual start.
+   * for the first piece of a response (`responseStart`), which keeps the teacher's usual start. A
+   * teacher without a prefix is split only at its control tokens (its encoder's own split at other
+   * added tokens, such as Gemma 3's "\n", gives the same ids, in one call instead of hundreds).
    */
   private encodeText(text: string, responseStart: boolean, out: number[]): void {
     const tSpecial = this.teacher.byteTable.special;
@@ -206,13 +208,17 @@ export class TokenizerBridge {
 
   private added: AddedTrie | undefined;
 
-  /** The text cut at every spelling of a teacher added token, leftmost longest first (as the teacher's encoder cuts). */
+  /**
+   * The text cut at every spelling of a teacher added token (a control token only, for a teacher
+   * without a prefix), leftmost longest first, as the teacher's encoder cuts.
+   */
   private splitAtAdded(text: string): Array<{ piece: string; added?: number }> {
     if (!this.added) {
       this.added = { next: new Map() };
+      const all = this.teacherPrefix().length > 0;
       for (const id of this.teacher.addedIds) {
         const s = this.teacher.token(id);
-        if (s.length === 0) continue;
+        if (s.length === 0 || !(all || this.teacher.isSpecial(id))) continue;
         let node = this.added;
         for (let k = 0; k < s.length; k++) {
           const ch = s[k]!;
