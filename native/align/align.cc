@@ -1,8 +1,16 @@
 // One student/teacher pair: byte streams, runs (equal: one run; else ByteDiff), synchronized cuts,
 // then chunks and flags (DESIGN 3.1-3.4):
 //   - consecutive cuts make a chunk; it is exact when both cuts lie in the same run, else APPROX;
-//   - a teacher that ends first (truncated): the chunk reaching past its last byte, and every student
-//     token after it (one chunk each, no teacher tokens), are TAIL;
+//   - a truncated teacher: the chunk reaching past its last byte, and every student token after it
+//     (one chunk each, no teacher tokens), are TAIL. The caller says whether it cut the teacher
+//     (TeacherIds): cut short, the diff is a prefix alignment and the rest of the student is the
+//     tail; whole, there is no tail. Not said, it is read from the bytes: the teacher's bytes end
+//     first, in a final run of equal bytes that holds its whole last token and at least anchorBytes
+//     bytes or all its bytes (a prefix of the student's text, after any earlier differences). A
+//     teacher cut from the retokenized student response looks so unless the cut falls less than
+//     anchorBytes after a differing region (the rest is then APPROX: masked all the same, or, when
+//     the teacher's last bytes recur close after, matched there). Any other end, a difference in the
+//     last bytes included, is one APPROX chunk holding both sides' differing tokens (DESIGN 3.2, 3.3);
 //   - OVERSIZE when either side has more than maxChunkTokens tokens;
 //   - when the student ends with an end-of-turn id and so does the teacher, those two form a final
 //     1:1 chunk and the rest is aligned without them.
@@ -55,9 +63,19 @@ void Stream(const TokenTable& table, const int32_t* ids, int32_t n, std::vector<
 
 // Chunks of the body (ids [0, n) x [0, m)) from its cuts, runs and how the diff ended.
 void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, const DiffResult* diff,
-                 std::vector<Cut>& cuts, PairResult& out) {
+                 TeacherIds teacher, int32_t anchorBytes, std::vector<Cut>& cuts, PairResult& out) {
   const int32_t n = p.n, m = p.m, N = p.offS[n], M = p.offT[m];
-  const bool tail = !equal && diff->end == DiffEnd::kTeacherEnded;
+  bool tail = !equal && diff->end == DiffEnd::kTeacherEnded && teacher != TeacherIds::kComplete;
+  if (tail && teacher == TeacherIds::kInfer && M > 0) {
+    // The diff ended on a matched teacher byte. A teacher cut short ends in re-synchronized text:
+    // the final run holds its whole last token (the last one with bytes) and either anchorBytes
+    // bytes (what re-anchors the diff after a difference) or all the teacher's bytes. A match found
+    // by the stream-end search inside a difference region (a lone combining mark matched to an
+    // earlier one) does not.
+    int32_t last = m - 1;
+    while (last > 0 && p.offT[last] == M) --last;
+    tail = !runs.empty() && runs.back().y <= p.offT[last] && (runs.back().len >= anchorBytes || runs.back().y == 0);
+  }
   if (!tail) {
     // The end of both streams: inside the last run when it reaches both ends (or the streams are equal).
     int32_t endRun = equal ? 0 : (!runs.empty() && runs.back().x + runs.back().len == N &&
@@ -331,8 +349,8 @@ void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
 }
 
 void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
-               const AlignOptions& opt, AlignScratch& w, PairResult& out, const char* sName,
-               const char* tName) {
+               const AlignOptions& opt, TeacherIds teacher, AlignScratch& w, PairResult& out,
+               const char* sName, const char* tName) {
   const TokenTable& ts = *pt.student;
   const TokenTable& tt = *pt.teacher;
   out.Clear();
@@ -362,20 +380,20 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
       runs.clear();
       if (N > 0) runs.push_back({0, 0, N});
     } else {
-      ByteDiff(p.bytesS, N, p.bytesT, M, opt.diff, w.diffScratch, w.diff);
+      ByteDiff(p.bytesS, N, p.bytesT, M, teacher == TeacherIds::kTruncated, opt.diff, w.diffScratch, w.diff);
       out.edits = w.diff.edits;
       out.diffEnd = int32_t(w.diff.end);
     }
     w.cuts.clear();
     w.cuts.push_back({0, 0, equal || (!runs.empty() && runs[0].x == 0 && runs[0].y == 0) ? 0 : -1});
     SyncCuts(p, runs, w.cuts);
-    BuildChunks(p, runs, equal, &w.diff, w.cuts, out);
+    BuildChunks(p, runs, equal, &w.diff, teacher, opt.diff.anchorBytes, w.cuts, out);
   }
   Finish(n, m, eot, opt, out);
 }
 
 void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
-                        const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out) {
+                        const int32_t* t, int32_t m, const AlignOptions& opt, TeacherIds teacher, PairResult& out) {
   out.Clear();
   const bool eot = EndOfTurnPair(s, n, t, m, opt);
   const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
@@ -397,7 +415,8 @@ void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const
     if (equal) {
       if (!bytesS.empty()) diff.runs.push_back({0, 0, int32_t(bytesS.size())});
     } else {
-      ByteDiffReference(bytesS.data(), int32_t(bytesS.size()), bytesT.data(), int32_t(bytesT.size()), diff);
+      ByteDiffReference(bytesS.data(), int32_t(bytesS.size()), bytesT.data(), int32_t(bytesT.size()),
+                        teacher == TeacherIds::kTruncated, diff);
       out.edits = diff.edits;
       out.diffEnd = int32_t(diff.end);
     }
@@ -405,13 +424,14 @@ void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const
     std::vector<Cut> cuts;
     cuts.push_back({0, 0, equal || (!diff.runs.empty() && diff.runs[0].x == 0 && diff.runs[0].y == 0) ? 0 : -1});
     SyncCutsReference(p, diff.runs, cuts);
-    BuildChunks(p, diff.runs, equal, &diff, cuts, out);
+    BuildChunks(p, diff.runs, equal, &diff, teacher, opt.diff.anchorBytes, cuts, out);
   }
   Finish(n, m, eot, opt, out);
 }
 
 void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLen, const int32_t* const* t,
-                const size_t* tLen, size_t B, const AlignOptions& opt, bool reference, std::vector<PairResult>& out) {
+                const size_t* tLen, const TeacherIds* teacher, size_t B, const AlignOptions& opt, bool reference,
+                std::vector<PairResult>& out) {
   for (size_t k = 0; k < B; ++k)
     XOPD_CHECK(sLen[k] < size_t(INT32_MAX) && tLen[k] < size_t(INT32_MAX), "E_TOO_LONG", "a sequence is longer than 2^31 - 1 tokens");
   out.resize(B);
@@ -426,9 +446,9 @@ void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLe
       if (reference) {
         CheckIds(*pt.student, s[k], sLen[k], sn);
         CheckIds(*pt.teacher, t[k], tLen[k], tn);
-        AlignPairReference(*pt.student, s[k], int32_t(sLen[k]), *pt.teacher, t[k], int32_t(tLen[k]), opt, out[k]);
+        AlignPairReference(*pt.student, s[k], int32_t(sLen[k]), *pt.teacher, t[k], int32_t(tLen[k]), opt, teacher[k], out[k]);
       } else {
-        AlignPair(pt, s[k], int32_t(sLen[k]), t[k], int32_t(tLen[k]), opt, scratch, out[k], sn, tn);
+        AlignPair(pt, s[k], int32_t(sLen[k]), t[k], int32_t(tLen[k]), opt, teacher[k], scratch, out[k], sn, tn);
       }
     }
   }, 1);

@@ -42,7 +42,8 @@ struct DiffLimits {
 // How the diff ended.
 enum class DiffEnd : int32_t {
   kBoth = 0,           // both streams consumed
-  kTeacherEnded = 1,   // teacher bytes consumed at (x, M), x < N: student bytes [x, N) are a tail
+  kTeacherEnded = 1,   // teacher bytes consumed at (x, M), x < N, on a matched byte (or M = 0): the
+                       // student bytes [x, N) may be a tail (BuildChunks decides, align.cc)
   kStudentEnded = 2,   // student bytes consumed at (N, y), y < M: teacher bytes [y, M) are extra
   kGaveUp = 3,         // limits reached at (x, y): the rest differs as one region
 };
@@ -61,10 +62,12 @@ struct DiffScratch {
 
 // Bounded, anchored Myers over bytes (byte_diff.cc): linear on equal stretches, each difference
 // region searched from its first differing byte until `anchorBytes` equal bytes (or a stream end).
-void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const DiffLimits& lim,
+// `truncated`: b (the teacher) was cut short, so a's bytes past b's end cost nothing (a prefix
+// alignment); otherwise both streams are whole (a global alignment).
+void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, bool truncated, const DiffLimits& lim,
               DiffScratch& scratch, DiffResult& out);
 // Plain O(n*m) dynamic program of the same edit metric (insertions + deletions); small inputs only.
-void ByteDiffReference(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, DiffResult& out);
+void ByteDiffReference(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, bool truncated, DiffResult& out);
 
 // A chunk boundary: student token index i, teacher token index j, and the run it lies in (-1: none,
 // the start or end of two streams that differ there).
@@ -87,6 +90,15 @@ struct PairBytes {
 void SyncCuts(const PairBytes& p, const std::vector<Run>& runs, std::vector<Cut>& cuts);
 // The same set from the definition: set intersection per run, then boundary checks.
 void SyncCutsReference(const PairBytes& p, const std::vector<Run>& runs, std::vector<Cut>& cuts);
+
+// What the caller knows of a pair's teacher ids (DESIGN 3.2): TAIL is for student tokens past the end
+// of a teacher cut short. kInfer reads it from the bytes (align.cc, BuildChunks).
+enum class TeacherIds : uint8_t {
+  kInfer = 0,      // not said: a tail when the teacher's bytes end first, in a final run of equal
+                   // bytes holding its whole last token and anchorBytes bytes or all its bytes
+  kComplete = 1,   // the whole response: never TAIL; a difference at the end is one APPROX chunk
+  kTruncated = 2,  // cut short: a prefix alignment; every student token past its end is TAIL
+};
 
 struct AlignOptions {
   int32_t maxChunkTokens = 6;
@@ -153,16 +165,18 @@ struct AlignScratch {
 // Optimised pair alignment (align.cc): one fused pass when the streams are equal (ids checked on
 // the way), else the general path (ids checked first; throws E_TOKEN_ID naming sName/tName).
 void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
-               const AlignOptions& opt, AlignScratch& scratch, PairResult& out, const char* sName,
-               const char* tName);
+               const AlignOptions& opt, TeacherIds teacher, AlignScratch& scratch, PairResult& out,
+               const char* sName, const char* tName);
 // Reference: materialised streams, ByteDiffReference when they differ, SyncCutsReference, plain flags.
 void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
-                        const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out);
+                        const int32_t* t, int32_t m, const AlignOptions& opt, TeacherIds teacher, PairResult& out);
 
-// A batch of pairs: pair k is (s[k], sLen[k]) against (t[k], tLen[k]); pairs run on all cores, one
-// pair at a time per worker in dynamic order. reference: AlignPairReference (ids checked) instead.
+// A batch of pairs: pair k is (s[k], sLen[k]) against (t[k], tLen[k]), teacher[k] says whether its
+// teacher ids are complete; pairs run on all cores, one pair at a time per worker in dynamic order.
+// reference: AlignPairReference (ids checked) instead.
 void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLen, const int32_t* const* t,
-                const size_t* tLen, size_t B, const AlignOptions& opt, bool reference, std::vector<PairResult>& out);
+                const size_t* tLen, const TeacherIds* teacher, size_t B, const AlignOptions& opt, bool reference,
+                std::vector<PairResult>& out);
 
 }  // namespace align
 }  // namespace xopd

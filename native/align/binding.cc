@@ -2,9 +2,11 @@
 //   new AlignTables(studentTable, teacherTable) -> per-id facts of the pair, built once
 //   alignBatch(alignTables, studentIds[], teacherIds[], opts) -> flat chunk arrays
 //     pairs run on all cores (ParallelFor, one pair at a time per worker, dynamic order);
-//     opts: { maxChunkTokens, studentEos, teacherEos, reference?, generalPath?, anchorBytes?,
+//     opts: { maxChunkTokens, studentEos, teacherEos, teacherIds? (Uint8Array, one TeacherIds per
+//             pair: 0 infer, 1 complete, 2 truncated), reference?, generalPath?, anchorBytes?,
 //             maxEdits?, workPerByte?, workBase? }
 //   byteDiff(a, b, opts) -> { runs (x, y, len triples), end, x, y, edits }   (tests and tools)
+//     opts: { truncated?, reference?, anchorBytes?, maxEdits?, workPerByte?, workBase? }
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -120,6 +122,16 @@ Napi::Value JsAlignBatch(const Napi::CallbackInfo& info) {
     ReadDiffLimits(o, opt.diff);
     const bool reference = Has(o, "reference") && o.Get("reference").ToBoolean().Value();
     opt.generalPath = Has(o, "generalPath") && o.Get("generalPath").ToBoolean().Value();
+    std::vector<TeacherIds> teacherIds(S.size(), TeacherIds::kInfer);
+    if (Has(o, "teacherIds")) {
+      auto v = TypedArg<uint8_t>(o.Get("teacherIds"), "teacherIds");
+      XOPD_CHECK(v.size == S.size(), "E_ARG_SHAPE",
+                 "teacherIds must hold one entry per pair (" + std::to_string(S.size()) + "), got " + std::to_string(v.size));
+      for (size_t k = 0; k < v.size; ++k) {
+        XOPD_CHECK(v.data[k] <= 2, "E_ARG_RANGE", "teacherIds entries must be 0 (infer), 1 (complete) or 2 (truncated)");
+        teacherIds[k] = TeacherIds(v.data[k]);
+      }
+    }
     const size_t B = S.size();
     std::vector<const int32_t*> sPtr(B), tPtr(B);
     std::vector<size_t> sLen(B), tLen(B);
@@ -131,7 +143,7 @@ Napi::Value JsAlignBatch(const Napi::CallbackInfo& info) {
     }
     const auto clock0 = std::chrono::steady_clock::now();
     std::vector<PairResult> results;
-    AlignBatch(pt, sPtr.data(), sLen.data(), tPtr.data(), tLen.data(), B, opt, reference, results);
+    AlignBatch(pt, sPtr.data(), sLen.data(), tPtr.data(), tLen.data(), teacherIds.data(), B, opt, reference, results);
 
     const auto clock1 = std::chrono::steady_clock::now();
     // Flat outputs: per-pair offsets first, then every pair copied in parallel into the JS arrays.
@@ -208,18 +220,19 @@ Napi::Value JsByteDiff(const Napi::CallbackInfo& info) {
     auto b = TypedArg<uint8_t>(info[1], "b");
     XOPD_CHECK(a.size < size_t(INT32_MAX) && b.size < size_t(INT32_MAX), "E_TOO_LONG", "inputs must be under 2^31 bytes");
     DiffLimits lim;
-    bool reference = false;
+    bool reference = false, truncated = false;
     if (info.Length() > 2 && info[2].IsObject()) {
       Napi::Object o = info[2].As<Napi::Object>();
       ReadDiffLimits(o, lim);
       reference = Has(o, "reference") && o.Get("reference").ToBoolean().Value();
+      truncated = Has(o, "truncated") && o.Get("truncated").ToBoolean().Value();
     }
     DiffResult r;
     if (reference) {
-      ByteDiffReference(a.data, int32_t(a.size), b.data, int32_t(b.size), r);
+      ByteDiffReference(a.data, int32_t(a.size), b.data, int32_t(b.size), truncated, r);
     } else {
       DiffScratch scratch;
-      ByteDiff(a.data, int32_t(a.size), b.data, int32_t(b.size), lim, scratch, r);
+      ByteDiff(a.data, int32_t(a.size), b.data, int32_t(b.size), truncated, lim, scratch, r);
     }
     Napi::Int32Array runs = Napi::Int32Array::New(env, r.runs.size() * 3);
     for (size_t k = 0; k < r.runs.size(); ++k) {
