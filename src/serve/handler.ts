@@ -25,6 +25,8 @@ export interface ServeConfig {
   teacherApiKey?: string;
   teacherTimeoutMs: number;
   teacherRetries: number;
+  /** backoff before the first teacher retry (default 250 ms) */
+  teacherBackoffMs?: number;
   /** teacher requests in flight from one handler */
   teacherConcurrency: number;
   /** teacher candidates per position when more than the realised token is asked for */
@@ -76,7 +78,7 @@ export class ServeHandler {
     const teacherTok = Tokenizer.load(config.teacherTokenizer, { chatTemplate: config.teacherChatTemplate });
     this.teacher = new VllmTeacher({
       baseUrls: config.teacherUrls, tokenizer: teacherTok, model: config.teacherModel, apiKey: config.teacherApiKey,
-      timeoutMs: config.teacherTimeoutMs, retries: config.teacherRetries, concurrency: config.teacherConcurrency,
+      timeoutMs: config.teacherTimeoutMs, retries: config.teacherRetries, backoffMs: config.teacherBackoffMs, concurrency: config.teacherConcurrency,
     });
     this.scorer = new OpdScorer(student, teacherTok, this.teacher, { prompts: config.prompts, maxChunkTokens: config.maxChunkTokens });
   }

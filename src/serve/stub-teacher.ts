@@ -20,6 +20,8 @@ export interface StubTeacherOptions {
   port?: number;
   delayMs?: number;
   fault?: 'malformed' | 'http500' | null;
+  /** when set, completions need Authorization: Bearer <apiKey> (401 otherwise), as vLLM's --api-key */
+  apiKey?: string;
 }
 
 export interface StubTeacher {
@@ -77,6 +79,7 @@ export async function serveStubTeacher(options: StubTeacherOptions): Promise<Stu
     };
     if (req.url === '/health') return reply(200, '{}');
     if (req.url === '/v1/models') return reply(200, JSON.stringify({ object: 'list', data: [{ id: model, object: 'model', max_model_len: o.maxModelLen ?? 32768 }] }));
+    if (o.apiKey && req.headers.authorization !== `Bearer ${o.apiKey}`) return reply(401, '{"error":"Unauthorized"}');
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
