@@ -27,7 +27,7 @@ export class ServeMetrics {
     this.teacherErrors.set(key, (this.teacherErrors.get(key) ?? 0) + 1);
   }
 
-  render(gauges: { inflight: number; queued: number; workers: number; draining: boolean }): string {
+  render(gauges: { inflight: number; queued: number; workers: number; restarts: number; draining: boolean }): string {
     const out: string[] = [];
     const head = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     head('xopd_serve_requests_total', 'counter', 'HTTP requests answered, by route and status.');
@@ -59,6 +59,8 @@ export class ServeMetrics {
     out.push(`xopd_serve_queued ${gauges.queued}`);
     head('xopd_serve_workers', 'gauge', 'Worker threads.');
     out.push(`xopd_serve_workers ${gauges.workers}`);
+    head('xopd_serve_worker_restarts_total', 'counter', 'Worker threads that died and were replaced.');
+    out.push(`xopd_serve_worker_restarts_total ${gauges.restarts}`);
     head('xopd_serve_draining', 'gauge', '1 while the server drains before exiting.');
     out.push(`xopd_serve_draining ${gauges.draining ? 1 : 0}`);
     const mem = process.memoryUsage();

@@ -176,7 +176,7 @@ export async function serveOpd(options: OpdServerOptions): Promise<OpdServer> {
       if (!authorized(req))
         throw new Refusal(401, ErrorCode.UNAUTHORIZED, 'this server needs Authorization: Bearer <key> (the key given to xopd serve --api-key or XOPD_API_KEY)', 'Unauthorized', { 'www-authenticate': 'Bearer', connection: 'close' });
       if (draining) throw new Refusal(503, ErrorCode.OVERLOADED, 'the server is shutting down; send this request to another replica', 'ServiceUnavailable', { 'retry-after': '1' });
-      if (spec.name === 'metrics') return send(200, metrics.render({ inflight: pool.inflight, queued: pool.queued, workers: pool.workers, draining }), {}, 'text/plain; version=0.0.4; charset=utf-8');
+      if (spec.name === 'metrics') return send(200, metrics.render({ inflight: pool.inflight, queued: pool.queued, workers: pool.workers, restarts: pool.restarts, draining }), {}, 'text/plain; version=0.0.4; charset=utf-8');
       if (spec.name === 'schema') return send(200, schema);
       readBody(req).then((body) => run(spec.name as Route, body)).then((r) => send(r.status, r.body), fail);
     } catch (err) {
