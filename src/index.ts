@@ -1,6 +1,7 @@
 export { XopdError, ErrorCode } from './errors.js';
 export { info, setThreads, version, type NativeInfo, type Device } from './native.js';
-export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type NativeTokenTable } from './tokenizer/tokenizer.js';
+export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type LoadOptions, type NativeTokenTable } from './tokenizer/tokenizer.js';
+export { PromptParser, type PromptParserOptions } from './tokenizer/prompt-parse.js';
 export type { ChatMessage } from './tokenizer/chat-template.js';
 export type { TokenizerKind } from './tokenizer/token-bytes.js';
 // distillation: the OPD loop, served teachers (vLLM protocol), runs with checkpoints
@@ -13,6 +14,11 @@ export { MetricsLog } from './distill/metrics.js';
 export { runDistillation, type RunOptions, type RunResult } from './distill/run.js';
 export { distill, type DistillJob } from './distill/job.js';
 export { arithmeticDistillTask } from './distill/tasks.js';
+// xopd serve: the cross-tokenizer teacher behind HTTP (TRL's teacher-server protocol, POST /v1/opd/score)
+export { serveOpd, type OpdServer, type OpdServerOptions } from './serve/server.js';
+export { OpdScorer, type ScoreItem, type ScoredItem, type ScoreOptions, type PromptFormat } from './serve/scorer.js';
+export { OPD_SCORE_REQUEST_SCHEMA, OPD_SCORE_RESPONSE_SCHEMA } from './serve/opd-route.js';
+export type { ServeConfig } from './serve/handler.js';
 export { TokenizerBridge, type TokenizerBridgeOptions } from './align/bridge.js';
 export { ChunkFlags, type ChunkFlag, type Alignment } from './align/types.js';
 export { alignPairs, alignTables, byteDiff, DiffEnd, type AlignmentDetails, type AlignOptions, type DiffLimits, type ByteDiffResult } from './align/aligner.js';
