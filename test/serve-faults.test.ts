@@ -17,7 +17,7 @@ let llama: Tokenizer;
 let qwenVocab: number;
 
 const serveArgs = (teacherUrl: string) => ['serve', '--student-tokenizer', 'llama3', '--teacher-tokenizer', 'qwen3', '--teacher-url', teacherUrl, '--port', '0',
-  '--workers', '2', '--per-worker', '16', '--queue-size', '512', '--teacher-retries', '1', '--teacher-timeout', '400', '--quiet'];
+  '--workers', '2', '--per-worker', '16', '--queue-size', '512', '--teacher-retries', '1', '--teacher-timeout', '1000', '--quiet'];
 
 const metric = async (name: string): Promise<number> => {
   const text = (await request(`${serve.url}/metrics`)).text;
@@ -68,7 +68,7 @@ describe('teacher faults', () => {
   });
 
   it('a teacher slower than --teacher-timeout: 504 naming the teacher', async () => {
-    stub.options = { ...stub.options, delayMs: 1500 };
+    stub.options = { ...stub.options, delayMs: 2500 };
     try {
       const a = await trl(3);
       expect(a.status).toBe(504);
@@ -137,7 +137,8 @@ function badBodies(): Array<{ path: string; body: string }> {
 
 describe('load with malformed requests', () => {
   it('10k requests, 1% malformed: every bad one a 4xx JSON error, every good one answered, no worker lost, memory flat', async () => {
-    const N = 10_000, CONCURRENCY = 32;
+    // Under the sanitizer build (XOPD_SANITIZED, several times slower) the same mix runs 2k requests.
+    const N = process.env.XOPD_SANITIZED ? 2000 : 10_000, CONCURRENCY = 32;
     const bad = badBodies();
     const prompts = Array.from({ length: 50 }, (_, n) => llamaSequence(llama, n));
     const goodBodies = prompts.map((s) => trlBody([s]));
@@ -148,7 +149,7 @@ describe('load with malformed requests', () => {
       for (;;) {
         const n = next++;
         if (n >= N) return;
-        if (n === 2000) rssAt2k = await metric('process_resident_memory_bytes');
+        if (n === N / 5) rssAt2k = await metric('process_resident_memory_bytes');
         if (n % 100 === 37) {
           const b = bad[(n / 100 | 0) % bad.length]!;
           const a = await request(`${serve.url}${b.path}`, { body: b.body });
@@ -170,20 +171,20 @@ describe('load with malformed requests', () => {
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, lane));
     expect(failures.slice(0, 5)).toEqual([]);
-    expect(badOk).toBe(100);
-    expect(goodOk).toBe(N - 100);
+    expect(badOk).toBe(N / 100);
+    expect(goodOk).toBe(N - N / 100);
     expect(await metric('xopd_serve_workers')).toBe(2);
     expect(await metric('xopd_serve_worker_restarts_total')).toBe(0);
     const rssEnd = await metric('process_resident_memory_bytes');
-    // 8000 requests after the first 2000: the server's resident memory must not keep growing with them.
+    // The requests after the first fifth must not make the server's resident memory keep growing.
     expect(rssEnd - rssAt2k).toBeLessThan(64 * 2 ** 20);
-    console.log(`serve RSS ${(rssAt2k / 2 ** 20).toFixed(0)} MiB after 2k requests, ${(rssEnd / 2 ** 20).toFixed(0)} MiB after 10k`);
+    console.log(`serve RSS ${(rssAt2k / 2 ** 20).toFixed(0)} MiB after ${N / 5} requests, ${(rssEnd / 2 ** 20).toFixed(0)} MiB after ${N}`);
   }, 120_000);
 });
 
 describe('SIGTERM', () => {
   it('answers the requests in flight, refuses new connections, and exits 0', async () => {
-    stub.options = { ...stub.options, delayMs: 300 };  // under --teacher-timeout
+    stub.options = { ...stub.options, delayMs: 400 };  // under --teacher-timeout
     const inflight = [trl(201), trl(202), trl(203)];
     await new Promise((r) => setTimeout(r, 100));
     const exited = serve.stop('SIGTERM');

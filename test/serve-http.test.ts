@@ -16,6 +16,7 @@ import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { ROOT, ensureBuilt } from './helpers/built.js';
 import { errorOf, llamaQwenConfig, llamaSequence, request, trlBody } from './helpers/serve-requests.js';
 import { validate } from './helpers/json-schema.js';
+import { runCli } from './helpers/cli.js';
 
 const KEY = 'test-key-7f3a';
 const TEACHER_KEY = 'teacher-key-91c2';
@@ -31,13 +32,28 @@ beforeAll(async () => {
   stub = await serveStubTeacher({ vocab: qwenVocab, apiKey: TEACHER_KEY });
   server = await serveOpd({
     config: llamaQwenConfig(stub.url, { teacherApiKey: TEACHER_KEY }),
-    workers: 1, perWorker: 1, queueSize: 1, maxBodyBytes: 64 * 1024, requestTimeoutMs: 1500, apiKey: KEY,
+    workers: 1, perWorker: 1, queueSize: 1, maxBodyBytes: 64 * 1024, requestTimeoutMs: 3000, apiKey: KEY,
   });
+  // First use builds the projector's trie and asks the teacher's /v1/models: pay that before the timed tests.
+  expect((await request(`${server.url}/get_sequence_logprobs/`, { body: trlBody([llamaSequence(llama, 0)]), headers: auth })).status).toBe(200);
 }, 120_000);
 
 afterAll(async () => {
   await server?.close();
   await stub?.close();
+});
+
+describe('xopd serve on the command line', () => {
+  it('lists its options and refuses a start without its required ones', async () => {
+    const help = await runCli(['serve', '--help']);
+    expect(help.code).toBe(0);
+    for (const o of ['--student-tokenizer', '--teacher-tokenizer', '--teacher-url', '--api-key', '--workers', '--queue-size', '--request-timeout', '--teacher-top-k'])
+      expect(help.out).toContain(o);
+    expect((await runCli(['--help'])).out).toMatch(/^ {2}serve /m);
+    const missing = await runCli(['serve', '--student-tokenizer', 'llama3', '--teacher-tokenizer', 'qwen3']);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--teacher-url is required/);
+  });
 });
 
 describe('xopd serve over HTTP', () => {
@@ -138,7 +154,7 @@ describe('xopd serve over HTTP', () => {
   });
 
   it('answers 504 when a request takes longer than --request-timeout', async () => {
-    stub.options = { ...stub.options, delayMs: 2500 };
+    stub.options = { ...stub.options, delayMs: 4000 };
     try {
       const a = await request(`${server.url}/get_sequence_logprobs/`, { body: trlBody([llamaSequence(llama, 5)]), headers: auth });
       expect(a.status).toBe(504);

@@ -39,7 +39,7 @@ describe.skipIf(!python)('integrations/python against a live xopd serve', () => 
     ensureBuilt();
     llama = Tokenizer.load('llama3');
     stub = await serveStubTeacher({ vocab: Tokenizer.load('qwen3').vocabSize });
-    server = await serveOpd({ config: llamaQwenConfig(stub.url), workers: 1, apiKey: KEY });
+    server = await serveOpd({ config: llamaQwenConfig(stub.url), workers: 0, apiKey: KEY });  // requests on the event loop: the --workers 0 path
   }, 120_000);
 
   afterAll(async () => {
