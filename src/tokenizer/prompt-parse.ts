@@ -51,6 +51,7 @@ export interface PromptParserOptions {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+const MAX_VERIFICATIONS = 32;
 
 export class PromptParser {
   readonly tokenizer: Tokenizer;
@@ -87,7 +88,13 @@ export class PromptParser {
       for (const l of lits) if (!expected.includes(l.text)) expected.push(l.text);
     };
     const messages: ChatMessage[] = [];
+    let verifications = 0;
     const verify = (): boolean => {
+      // Each check renders and encodes the whole prompt: a bounded number of them per prompt.
+      if (++verifications > MAX_VERIFICATIONS) {
+        steps = this.maxSteps + 1;
+        return false;
+      }
       try {
         const again = this.tokenizer.encode(this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false });
         return again.length === ids.length && again.every((v, i) => v === ids[i]);
@@ -128,7 +135,7 @@ export class PromptParser {
       const opens = [...new Set([...g.opens.values()].flat().map((l) => l.text))];
       throw new XopdError(ErrorCode.PROMPT_PARSE, `the prompt (${ids.length} tokens) is not a rendering of ${name}'s chat template: it begins ${show(text)}, not with ${opens.map(show).join(' or ')}`);
     }
-    const why = steps > this.maxSteps ? `the search gave up after ${this.maxSteps} steps` : 'no reading renders back to the same ids';
+    const why = steps > this.maxSteps ? `the search gave up after ${Math.min(steps, this.maxSteps)} steps and ${verifications} re-renderings` : 'no reading renders back to the same ids';
     throw new XopdError(ErrorCode.PROMPT_PARSE,
       `the prompt (${ids.length} tokens) is not a rendering of ${name}'s chat template with its generation prompt (${why}): ` +
       `after byte ${furthest} (${show(text.slice(furthest))}) one of ${expected.slice(0, 6).map(show).join(', ')} was expected to end the turn`);
