@@ -74,6 +74,23 @@ describe('prompt recovery, every ordered pair of the five families', () => {
   });
 });
 
+describe('long conversations', () => {
+  // Forty turns whose contents hold blank lines and marker-like text: every family reads them back.
+  const long: ChatMessage[] = [{ role: 'system', content: 'Be brief.\n\nUse digits.' }];
+  for (let t = 0; t < 20; t++) {
+    long.push({ role: 'user', content: `Turn ${t}: what is ${t} * 7?\n\n(answer with a number; "<<SYS>>" is just text)` });
+    long.push({ role: 'assistant', content: `${t * 7}\n\nThat is ${t} * 7.` });
+  }
+  long.push({ role: 'user', content: 'And 21 * 7?' });
+
+  it.each(FAMILIES)('%s', (f) => {
+    const ids = render(tok[f], long);
+    const recovered = parser[f].parse(ids);
+    expect(recovered).toEqual(asStudentSaw(f, long));
+    expect(Array.from(render(tok[f], recovered))).toEqual(Array.from(ids));
+  });
+});
+
 describe('what the parser reads and refuses', () => {
   it('reads what a template normalises (Llama 3 trims contents) as the student saw it', () => {
     const ids = render(tok.llama3, [{ role: 'user', content: '  padded question  ' }]);

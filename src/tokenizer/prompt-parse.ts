@@ -11,8 +11,9 @@
  * All of it is taken in the token BYTE stream (DESIGN 2), the same space the prompt ids are read
  * in, so a SentencePiece space the encoder prepends after a control token is part of the literal.
  *
- * A prompt is parsed by a bounded depth-first search over those literals (the earliest end of a
- * message first; at one place, the longer, more specific literal first; user before system when a
+ * A prompt is parsed by a bounded depth-first search over those literals (a message ends first at a
+ * literal holding a control token, then at plain-text ones, which may also be content; the earliest
+ * end first; at one place, the longer, more specific literal first; user before system when a
  * template writes both alike) and every complete parse is VERIFIED: the messages rendered again by
  * the same template and encoded must give exactly the prompt ids. Where two parses render alike
  * (Gemma writes a system message as the head of the first user turn), the first verified one is
@@ -32,7 +33,7 @@ const sentinel = (i: number) => `XQOPDSENTINEL${i}QX`;
 
 interface Literal {
   text: string;
-  /** holds a control token's text: it cannot occur inside a message's content */
+  /** holds a marker token's text (an added token): content holding it would have been split there */
   strong: boolean;
 }
 
@@ -106,17 +107,19 @@ export class PromptParser {
     const extend = (at: number, role: Role): boolean => {
       if (++steps > this.maxSteps) return false;
       note(at, role);
-      const ends: Array<{ end: number; next: Role | null; after: number; len: number }> = [];
+      const ends: Array<{ end: number; next: Role | null; after: number; len: number; strong: boolean }> = [];
       for (const l of g.closes.get(role) ?? [])
-        if (text.endsWith(l.text) && text.length - l.text.length >= at) ends.push({ end: text.length - l.text.length, next: null, after: text.length, len: l.text.length });
+        if (text.endsWith(l.text) && text.length - l.text.length >= at) ends.push({ end: text.length - l.text.length, next: null, after: text.length, len: l.text.length, strong: l.strong });
       for (const next of ROLES) {
         for (const l of g.seps.get(`${role}>${next}`) ?? []) {
           // A control token cannot be content, so its first occurrence ends the message; plain text can.
           for (let q = text.indexOf(l.text, at), n = 0; q >= 0 && n < (l.strong ? 1 : 32); q = text.indexOf(l.text, q + 1), n++)
-            ends.push({ end: q, next, after: q + l.text.length, len: l.text.length });
+            ends.push({ end: q, next, after: q + l.text.length, len: l.text.length, strong: l.strong });
         }
       }
-      ends.sort((a, b) => a.end - b.end || (a.next === null ? -1 : 0) - (b.next === null ? -1 : 0) || b.len - a.len);
+      // Markers with a control token first (plain text like "\n\n" may be content: split there last),
+      // then the earliest end, the end of the prompt before a separator there, the longer marker.
+      ends.sort((a, b) => Number(b.strong) - Number(a.strong) || a.end - b.end || (a.next === null ? -1 : 0) - (b.next === null ? -1 : 0) || b.len - a.len);
       for (const e of ends) {
         messages.push({ role, content: text.slice(at, e.end) });
         if (e.next === null ? verify() : extend(e.after, e.next)) return true;
@@ -145,7 +148,9 @@ export class PromptParser {
 /** Renders every role sequence of up to `turns` messages with sentinel contents and cuts out the literals. */
 function learn(tok: Tokenizer, turns: number): Grammar {
   const g: Grammar = { opens: new Map(), seps: new Map(), closes: new Map() };
-  const controls = Array.from(tok.specialIds, (id) => utf8.decode(tok.tokenBytes(id))).filter((s) => s.length > 0);
+  // Markers: the texts the encoder splits out as single ids (added tokens, special or not), but not
+  // whitespace runs (Gemma 3 adds "\n\n" as a token, and contents are full of those).
+  const controls = Array.from(tok.addedIds, (id) => utf8.decode(tok.tokenBytes(id))).filter((s) => /\S/.test(s));
   const add = <K>(map: Map<K, Literal[]>, key: K, text: string) => {
     const list = map.get(key) ?? [];
     if (!list.some((l) => l.text === text)) list.push({ text, strong: controls.some((c) => text.includes(c)) });
