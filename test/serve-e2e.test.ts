@@ -107,7 +107,7 @@ beforeAll(async () => {
   const d = new Distiller({ student, teacher, task }, { loss: 'chunk-pg', batchSize: 16, seed: SEED, evalSize: 0 });
   report = await d.step(1);
   kept = student.rollouts.flatMap((r, i) => (r.ids.length > 0 ? [i] : []));
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await serve?.stop();

@@ -17,7 +17,7 @@ let llama: Tokenizer;
 let qwenVocab: number;
 
 const serveArgs = (teacherUrl: string) => ['serve', '--student-tokenizer', 'llama3', '--teacher-tokenizer', 'qwen3', '--teacher-url', teacherUrl, '--port', '0',
-  '--workers', '2', '--per-worker', '16', '--queue-size', '512', '--teacher-retries', '1', '--teacher-timeout', '1000', '--quiet'];
+  '--workers', '2', '--per-worker', '16', '--queue-size', '512', '--teacher-retries', '1', '--teacher-timeout', '3000', '--quiet'];
 
 const metric = async (name: string): Promise<number> => {
   const text = (await request(`${serve.url}/metrics`)).text;
@@ -31,7 +31,7 @@ beforeAll(async () => {
   stub = await serveStubTeacher({ vocab: qwenVocab });
   stubPort = Number(new URL(stub.url).port);
   serve = await startCli(serveArgs(stub.url));
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await serve?.stop();
@@ -68,7 +68,7 @@ describe('teacher faults', () => {
   });
 
   it('a teacher slower than --teacher-timeout: 504 naming the teacher', async () => {
-    stub.options = { ...stub.options, delayMs: 2500 };
+    stub.options = { ...stub.options, delayMs: 3500 };
     try {
       const a = await trl(3);
       expect(a.status).toBe(504);

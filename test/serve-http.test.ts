@@ -36,7 +36,7 @@ beforeAll(async () => {
   });
   // First use builds the projector's trie and asks the teacher's /v1/models: pay that before the timed tests.
   expect((await request(`${server.url}/get_sequence_logprobs/`, { body: trlBody([llamaSequence(llama, 0)]), headers: auth })).status).toBe(200);
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await server?.close();

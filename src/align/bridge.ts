@@ -49,6 +49,12 @@ function endOfTurnId(tok: Tokenizer): number | null {
   return tok.eosIds.length > 0 ? tok.eosIds[0]! : null;
 }
 
+/** A student response as the teacher must see it: texts to encode, and pieces in order (an index into texts, or teacher ids as they are). */
+export interface RetokenizePlan {
+  texts: string[];
+  pieces: Array<number | Int32Array>;
+}
+
 export class TokenizerBridge {
   readonly student: Tokenizer;
   readonly teacher: Tokenizer;
@@ -91,15 +97,24 @@ export class TokenizerBridge {
    * the same text, if there is one, else ordinary tokens.
    */
   retokenize(studentResponseIds: Int32Array): Int32Array {
+    const plan = this.retokenizePlan(studentResponseIds);
+    return this.retokenizeJoin(plan, plan.texts.map((t) => this.teacher.encode(t, { addSpecialTokens: false })));
+  }
+
+  /**
+   * retokenize in two halves, for an encoder that runs elsewhere (an async one): the plan lists the
+   * texts the teacher must encode (without special tokens); retokenizeJoin puts their ids together.
+   */
+  retokenizePlan(studentResponseIds: Int32Array): RetokenizePlan {
     const ids = this.checkStudentIds(studentResponseIds, 'studentResponseIds');
-    if (this.sameVocabulary) return Int32Array.from(ids);
+    if (this.sameVocabulary) return { texts: [], pieces: [Int32Array.from(ids)] };
     const n = ids.length;
     const eot = n > 0 && this.student.eosIds.includes(ids[n - 1]!);
     const body = eot ? ids.subarray(0, n - 1) : ids;
     // Split only at student control tokens the teacher has too (one encode call otherwise: a
     // SentencePiece teacher such as Mistral prepends a space to every piece it encodes).
     const sSpecial = this.student.byteTable.special;
-    const out: number[] = [];
+    const plan: RetokenizePlan = { texts: [], pieces: [] };
     let start = 0;
     for (let i = 0; i <= body.length; i++) {
       let same: number | undefined;
@@ -108,21 +123,32 @@ export class TokenizerBridge {
         same = this.teacherControlIds().get(utf8.decode(this.student.tokenBytes(body[i]!)));
         if (same === undefined) continue;
       }
-      if (i > start) this.encodeText(utf8.decode(this.student.bytesOf(body.subarray(start, i))), out);
-      if (same !== undefined) out.push(same);
+      if (i > start) plan.pieces.push(plan.texts.push(utf8.decode(this.student.bytesOf(body.subarray(start, i)))) - 1);
+      if (same !== undefined) plan.pieces.push(Int32Array.of(same));
       start = i + 1;
     }
-    if (eot && this.teacherEndOfTurn !== null) out.push(this.teacherEndOfTurn);
-    return Int32Array.from(out);
+    if (eot && this.teacherEndOfTurn !== null) plan.pieces.push(Int32Array.of(this.teacherEndOfTurn));
+    return plan;
   }
 
-  /** Teacher ids of text, with any control token the text spells replaced by ordinary tokens. */
-  private encodeText(text: string, out: number[]): void {
-    const tSpecial = this.teacher.byteTable.special;
-    for (const id of this.teacher.encode(text, { addSpecialTokens: false })) {
-      if (tSpecial[id]) out.push(...this.ordinaryIds(this.teacher.tokenBytes(id)));
-      else out.push(id);
+  /** The teacher ids of a plan, given the teacher's ids of each of its texts (in order). */
+  retokenizeJoin(plan: RetokenizePlan, encoded: ArrayLike<number>[]): Int32Array {
+    const out: number[] = [];
+    for (const p of plan.pieces) {
+      if (typeof p !== 'number') {
+        for (const id of p) out.push(id);
+        continue;
+      }
+      // A control token the text merely spells is given to the teacher as ordinary tokens of the same bytes.
+      const tSpecial = this.teacher.byteTable.special;
+      const ids = encoded[p]!;
+      for (let j = 0; j < ids.length; j++) {
+        const id = ids[j]!;
+        if (tSpecial[id]) out.push(...this.ordinaryIds(this.teacher.tokenBytes(id)));
+        else out.push(id);
+      }
     }
+    return Int32Array.from(out);
   }
 
   private controlIds: Map<string, number> | undefined;

@@ -35,6 +35,8 @@ export interface ServeConfig {
   maxTopLogprobs: number;
   prompts: PromptFormat;
   maxChunkTokens: number;
+  /** the teacher's encoder: 'auto' (npm tokenizers, Rust, where installed) or 'js' (default 'auto') */
+  teacherEncoder?: 'auto' | 'js';
 }
 
 export type Route = 'trl' | 'opd';
@@ -80,7 +82,7 @@ export class ServeHandler {
       baseUrls: config.teacherUrls, tokenizer: teacherTok, model: config.teacherModel, apiKey: config.teacherApiKey,
       timeoutMs: config.teacherTimeoutMs, retries: config.teacherRetries, backoffMs: config.teacherBackoffMs, concurrency: config.teacherConcurrency,
     });
-    this.scorer = new OpdScorer(student, teacherTok, this.teacher, { prompts: config.prompts, maxChunkTokens: config.maxChunkTokens });
+    this.scorer = new OpdScorer(student, teacherTok, this.teacher, { prompts: config.prompts, maxChunkTokens: config.maxChunkTokens, encoder: config.teacherEncoder });
   }
 
   async handle(route: Route, body: Uint8Array): Promise<HandlerResult> {

@@ -20,6 +20,7 @@ import type { SparseTargets } from '../loss/targets.js';
 import { spanProjection } from '../project/span-projection.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { PromptParser } from '../tokenizer/prompt-parse.js';
+import { rustEncoder, type AsyncEncoder } from '../tokenizer/rust-encoder.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { identityAlignment } from '../distill/distiller.js';
 import { cutToFit, sequenceLimit } from '../distill/limits.js';
@@ -77,6 +78,8 @@ export interface OpdScorerOptions {
   maxChunkTokens?: number;
   /** parsed prompts remembered (default 512) */
   promptCache?: number;
+  /** the teacher's encoder: 'auto' uses npm `tokenizers` (Rust) where installed, 'js' always @huggingface/tokenizers (default 'auto') */
+  encoder?: 'auto' | 'js';
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
@@ -85,6 +88,8 @@ const EMPTY_SCORES = (k: number): TeacherScores => ({ logprobs: new Float32Array
 export class OpdScorer {
   readonly bridge: TokenizerBridge;
   readonly prompts: PromptFormat;
+  /** the accelerated teacher encoder in use, if any */
+  readonly encoder: AsyncEncoder | undefined;
   private readonly parser: PromptParser | undefined;
   private readonly cache = new Map<string, Int32Array>();
   private readonly cacheSize: number;
@@ -95,6 +100,15 @@ export class OpdScorer {
     this.cacheSize = opts.promptCache === undefined ? 512 : check.int(opts.promptCache, 'promptCache', 0, 1 << 20);
     // Chat prompts of identical tokenizers go to the teacher as they are: nothing to parse.
     this.parser = this.prompts === 'chat' && !this.bridge.sameVocabulary ? new PromptParser(student) : undefined;
+    const encoder = opts.encoder === undefined ? 'auto' : check.oneOf(opts.encoder, 'encoder', ['auto', 'js'] as const);
+    this.encoder = encoder === 'auto' && !this.bridge.sameVocabulary ? rustEncoder(teacherTokenizer) : undefined;
+  }
+
+  /** The teacher's ids of a student response (TokenizerBridge.retokenize, with the faster encoder where there is one). */
+  async retokenize(ids: Int32Array): Promise<Int32Array> {
+    if (!this.encoder) return this.bridge.retokenize(ids);
+    const plan = this.bridge.retokenizePlan(ids);
+    return this.bridge.retokenizeJoin(plan, await Promise.all(plan.texts.map((t) => this.encoder!.encode(t))));
   }
 
   /** The teacher's prompt ids for an item: its own template over the same messages. */
@@ -155,7 +169,7 @@ export class OpdScorer {
     });
     await this.teacher.modelName?.();  // a served teacher's context, from /v1/models (once)
     const limit = sequenceLimit(this.teacher);
-    const full = items.map((it) => (this.bridge.sameVocabulary ? it.responseIds : this.bridge.retokenize(it.responseIds)));
+    const full = await Promise.all(items.map((it) => (this.bridge.sameVocabulary ? it.responseIds : this.retokenize(it.responseIds))));
     const teacherIds = full.map((ids, i) => cutToFit(ids, limit, prompts[i]!.length));
     const asked = items.map((it, i) => it.responseIds.length > 0 && teacherIds[i]!.length > 0);
     const requests = prompts.flatMap((p, i) => {
