@@ -7,7 +7,9 @@
  *
  * Rows:
  *   load   student response tokens/s and p50/p99 latency at concurrency 1, 8, 32 (top_logprobs 1:
- *          the teacher asked for its realised tokens), and at 8 with top_logprobs 8 (20 teacher candidates)
+ *          the teacher asked for its realised tokens), and at 8 with top_logprobs 8 (20 teacher
+ *          candidates); with the Rust teacher encoder (npm tokenizers) and, where it is installed,
+ *          again with --teacher-encoder js
  *   stage  where one request's time goes, every stage run on this thread on the same sequences:
  *          the profile that says which stage bounds the throughput
  */
@@ -72,9 +74,9 @@ async function startStub(vocab: number): Promise<{ url: string; worker: Worker }
   return { url, worker };
 }
 
-async function startServe(teacherUrl: string): Promise<{ url: string; stop: () => void }> {
+async function startServe(teacherUrl: string, encoder: 'auto' | 'js'): Promise<{ url: string; stop: () => void }> {
   const proc = spawn(process.execPath, [CLI, 'serve', '--student-tokenizer', 'llama3', '--teacher-tokenizer', 'qwen3', '--teacher-url', teacherUrl,
-    '--port', '0', '--quiet', '--per-worker', '8', '--queue-size', '256'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--port', '0', '--quiet', '--per-worker', '8', '--queue-size', '256', '--teacher-encoder', encoder], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (c: Buffer) => {
@@ -108,18 +110,29 @@ async function stages(llama: Tokenizer, qwen: Tokenizer, seqs: Sequence[], stubU
   const resp = seqs.map((s) => Int32Array.from(s.response));
   let teacherIds: Int32Array[] = [];
   time('retokenize (teacher encode, JS)', () => { teacherIds = resp.map((r) => bridge.retokenize(r)); });
+  // The encoder alone, JavaScript and Rust in turns (the median of three each, so load changes fall on both).
+  const texts = resp.map((r) => new TextDecoder().decode(llama.bytesOf(r)));
+  const js: number[] = [], rs: number[] = [];
+  let rust: { encode(t: string, p: null, o: object): Promise<unknown> } | undefined;
   try {
-    const { Tokenizer: Rust } = createRequire(import.meta.url)('tokenizers') as { Tokenizer: { fromFile(f: string): { encode(t: string, p: null, o: object): Promise<{ getIds(): number[] }> } } };
-    const rust = Rust.fromFile(path.join(qwen.dir!, 'tokenizer.json'));
-    const texts = resp.map((r) => new TextDecoder().decode(llama.bytesOf(r)));
-    for (let rep = 0; rep < 2; rep++) {
-      const t0 = performance.now();
-      await Promise.all(texts.map((t) => rust.encode(t, null, { addSpecialTokens: false })));
-      if (rep === 1) rows.push({ bench: 'stage', stage: 'teacher encode (npm tokenizers, Rust, libuv pool)', student_tok_s: Math.round(tokens / ((performance.now() - t0) / 1000)), us_per_student_token: ((performance.now() - t0) * 1000) / tokens });
-    }
+    const { Tokenizer: Rust } = createRequire(import.meta.url)('tokenizers') as { Tokenizer: { fromFile(f: string): NonNullable<typeof rust> } };
+    rust = Rust.fromFile(path.join(qwen.dir!, 'tokenizer.json'));
   } catch {
     rows.push({ bench: 'stage', stage: 'teacher encode (npm tokenizers): not installed', student_tok_s: null, us_per_student_token: null });
   }
+  for (let rep = 0; rep < 4; rep++) {
+    let t0 = performance.now();
+    for (const t of texts) qwen.encode(t, { addSpecialTokens: false });
+    if (rep > 0) js.push(performance.now() - t0);
+    if (!rust) continue;
+    t0 = performance.now();
+    for (const t of texts) await rust.encode(t, null, { addSpecialTokens: false });  // one at a time: the cost on one thread
+    if (rep > 0) rs.push(performance.now() - t0);
+  }
+  const med = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1]!;
+  const row = (stage: string, ms: number) => rows.push({ bench: 'stage', stage, student_tok_s: Math.round(tokens / (ms / 1000)), us_per_student_token: (ms * 1000) / tokens });
+  row('teacher encode alone (JS, @huggingface/tokenizers)', med(js));
+  if (rust) row('teacher encode alone (Rust, npm tokenizers)', med(rs));
   // The teacher exchange: the request body, and reading the stub's prompt_logprobs answer.
   const scorer = new OpdScorer(llama, qwen, { tokenizer: qwen, score: async () => [] });
   const prompts = seqs.map((s) => scorer.teacherPrompt({ promptIds: Int32Array.from(s.prompt) }));
@@ -175,38 +188,47 @@ export const serveSuite: Suite = {
     const qwen = Tokenizer.load('qwen3');
     const seqs = sequences(llama, quick ? 24 : 64);
     const stub = await startStub(qwen.vocabSize);
-    const serve = await startServe(stub.url);
     const rows: Row[] = [];
     const seconds = quick ? 3 : 10;
+    const rustPresent = (() => { try { createRequire(import.meta.url).resolve('tokenizers'); return true; } catch { return false; } })();
+    // Both encoders' servers run side by side and take turns run by run, so a change in the
+    // machine's load falls on both alike.
+    const encoders: Array<'auto' | 'js'> = rustPresent ? ['auto', 'js'] : ['auto'];
+    const servers: Array<{ url: string; stop: () => void }> = [];
     try {
+      for (const e of encoders) servers.push(await startServe(stub.url, e));
       for (const [concurrency, topLogprobs] of [[1, 1], [8, 1], [32, 1], [8, 8]] as const) {
-        const bodies = seqs.map((s) => body(s, topLogprobs));
-        const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-        const url = `${serve.url}/get_sequence_logprobs/`;
-        for (let i = 0; i < Math.min(concurrency, bodies.length); i++) await post(agent, url, bodies[i]!);  // warm-up (prompt caches, tries)
-        const latencies: number[] = [];
-        let tokens = 0, next = 0, failed = 0;
-        const t0 = performance.now();
-        const until = t0 + seconds * 1000;
-        await Promise.all(Array.from({ length: concurrency }, async () => {
-          while (performance.now() < until) {
-            const i = next++ % bodies.length;
-            const t = performance.now();
-            const status = await post(agent, url, bodies[i]!);
-            latencies.push(performance.now() - t);
-            if (status === 200) tokens += seqs[i]!.response.length;
-            else failed++;
-          }
-        }));
-        const elapsed = (performance.now() - t0) / 1000;
-        agent.destroy();
-        latencies.sort((a, b) => a - b);
-        rows.push({ bench: 'load', concurrency, top_logprobs: topLogprobs, requests: latencies.length, failed, student_tok_s: Math.round(tokens / elapsed),
-          p50_ms: quantile(latencies, 0.5), p99_ms: quantile(latencies, 0.99) });
+        for (let e = 0; e < encoders.length; e++) {
+          if (topLogprobs > 1 && encoders[e] === 'js') continue;  // candidates: the encoder is not what bounds it
+          const encoderName = encoders[e] === 'js' || !rustPresent ? 'js' : 'rust';
+          const bodies = seqs.map((s) => body(s, topLogprobs));
+          const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+          const url = `${servers[e]!.url}/get_sequence_logprobs/`;
+          for (let i = 0; i < Math.min(concurrency, bodies.length); i++) await post(agent, url, bodies[i]!);  // warm-up (prompt caches, tries)
+          const latencies: number[] = [];
+          let tokens = 0, next = 0, failed = 0;
+          const t0 = performance.now();
+          const until = t0 + seconds * 1000;
+          await Promise.all(Array.from({ length: concurrency }, async () => {
+            while (performance.now() < until) {
+              const i = next++ % bodies.length;
+              const t = performance.now();
+              const status = await post(agent, url, bodies[i]!);
+              latencies.push(performance.now() - t);
+              if (status === 200) tokens += seqs[i]!.response.length;
+              else failed++;
+            }
+          }));
+          const elapsed = (performance.now() - t0) / 1000;
+          agent.destroy();
+          latencies.sort((x, y) => x - y);
+          rows.push({ bench: 'load', encoder: encoderName, concurrency, top_logprobs: topLogprobs, requests: latencies.length, failed, student_tok_s: Math.round(tokens / elapsed),
+            p50_ms: quantile(latencies, 0.5), p99_ms: quantile(latencies, 0.99) });
+        }
       }
       rows.push(...await stages(llama, qwen, seqs.slice(0, quick ? 8 : 24), stub.url));
     } finally {
-      serve.stop();
+      for (const sv of servers) sv.stop();
       await stub.worker.terminate();
     }
     return {
