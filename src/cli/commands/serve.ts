@@ -79,6 +79,9 @@ export const serveCommand: Command = {
       apiKey: (args['api-key'] as string | undefined) ?? (process.env.XOPD_API_KEY || undefined),
       log: args.quiet ? undefined : (l) => process.stderr.write(l + '\n'),
     });
+    const apiKeySet = Boolean((args['api-key'] as string | undefined) ?? process.env.XOPD_API_KEY);
+    if (!apiKeySet && !/^(127\.|localhost$|::1$|\[::1\]$)/.test(String(args.host)))
+      process.stderr.write(`xopd serve: warning: listening on ${args.host} with no --api-key: anyone who reaches this address can use the teachers\n`);
     // The first stdout line is machine-readable, so scripts can pick up the port.
     console.log(`serving ${args['student-tokenizer']} <- ${args['teacher-tokenizer']} on ${server.url} (${server.pool.workers || 'no'} workers; teachers ${urls.join(', ')})`);
     const code = await new Promise<number>((resolve) => {
