@@ -7,7 +7,8 @@ export { XopdError, ErrorCode } from './core/errors.js';
 export { info, setThreads, version, type NativeInfo, type Device } from './core/native.js';
 
 // tokenizer: the exact bytes of every token (DESIGN 2), chat templates
-export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions } from './tokenizer/tokenizer.js';
+export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type LoadOptions } from './tokenizer/tokenizer.js';
+export { PromptParser, type PromptParserOptions } from './tokenizer/prompt-parse.js';
 export type { ChatMessage } from './tokenizer/chat-template.js';
 export type { TokenizerKind } from './tokenizer/token-bytes.js';
 

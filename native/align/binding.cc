@@ -62,12 +62,10 @@ std::vector<View<int32_t>> IdList(const Napi::Value& v, const char* name) {
 // once; it keeps both TokenTable objects alive.
 class AlignTablesWrap : public Napi::ObjectWrap<AlignTablesWrap> {
  public:
-  static Napi::FunctionReference* ctor;
-
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function fn = DefineClass(env, "AlignTables",
                                     {InstanceAccessor("sameBytesIds", &AlignTablesWrap::JsSameBytes, nullptr)});
-    ctor = new Napi::FunctionReference(Napi::Persistent(fn));
+    ConstructorOf(env, "AlignTables") = Napi::Persistent(fn);
     exports.Set("AlignTables", fn);
   }
 
@@ -83,7 +81,7 @@ class AlignTablesWrap : public Napi::ObjectWrap<AlignTablesWrap> {
   }
 
   static const PairTables& TablesOf(const Napi::Value& v) {
-    if (!v.IsObject() || ctor == nullptr || !v.As<Napi::Object>().InstanceOf(ctor->Value()))
+    if (!IsInstanceOf(v, "AlignTables"))
       throw Error("E_ARG_TYPE", "tables must be a native AlignTables (new AlignTables(studentTable, teacherTable))");
     return Napi::ObjectWrap<AlignTablesWrap>::Unwrap(v.As<Napi::Object>())->tables_;
   }
@@ -96,8 +94,6 @@ class AlignTablesWrap : public Napi::ObjectWrap<AlignTablesWrap> {
   Napi::ObjectReference refS_, refT_;
   PairTables tables_;
 };
-
-Napi::FunctionReference* AlignTablesWrap::ctor = nullptr;
 
 Napi::Value JsAlignBatch(const Napi::CallbackInfo& info) {
   return Guard(info, [&]() -> Napi::Value {

@@ -10,13 +10,11 @@ namespace {
 
 class TokenTableWrap : public Napi::ObjectWrap<TokenTableWrap> {
  public:
-  static Napi::FunctionReference* ctor;
-
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function fn = DefineClass(env, "TokenTable",
                                     {InstanceMethod("byteOffsets", &TokenTableWrap::JsByteOffsets),
                                      InstanceAccessor("vocab", &TokenTableWrap::JsVocab, nullptr)});
-    ctor = new Napi::FunctionReference(Napi::Persistent(fn));
+    ConstructorOf(env, "TokenTable") = Napi::Persistent(fn);
     exports.Set("TokenTable", fn);
   }
 
@@ -48,15 +46,12 @@ class TokenTableWrap : public Napi::ObjectWrap<TokenTableWrap> {
   TokenTable table_;
 };
 
-Napi::FunctionReference* TokenTableWrap::ctor = nullptr;
-
 Registration reg("token_table", TokenTableWrap::Init);
 
 }  // namespace
 
 const TokenTable& UnwrapTokenTable(const Napi::Value& v, const char* name) {
-  if (!v.IsObject() || TokenTableWrap::ctor == nullptr ||
-      !v.As<Napi::Object>().InstanceOf(TokenTableWrap::ctor->Value()))
+  if (!IsInstanceOf(v, "TokenTable"))
     throw Error("E_ARG_TYPE", std::string(name) + " must be a native TokenTable");
   return TokenTableWrap::Unwrap(v.As<Napi::Object>())->table();
 }

@@ -37,6 +37,12 @@ interface AddedTrie {
   id?: number;
 }
 
+/** A student response as the teacher must see it: texts to encode, and pieces in order (an index into texts, or teacher ids as they are). */
+export interface RetokenizePlan {
+  texts: string[];
+  pieces: Array<number | Int32Array>;
+}
+
 export class TokenizerBridge {
   readonly student: Tokenizer;
   readonly teacher: Tokenizer;
@@ -82,14 +88,23 @@ export class TokenizerBridge {
    * is its usual start of a text; the aligner makes it part of the first, APPROX, chunk.
    */
   retokenize(studentResponseIds: Int32Array): Int32Array {
+    const plan = this.retokenizePlan(studentResponseIds);
+    return this.retokenizeJoin(plan, plan.texts.map((t) => this.teacher.encode(t, { addSpecialTokens: false })));
+  }
+
+  /**
+   * retokenize in two halves, for an encoder that runs elsewhere (an async one): the plan lists the
+   * texts the teacher must encode (without special tokens); retokenizeJoin puts their ids together.
+   */
+  retokenizePlan(studentResponseIds: Int32Array): RetokenizePlan {
     const ids = this.checkStudentIds(studentResponseIds, 'studentResponseIds');
-    if (this.sameVocabulary) return Int32Array.from(ids);
+    if (this.sameVocabulary) return { texts: [], pieces: [Int32Array.from(ids)] };
     const n = ids.length;
     const eot = n > 0 && this.student.eosIds.includes(ids[n - 1]!);
     const body = eot ? ids.subarray(0, n - 1) : ids;
     // Split at student control tokens the teacher has too; the text between is decoded as a whole.
     const sSpecial = this.student.byteTable.special;
-    const out: number[] = [];
+    const plan: RetokenizePlan = { texts: [], pieces: [] };
     let start = 0;
     for (let i = 0; i <= body.length; i++) {
       let same: number | undefined;
@@ -98,32 +113,60 @@ export class TokenizerBridge {
         same = this.teacherControlIds().get(utf8.decode(this.student.tokenBytes(body[i]!)));
         if (same === undefined) continue;
       }
-      if (i > start) this.encodeText(utf8.decode(this.student.bytesOf(body.subarray(start, i))), start === 0, out);
-      if (same !== undefined) out.push(same);
+      if (i > start) this.planText(utf8.decode(this.student.bytesOf(body.subarray(start, i))), start === 0, plan);
+      if (same !== undefined) plan.pieces.push(Int32Array.of(same));
       start = i + 1;
     }
-    if (eot && this.teacherEndOfTurn !== null) out.push(this.teacherEndOfTurn);
+    if (eot && this.teacherEndOfTurn !== null) plan.pieces.push(Int32Array.of(this.teacherEndOfTurn));
+    return plan;
+  }
+
+  /** The teacher ids of a plan, given the teacher's ids of each of its texts (in order). */
+  retokenizeJoin(plan: RetokenizePlan, encoded: ArrayLike<number>[]): Int32Array {
+    const tSpecial = this.teacher.byteTable.special;
+    const out: number[] = [];
+    for (const p of plan.pieces) {
+      if (typeof p !== 'number') {
+        for (const id of p) out.push(id);
+        continue;
+      }
+      // The texts hold no spelling of a teacher control token (planText cut them out); should an
+      // encoder still produce one, it is given to the teacher as ordinary tokens of the same bytes.
+      const ids = encoded[p]!;
+      for (let j = 0; j < ids.length; j++) {
+        const id = ids[j]!;
+        if (tSpecial[id]) out.push(...this.ordinaryIds(this.teacher.tokenBytes(id)));
+        else out.push(id);
+      }
+    }
     return Int32Array.from(out);
   }
 
   /**
-   * Teacher ids of text. The teacher's encoder would split the text at every spelling of one of its
-   * added tokens and encode each piece on its own, so a SentencePiece teacher that prepends a space
-   * to what it encodes would write one after each spelling ("<s>old" as "<s> old"); and it would
-   * turn a spelled control token into that control token. So the pieces are split here: a spelled
-   * control token becomes ordinary tokens of its bytes, another added token stays itself (as the
-   * teacher's encoder keeps it), and each text piece is encoded without the teacher's prefix, but
-   * for the first piece of a response (`responseStart`), which keeps the teacher's usual start. A
-   * teacher without a prefix is split only at its control tokens (its encoder's own split at other
-   * added tokens, such as Gemma 3's "\n", gives the same ids, in one call instead of hundreds).
+   * Plans the teacher ids of text. The teacher's encoder would split the text at every spelling of
+   * one of its added tokens and encode each piece on its own, so a SentencePiece teacher that
+   * prepends a space to what it encodes would write one after each spelling ("<s>old" as "<s> old");
+   * and it would turn a spelled control token into that control token. So the pieces are split here:
+   * a spelled control token becomes ordinary tokens of its bytes, another added token stays itself
+   * (as the teacher's encoder keeps it), and each text piece is encoded without the teacher's
+   * prefix, but for the first piece of a response (`responseStart`), which keeps the teacher's
+   * usual start. A teacher without a prefix is split only at its control tokens (its encoder's own
+   * split at other added tokens, such as Gemma 3's "\n", gives the same ids, in one call instead of
+   * hundreds). Pieces encoded plainly go to the plan's texts (an external encoder may do them); a
+   * piece whose prefix must come off is encoded here.
    */
-  private encodeText(text: string, responseStart: boolean, out: number[]): void {
+  private planText(text: string, responseStart: boolean, plan: RetokenizePlan): void {
     const tSpecial = this.teacher.byteTable.special;
+    const plain = this.teacherPrefix().length === 0;
     let first = responseStart;
     for (const { piece, added } of this.splitAtAdded(text)) {
-      if (added === undefined) this.encodePiece(piece, first, out);
-      else if (tSpecial[added]) out.push(...this.ordinaryIds(this.teacher.tokenBytes(added)));
-      else out.push(added);
+      if (added !== undefined) plan.pieces.push(tSpecial[added] ? Int32Array.from(this.ordinaryIds(this.teacher.tokenBytes(added))) : Int32Array.of(added));
+      else if (plain || first) plan.pieces.push(plan.texts.push(piece) - 1);
+      else {
+        const ids: number[] = [];
+        this.encodePiece(piece, false, ids);
+        plan.pieces.push(Int32Array.from(ids));
+      }
       first = false;
     }
   }

@@ -34,6 +34,12 @@ export const ErrorCode = {
   // Checkpoints and run folders.
   CHECKPOINT: 'E_CHECKPOINT',
   CONFIG: 'E_CONFIG',
+  // xopd serve: prompt ids that are no rendering of the student's chat template; faults of an HTTP request.
+  PROMPT_PARSE: 'E_PROMPT_PARSE',
+  UNAUTHORIZED: 'E_UNAUTHORIZED',
+  OVERLOADED: 'E_OVERLOADED',
+  REQUEST_TIMEOUT: 'E_REQUEST_TIMEOUT',
+  BODY_TOO_LARGE: 'E_BODY_TOO_LARGE',
   // A file a user keeps could not be written (read-only, full, a path through a file); see src/files.ts.
   WRITE: 'E_WRITE',
 } as const;

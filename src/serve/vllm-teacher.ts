@@ -29,7 +29,7 @@ export interface VllmTeacherOptions {
   /** Backoff before the first retry (default 250 ms); doubles each retry, with jitter, up to maxBackoffMs. */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** Sent as `Authorization: Bearer <apiKey>` when set. */
+  /** Sent as `Authorization: Bearer <apiKey>` (default: the XOPD_TEACHER_API_KEY environment variable), as vLLM's --api-key expects. */
   apiKey?: string;
   /** Larger answers are refused as malformed (default 256 MiB). */
   maxResponseBytes?: number;
@@ -129,7 +129,7 @@ export class VllmTeacher implements Teacher {
       backoffMs: options.backoffMs === undefined ? 250 : check.num(options.backoffMs, 'backoffMs', 0, 600_000),
       maxBackoffMs: options.maxBackoffMs === undefined ? 10_000 : check.num(options.maxBackoffMs, 'maxBackoffMs', 0, 3_600_000),
       maxResponseBytes: options.maxResponseBytes === undefined ? 256 << 20 : check.int(options.maxResponseBytes, 'maxResponseBytes', 1024),
-      apiKey: options.apiKey === undefined ? undefined : check.str(options.apiKey, 'apiKey'),
+      apiKey: options.apiKey === undefined ? (process.env.XOPD_TEACHER_API_KEY || undefined) : check.str(options.apiKey, 'apiKey'),
     };
     this.gate = new Gate(this.opts.concurrency);
     this.agents = {
