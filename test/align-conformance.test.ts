@@ -480,6 +480,7 @@ const fuzzCounts = { cases: 0, truncated: 0, withTail: 0, approxAtEnd: 0 };
 
 describe('fuzz: no TAIL on a complete teacher, no inserted bytes, TAIL rules on cut-short teachers', () => {
   it('random texts over random ordered pairs', () => {
+    const params = fuzzParams(2000, 60);
     fc.assert(
       fc.property(fc.integer({ min: 0, max: ORDERED_PAIRS.length - 1 }), fuzzText(), fc.boolean(), fc.double({ min: 0, max: 1, noNaN: true }),
         (p, { text, dropBytes }, withEot, cutAt) => {
@@ -517,9 +518,11 @@ describe('fuzz: no TAIL on a complete teacher, no inserted bytes, TAIL rules on 
           }
           fuzzCounts.cases++;
         }),
-      { ...fuzzParams(2000, 60), seed: 160016 },
+      { ...params, seed: 160016 },
     );
-    expect(fuzzCounts.cases).toBeGreaterThanOrEqual(fuzzing ? 2000 : 1000);
+    // Every required case ran: fuzzParams lowers the count under the sanitizer; under XOPD_FUZZ the
+    // time bound may stop the 50x run, but never before the base count.
+    expect(fuzzCounts.cases).toBeGreaterThanOrEqual(fuzzing ? params.numRuns / 50 : params.numRuns);
     expect(fuzzCounts.approxAtEnd).toBeGreaterThan(fuzzCounts.cases / 20);
     expect(fuzzCounts.withTail).toBeGreaterThan(fuzzCounts.truncated / 4);
   });
