@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { loadAddonFile, packageRoot, setThreads as setShippedThreads, type BaseNative } from '../src/core/native.js';
 import { callNative } from '../src/core/errors.js';
+import type { NativeTokenTable, Tokenizer } from '../src/tokenizer/tokenizer.js';
 
 let loaded: BaseNative | undefined;
 
@@ -28,4 +29,21 @@ export function devAddon<T = unknown>(): BaseNative & T {
 export function setThreads(n: number): void {
   setShippedThreads(n);
   callNative(() => devAddon().setThreads(n));
+}
+
+interface TokenTableNative {
+  TokenTable: new (bytes: Uint8Array, offsets: Uint32Array, special: Uint8Array) => NativeTokenTable;
+}
+
+const devTables = new WeakMap<Tokenizer, NativeTokenTable>();
+
+/** The dev addon's own token table of a tokenizer (the shipped addon's objects do not cross addons). */
+export function devTokenTable(tok: Tokenizer): NativeTokenTable {
+  let t = devTables.get(tok);
+  if (!t) {
+    const { bytes, offsets, special } = tok.byteTable;
+    t = callNative(() => new (devAddon<TokenTableNative>().TokenTable)(bytes, offsets, special));
+    devTables.set(tok, t);
+  }
+  return t;
 }

@@ -2,32 +2,17 @@
 import { callNative } from '../src/core/errors.js';
 import type { Alignment } from '../src/align/types.js';
 import { studentEndOfTurn, type SpanTeacher, type TokenizerPair } from '../src/project/span-projection.js';
-import type { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { devAddon } from './addon.js';
+import { devAddon, devTokenTable } from './addon.js';
 
-interface DevTokenTable { readonly vocab: number }
 interface ReferenceNative {
-  TokenTable: new (bytes: Uint8Array, offsets: Uint32Array, special: Uint8Array) => DevTokenTable;
   spanProjectionReference(a: Record<string, unknown>): { rowPtr: Int32Array; ids: Int32Array; probs: Float64Array; tail: Float64Array; mask: Uint8Array };
-}
-
-/** The dev addon's own token table of a tokenizer (the shipped addon's objects do not cross addons). */
-const tables = new WeakMap<Tokenizer, DevTokenTable>();
-function devTable(tok: Tokenizer): DevTokenTable {
-  let t = tables.get(tok);
-  if (!t) {
-    const { bytes, offsets, special } = tok.byteTable;
-    t = callNative(() => new (devAddon<ReferenceNative>().TokenTable)(bytes, offsets, special));
-    tables.set(tok, t);
-  }
-  return t;
 }
 
 export function spanProjectionReference(pair: TokenizerPair, alignment: Alignment, studentIds: Int32Array, teacher: SpanTeacher,
   opts: { studentVocab?: Int32Array; includeFlags?: number } = {}) {
   const eot = studentEndOfTurn(pair);
   return callNative(() => devAddon<ReferenceNative>().spanProjectionReference({
-    studentTable: devTable(pair.student), teacherTable: devTable(pair.teacher), studentVocab: opts.studentVocab,
+    studentTable: devTokenTable(pair.student), teacherTable: devTokenTable(pair.teacher), studentVocab: opts.studentVocab,
     teacherEos: pair.teacher.eosIds, studentEndOfTurn: eot, studentIds, teacherIds: teacher.ids,
     studentStart: alignment.studentStart, studentEnd: alignment.studentEnd, teacherStart: alignment.teacherStart,
     teacherEnd: alignment.teacherEnd, flags: alignment.flags, logprobs: teacher.logprobs, topkIds: teacher.topkIds,

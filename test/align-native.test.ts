@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerBridge, ChunkFlags, XopdError, alignPairs, type AlignmentDetails } from '../src/index.js';
 import { byteDiff, DiffEnd } from '../src/internal.js';
+import { ALIGN_PATHS, alignPairsOn, byteDiffReference, type AlignPath } from '../dev/align-reference.js';
 import { mixedCorpus, mixedDocuments, rng } from '../dev/corpus.js';
 import { chunksOf, partitionProblem } from './helpers/definition.js';
 
@@ -15,10 +16,10 @@ beforeAll(() => {
 
 const enc = new TextEncoder();
 
-function align(pairs: Array<[Int32Array, Int32Array]>, reference: boolean, maxChunkTokens = 6, generalPath = false,
+function align(pairs: Array<[Int32Array, Int32Array]>, path: AlignPath = 'optimised', maxChunkTokens = 6,
   teacherTruncated?: boolean[]): AlignmentDetails[] {
-  return alignPairs(qwen.table, llama.table, pairs,
-    { maxChunkTokens, reference, generalPath, studentEos: qwen.eosIds, teacherEos: llama.eosIds, teacherTruncated });
+  return alignPairsOn(path, qwen, llama, pairs,
+    { maxChunkTokens, studentEos: qwen.eosIds, teacherEos: llama.eosIds, teacherTruncated });
 }
 
 /** The code of the XopdError f throws, or 'no error'; any other error fails the test. */
@@ -64,7 +65,7 @@ describe('optimised aligner = reference aligner', () => {
       return [s, bridge.retokenize(s)];
     });
     // The fused one-pass merge, the general path (offsets, runs, SyncCuts) and the reference agree.
-    const opt = align(pairs, false), general = align(pairs, false, 6, true), ref = align(pairs, true);
+    const opt = align(pairs), general = align(pairs, 'general'), ref = align(pairs, 'reference');
     for (let k = 0; k < pairs.length; k++) {
       expect(opt[k]!.bytesEqual).toBe(true);
       expect(plain(opt[k]!)).toEqual(plain(ref[k]!));
@@ -72,7 +73,7 @@ describe('optimised aligner = reference aligner', () => {
     }
     // With end-of-turn ids on both sides too.
     const eot: Array<[Int32Array, Int32Array]> = pairs.slice(0, 8).map(([s, t]) => [Int32Array.from([...s, qwen.eosIds[0]!]), Int32Array.from([...t, 128009])]);
-    const a = align(eot, false), b = align(eot, false, 6, true), c = align(eot, true);
+    const a = align(eot), b = align(eot, 'general'), c = align(eot, 'reference');
     for (let k = 0; k < eot.length; k++) {
       expect(plain(a[k]!)).toEqual(plain(c[k]!));
       expect(plain(b[k]!)).toEqual(plain(c[k]!));
@@ -85,8 +86,8 @@ describe('optimised aligner = reference aligner', () => {
     for (let seed = 1; seed <= 120; seed++) {
       const [base, edited] = editedPair(seed);
       const pair: [Int32Array, Int32Array] = [qwen.encode(base, { addSpecialTokens: false }), llama.encode(edited, { addSpecialTokens: false })];
-      const [opt] = align([pair], false);
-      const [ref] = align([pair], true);
+      const [opt] = align([pair]);
+      const [ref] = align([pair], 'reference');
       expect(partitionProblem(opt!, pair[0].length, pair[1].length)).toBeNull();
       expect(plain(opt!)).toEqual(plain(ref!));
       expect(opt!.byteEdits).toBe(ref!.byteEdits);
@@ -100,7 +101,7 @@ describe('optimised aligner = reference aligner', () => {
     for (let seed = 200; seed < 260; seed++) {
       const [base, edited] = editedPair(seed);
       const s = qwen.encode(base, { addSpecialTokens: false }), t = llama.encode(edited, { addSpecialTokens: false });
-      const [a] = align([[s, t]], false);
+      const [a] = align([[s, t]]);
       let exactBytes = 0;
       for (let c = 0; c < a!.chunkCount; c++) {
         const sb = Buffer.from(qwen.bytesOf(s.subarray(a!.studentStart[c]!, a!.studentEnd[c]!)));
@@ -111,7 +112,7 @@ describe('optimised aligner = reference aligner', () => {
         }
       }
       // Every base byte outside an APPROX chunk is matched, so the exact bytes are at most the LCS.
-      const d = byteDiff(enc.encode(base), enc.encode(edited), { reference: true });
+      const d = byteDiffReference(enc.encode(base), enc.encode(edited));
       let lcs = 0;
       for (let r = 0; r < d.runs.length; r += 3) lcs += d.runs[r + 2]!;
       expect(exactBytes).toBeLessThanOrEqual(lcs);
@@ -145,7 +146,7 @@ describe('byteDiff', () => {
       const b = Uint8Array.from({ length: m }, () => 97 + Math.floor(r() * alpha));
       // With an anchor longer than the inputs, only the stream ends anchor: the search is plain Myers.
       const fast = byteDiff(a, b, { anchorBytes: 4096 });
-      const ref = byteDiff(a, b, { reference: true });
+      const ref = byteDiffReference(a, b);
       const total = (d: typeof fast) => d.edits + (n - d.x) + (m - d.y);
       expect(total(fast)).toBe(total(ref));
       const matched = checkRuns(a, b, fast.runs);
@@ -198,7 +199,7 @@ describe('byteDiff', () => {
     // Through the aligner: the text after the block aligns exactly again.
     const s = qwen.encode(prose.slice(0, 10_000) + block + prose.slice(10_000), { addSpecialTokens: false });
     const t = llama.encode(prose.slice(0, 10_000) + other + prose.slice(10_000), { addSpecialTokens: false });
-    const [al] = align([[s, t]], false);
+    const [al] = align([[s, t]]);
     expect(partitionProblem(al!, s.length, t.length)).toBeNull();
     const lastApprox = Math.max(...Array.from(al!.flags, (f, c) => (f & ChunkFlags.APPROX ? c : -1)));
     const maskedAfter = al!.studentEnd[lastApprox]!;
@@ -259,8 +260,8 @@ describe('flags', () => {
     const text = mixedCorpus(20000, 8);
     const s = qwen.encode(text, { addSpecialTokens: false });
     const t = bridge.retokenize(s);
-    const [a6] = align([[s, t]], false, 6);
-    const [a2] = align([[s, t]], false, 2);
+    const [a6] = align([[s, t]], 'optimised', 6);
+    const [a2] = align([[s, t]], 'optimised', 2);
     expect(chunksOf(a2!)).toEqual(chunksOf(a6!));
     let over6 = 0, over2 = 0;
     for (let c = 0; c < a6!.chunkCount; c++) {
@@ -301,7 +302,6 @@ function oneToken(bytes: Uint8Array | string): Tokenizer {
 }
 
 describe('a difference in the last bytes (issue 16)', () => {
-  const every = [{}, { generalPath: true }, { reference: true }];
   const ONE = { s0: 0, s1: 1, t0: 0, t1: 1 };
 
   it.each([['x', '2', false], ['e\u0301', '\u00e9', false], ['\u00e9', 'e\u0301', false], ['\uff12', '2', false], ['2', '\uff12', false],
@@ -309,8 +309,8 @@ describe('a difference in the last bytes (issue 16)', () => {
     'one-token tokenizers %j against %j: one APPROX chunk of both tokens, on every path', (x, y, sharedStart) => {
       // Before: a teacher-only APPROX chunk s[0,0)t[0,1) and a student TAIL chunk s[0,1)t[1,1).
       const S = oneToken(x), T = oneToken(y);
-      for (const o of every) {
-        const [a] = alignPairs(S.table, T.table, [[Int32Array.of(0), Int32Array.of(0)]], { maxChunkTokens: 6, ...o });
+      for (const path of ALIGN_PATHS) {
+        const [a] = alignPairsOn(path, S, T, [[Int32Array.of(0), Int32Array.of(0)]], { maxChunkTokens: 6 });
         expect(chunksOf(a!)).toEqual([ONE]);
         expect(Array.from(a!.flags)).toEqual([ChunkFlags.APPROX]);
         expect(a!.diffEnd).toBe(DiffEnd.BOTH);
@@ -320,8 +320,8 @@ describe('a difference in the last bytes (issue 16)', () => {
       // when the two share their first bytes, one chunk whose student token reaches past the end.
       const [complete] = alignPairs(S.table, T.table, [[Int32Array.of(0), Int32Array.of(0)]], { maxChunkTokens: 6, teacherTruncated: [false] });
       expect([chunksOf(complete!), Array.from(complete!.flags)]).toEqual([[ONE], [ChunkFlags.APPROX]]);
-      for (const o of every) {
-        const [cut] = alignPairs(S.table, T.table, [[Int32Array.of(0), Int32Array.of(0)]], { maxChunkTokens: 6, teacherTruncated: [true], ...o });
+      for (const path of ALIGN_PATHS) {
+        const [cut] = alignPairsOn(path, S, T, [[Int32Array.of(0), Int32Array.of(0)]], { maxChunkTokens: 6, teacherTruncated: [true] });
         if (sharedStart) {
           expect(chunksOf(cut!)).toEqual([ONE]);
           expect(Array.from(cut!.flags)).toEqual([ChunkFlags.APPROX | ChunkFlags.TAIL]);
@@ -335,11 +335,11 @@ describe('a difference in the last bytes (issue 16)', () => {
   it('the byte diff ends as both when the teacher\'s last byte is unmatched, as a possible tail when it is matched', () => {
     const x2 = byteDiff(enc.encode('x'), enc.encode('2'));
     expect([x2.end, x2.x, x2.y, x2.edits]).toEqual([DiffEnd.BOTH, 1, 1, 2]);
-    const ref = byteDiff(enc.encode('x'), enc.encode('2'), { reference: true });
+    const ref = byteDiffReference(enc.encode('x'), enc.encode('2'));
     expect([ref.end, ref.x, ref.y, ref.edits]).toEqual([DiffEnd.BOTH, 1, 1, 2]);
     // Cut short, the teacher's byte is inserted and the student's is a tail.
-    for (const reference of [false, true]) {
-      const cut = byteDiff(enc.encode('x'), enc.encode('2'), { truncated: true, reference });
+    for (const diff of [byteDiff, byteDiffReference]) {
+      const cut = diff(enc.encode('x'), enc.encode('2'), { truncated: true });
       expect([cut.end, cut.x, cut.y, cut.edits]).toEqual([DiffEnd.TEACHER_ENDED, 0, 1, 1]);
     }
   });
@@ -350,8 +350,8 @@ describe('a difference in the last bytes (issue 16)', () => {
     const S = tiny({ [byteLevelPiece(Uint8Array.of(0xf0))]: 0, [byteLevelPiece(Uint8Array.of(0xbd))]: 1, [byteLevelPiece(Uint8Array.of(0x80))]: 2 });
     const T = oneToken('\ufffd');
     expect(byteDiff(Uint8Array.of(0xf0, 0xbd, 0x80), enc.encode('\ufffd')).end).toBe(DiffEnd.TEACHER_ENDED);
-    for (const o of every) {
-      const [a] = alignPairs(S.table, T.table, [[Int32Array.of(0, 1, 2), Int32Array.of(0)]], { maxChunkTokens: 6, ...o });
+    for (const path of ALIGN_PATHS) {
+      const [a] = alignPairsOn(path, S, T, [[Int32Array.of(0, 1, 2), Int32Array.of(0)]], { maxChunkTokens: 6 });
       expect(chunksOf(a!)).toEqual([{ s0: 0, s1: 3, t0: 0, t1: 1 }]);
       expect(Array.from(a!.flags)).toEqual([ChunkFlags.APPROX]);
     }
@@ -399,7 +399,7 @@ describe('teacherTruncated: what the caller says of the teacher ids', () => {
       const a = Uint8Array.from({ length: n }, () => 97 + Math.floor(r() * alpha));
       const b = Uint8Array.from({ length: m }, () => 97 + Math.floor(r() * alpha));
       const fast = byteDiff(a, b, { anchorBytes: 4096, truncated: true });
-      const ref = byteDiff(a, b, { reference: true, truncated: true });
+      const ref = byteDiffReference(a, b, { truncated: true });
       // Cost of a prefix alignment: edits, plus extra teacher bytes; student bytes past the teacher's end are free.
       const cost = (d: typeof fast) => d.edits + (m - d.y);
       expect(cost(fast)).toBe(cost(ref));
@@ -443,11 +443,11 @@ describe('teacherTruncated: what the caller says of the teacher ids', () => {
     for (const told of [true, false]) {
       const cuts: Array<[Int32Array, Int32Array]> = [5, 17, 40, k].map((j) => [s, t.subarray(0, j)]);
       const flags = cuts.map(() => told);
-      expect(align(cuts, false, 6, false, flags).map(plain)).toEqual(align(cuts, true, 6, false, flags).map(plain));
+      expect(align(cuts, 'optimised', 6, flags).map(plain)).toEqual(align(cuts, 'reference', 6, flags).map(plain));
       const mcuts: Array<[Int32Array, Int32Array]> = [1, 2, 4].map((j) => [ms, mt.subarray(0, j)]);
       const mopts = { maxChunkTokens: 6, teacherTruncated: mcuts.map(() => told) };
       expect(alignPairs(qwen.table, mistral.table, mcuts, mopts).map(plain))
-        .toEqual(alignPairs(qwen.table, mistral.table, mcuts, { ...mopts, reference: true }).map(plain));
+        .toEqual(alignPairsOn('reference', qwen, mistral, mcuts, mopts).map(plain));
     }
   });
 
@@ -475,8 +475,8 @@ describe('zero-byte tokens', () => {
     ];
     for (const [s, t, want] of cases) {
       const pair: [Int32Array, Int32Array] = [Int32Array.from(s), Int32Array.from(t)];
-      for (const o of [{}, { generalPath: true }, { reference: true }]) {
-        const [a] = alignPairs(S.table, T.table, [pair], { maxChunkTokens: 6, ...o });
+      for (const path of ALIGN_PATHS) {
+        const [a] = alignPairsOn(path, S, T, [pair], { maxChunkTokens: 6 });
         expect(partitionProblem(a!, s.length, t.length)).toBeNull();
         expect(chunksOf(a!)).toEqual(want);
         expect(Array.from(a!.flags)).toEqual(want.map(() => 0));

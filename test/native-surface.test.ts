@@ -6,9 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { devAddon } from '../dev/addon.js';
-import { addon, packageRoot } from '../src/core/native.js';
-import { ErrorCode } from '../src/core/errors.js';
+import { devAddon, devAddonPath } from '../dev/addon.js';
+import { alignPairsOn, byteDiffReference } from '../dev/align-reference.js';
+import { alignPairs, alignTables, byteDiff, type AlignNative } from '../src/align/aligner.js';
+import { addon, addonPath, packageRoot } from '../src/core/native.js';
+import { ErrorCode, XopdError } from '../src/core/errors.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 
 /** Every export, recursively: objects by key, classes with their prototype's methods and accessors. */
 function surface(obj: object, prefix = ''): string[] {
@@ -68,9 +71,61 @@ describe('the shipped addon', () => {
     for (const n of SHIPPED) expect(dev).toContain(n);
     const extra = dev.filter((n) => !SHIPPED.includes(n));
     for (const n of ['policyGradientReference', 'sparseDivergenceReference', 'spanProjectionReference', 'lossSimd', 'copyParallel',
-      'sparseDivergenceUnfused', 'lossCudaBench', 'modelDev.referenceForward', 'modelDev.measurePeak', 'modelDev.gemm']) expect(extra).toContain(n);
-    // every extra export is caught by the name rule or sits under modelDev
+      'sparseDivergenceUnfused', 'lossCudaBench', 'modelDev.referenceForward', 'modelDev.measurePeak', 'modelDev.gemm',
+      'alignDev.alignBatchReference', 'alignDev.alignBatchGeneral', 'alignDev.byteDiffReference']) expect(extra).toContain(n);
+    // every extra export is caught by the name rule or sits under modelDev / alignDev
     expect(extra.filter((n) => !DEV_ONLY.test(n))).toEqual([]);
+  });
+
+  it('alignBatch and byteDiff refuse the aligner\'s test switches (reference, generalPath): E_ARG_VALUE naming the option', () => {
+    const qwen = Tokenizer.load('qwen3'), llama = qwen; // one tokenizer on both sides: what is checked is the options
+    const s = qwen.encode('Caf\u00e9 cr\u00e8me, 12 + 30 = 42.', { addSpecialTokens: false }), t = s;
+    const a = new TextEncoder().encode('abcde'), b = new TextEncoder().encode('abXde');
+    const native = addon<AlignNative>();
+    const tables = alignTables(qwen.table, llama.table);
+    /** The code and message of what f throws (raw native errors carry a code too). */
+    const refusal = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return { code: (e as { code?: string }).code, message: (e as Error).message };
+      }
+      return { code: 'no error', message: '' };
+    };
+    for (const key of ['reference', 'generalPath']) {
+      for (const value of [true, false]) {
+        const opts = { maxChunkTokens: 6, [key]: value };
+        // the binding itself, and the facades a caller might hand a stale option to
+        for (const f of [() => native.alignBatch(tables, [s], [t], opts), () => native.byteDiff(a, b, { [key]: value }),
+          () => alignPairs(qwen.table, llama.table, [[s, t]], opts as never), () => byteDiff(a, b, { [key]: value } as never)]) {
+          const r = refusal(f);
+          expect(r.code).toBe(ErrorCode.ARG_VALUE);
+          expect(r.message).toContain(`'${key}'`);
+          expect(r.message).toContain('dev/align-reference.ts');
+        }
+      }
+    }
+    expect(() => alignPairs(qwen.table, llama.table, [[s, t]], { maxChunkTokens: 6, reference: true } as never)).toThrow(XopdError);
+    // Without the switch the same calls answer, and the dev addon answers for the switched ones.
+    const [optimised] = alignPairs(qwen.table, llama.table, [[s, t]], { maxChunkTokens: 6 });
+    expect(optimised!.bytesEqual).toBe(true);
+    for (const path of ['general', 'reference'] as const)
+      expect(alignPairsOn(path, qwen, llama, [[s, t]], { maxChunkTokens: 6 })[0]).toEqual(optimised);
+    expect(byteDiff(a, b).edits).toBe(2);
+    expect(byteDiffReference(a, b).edits).toBe(2);
+  });
+
+  it('holds no symbol of a reference kernel (nm), which the dev addon does', () => {
+    const symbols = (file: string) => execFileSync('nm', ['-C', file], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const references = (text: string) => text.split('\n').filter((l) => /xopd::(\w+::)*\w*Reference\(/.test(l));
+    const shipped = symbols(addonPath()), dev = symbols(devAddonPath());
+    expect(references(shipped)).toEqual([]);
+    // not vacuous: the shipped addon's symbols are listed (its kernels are there), and the rule finds
+    // the references in the dev addon, which links the same kernel objects
+    expect(shipped).toContain('xopd::align::ByteDiff(');
+    const found = references(dev).join('\n');
+    for (const name of ['align::ByteDiffReference(', 'align::SyncCutsReference(', 'align::AlignPairReference(',
+      'loss::PolicyGradientReference(', 'project::SpanProjectionReference(']) expect(found).toContain(`xopd::${name}`);
   });
 });
 

@@ -29,10 +29,6 @@ namespace xopd {
 namespace align {
 namespace {
 
-inline bool CharStart(const uint8_t* bytes, int32_t size, int32_t at) {
-  return at >= size || (bytes[at] & 0xC0) != 0x80;
-}
-
 inline bool Contains(const int32_t* sorted, int32_t count, int32_t id) {
   return count > 0 && std::binary_search(sorted, sorted + count, id);
 }
@@ -61,7 +57,8 @@ void Stream(const TokenTable& table, const int32_t* ids, int32_t n, std::vector<
   }
 }
 
-// Chunks of the body (ids [0, n) x [0, m)) from its cuts, runs and how the diff ended.
+}  // namespace
+
 void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, const DiffResult* diff,
                  TeacherIds teacher, int32_t anchorBytes, std::vector<Cut>& cuts, PairResult& out) {
   const int32_t n = p.n, m = p.m, N = p.offS[n], M = p.offT[m];
@@ -118,8 +115,6 @@ void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, c
   }
 }
 
-}  // namespace
-
 void PairResult::Clear() {
   sStart.clear();
   sEnd.clear();
@@ -132,8 +127,7 @@ void PairResult::Clear() {
   diffEnd = 0;
 }
 
-// Shared tail of both implementations: the end-of-turn chunk, OVERSIZE, and the per-token chunk map.
-static void Finish(int32_t n, int32_t m, bool eot, const AlignOptions& opt, PairResult& out) {
+void FinishPair(int32_t n, int32_t m, bool eot, const AlignOptions& opt, PairResult& out) {
   if (eot) AddChunk(out, n - 1, n, m - 1, m, 0);
   const size_t C = out.flags.size();
   for (size_t c = 0; c < C; ++c) {
@@ -145,7 +139,7 @@ static void Finish(int32_t n, int32_t m, bool eot, const AlignOptions& opt, Pair
     for (int32_t i = out.sStart[c]; i < out.sEnd[c]; ++i) out.studentChunk[i] = int32_t(c);
 }
 
-static bool EndOfTurnPair(const int32_t* s, int32_t n, const int32_t* t, int32_t m, const AlignOptions& opt) {
+bool EndOfTurnPair(const int32_t* s, int32_t n, const int32_t* t, int32_t m, const AlignOptions& opt) {
   return n > 0 && m > 0 && Contains(opt.studentEos, opt.studentEosCount, s[n - 1]) &&
          Contains(opt.teacherEos, opt.teacherEosCount, t[m - 1]);
 }
@@ -351,12 +345,10 @@ void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
 void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
                const AlignOptions& opt, TeacherIds teacher, AlignScratch& w, PairResult& out,
                const char* sName, const char* tName) {
-  const TokenTable& ts = *pt.student;
-  const TokenTable& tt = *pt.teacher;
   out.Clear();
   const bool eot = EndOfTurnPair(s, n, t, m, opt);
   const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
-  if (!opt.generalPath && pt.fast && nb > 0 && mb > 0) {
+  if (pt.fast && nb > 0 && mb > 0) {
     if (AlignEqualStreams(pt, s, nb, t, mb, opt.maxChunkTokens, out) == Fast::kDone) {
       if (eot) {
         AddChunk(out, n - 1, n, m - 1, m, 0);
@@ -364,8 +356,18 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
       }
       return;
     }
-    out.Clear();
   }
+  AlignPairGeneral(pt, s, n, t, m, opt, teacher, w, out, sName, tName);
+}
+
+void AlignPairGeneral(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+                      const AlignOptions& opt, TeacherIds teacher, AlignScratch& w, PairResult& out,
+                      const char* sName, const char* tName) {
+  const TokenTable& ts = *pt.student;
+  const TokenTable& tt = *pt.teacher;
+  out.Clear();
+  const bool eot = EndOfTurnPair(s, n, t, m, opt);
+  const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
   CheckIds(ts, s, size_t(n), sName);
   CheckIds(tt, t, size_t(m), tName);
   if (nb > 0 || mb > 0) {
@@ -389,49 +391,12 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
     SyncCuts(p, runs, w.cuts);
     BuildChunks(p, runs, equal, &w.diff, teacher, opt.diff.anchorBytes, w.cuts, out);
   }
-  Finish(n, m, eot, opt, out);
-}
-
-void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
-                        const int32_t* t, int32_t m, const AlignOptions& opt, TeacherIds teacher, PairResult& out) {
-  out.Clear();
-  const bool eot = EndOfTurnPair(s, n, t, m, opt);
-  const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
-  if (nb > 0 || mb > 0) {
-    // Byte streams token by token.
-    std::vector<int32_t> offS(1, 0), offT(1, 0);
-    std::vector<uint8_t> bytesS, bytesT;
-    for (int32_t i = 0; i < nb; ++i) {
-      for (uint32_t b = 0; b < ts.length(s[i]); ++b) bytesS.push_back(ts.data(s[i])[b]);
-      offS.push_back(int32_t(bytesS.size()));
-    }
-    for (int32_t j = 0; j < mb; ++j) {
-      for (uint32_t b = 0; b < tt.length(t[j]); ++b) bytesT.push_back(tt.data(t[j])[b]);
-      offT.push_back(int32_t(bytesT.size()));
-    }
-    const bool equal = bytesS == bytesT;
-    out.bytesEqual = equal;
-    DiffResult diff;
-    if (equal) {
-      if (!bytesS.empty()) diff.runs.push_back({0, 0, int32_t(bytesS.size())});
-    } else {
-      ByteDiffReference(bytesS.data(), int32_t(bytesS.size()), bytesT.data(), int32_t(bytesT.size()),
-                        teacher == TeacherIds::kTruncated, diff);
-      out.edits = diff.edits;
-      out.diffEnd = int32_t(diff.end);
-    }
-    PairBytes p{offS.data(), offT.data(), nb, mb, bytesS.data(), bytesT.data()};
-    std::vector<Cut> cuts;
-    cuts.push_back({0, 0, equal || (!diff.runs.empty() && diff.runs[0].x == 0 && diff.runs[0].y == 0) ? 0 : -1});
-    SyncCutsReference(p, diff.runs, cuts);
-    BuildChunks(p, diff.runs, equal, &diff, teacher, opt.diff.anchorBytes, cuts, out);
-  }
-  Finish(n, m, eot, opt, out);
+  FinishPair(n, m, eot, opt, out);
 }
 
 void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLen, const int32_t* const* t,
-                const size_t* tLen, const TeacherIds* teacher, size_t B, const AlignOptions& opt, bool reference,
-                std::vector<PairResult>& out) {
+                const size_t* tLen, const TeacherIds* teacher, size_t B, const AlignOptions& opt,
+                std::vector<PairResult>& out, PairAligner align) {
   for (size_t k = 0; k < B; ++k)
     XOPD_CHECK(sLen[k] < size_t(INT32_MAX) && tLen[k] < size_t(INT32_MAX), "E_TOO_LONG", "a sequence is longer than 2^31 - 1 tokens");
   out.resize(B);
@@ -443,13 +408,7 @@ void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLe
       char sn[48], tn[48];
       std::snprintf(sn, sizeof sn, "studentIds[%zu]", k);
       std::snprintf(tn, sizeof tn, "teacherIds[%zu]", k);
-      if (reference) {
-        CheckIds(*pt.student, s[k], sLen[k], sn);
-        CheckIds(*pt.teacher, t[k], tLen[k], tn);
-        AlignPairReference(*pt.student, s[k], int32_t(sLen[k]), *pt.teacher, t[k], int32_t(tLen[k]), opt, teacher[k], out[k]);
-      } else {
-        AlignPair(pt, s[k], int32_t(sLen[k]), t[k], int32_t(tLen[k]), opt, teacher[k], scratch, out[k], sn, tn);
-      }
+      align(pt, s[k], int32_t(sLen[k]), t[k], int32_t(tLen[k]), opt, teacher[k], scratch, out[k], sn, tn);
     }
   }, 1);
 }

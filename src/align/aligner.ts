@@ -34,10 +34,6 @@ export interface AlignOptions extends DiffLimits {
   /** ids that end a student turn / a teacher turn: a final pair of them is one 1:1 chunk */
   studentEos?: Int32Array;
   teacherEos?: Int32Array;
-  /** use the plain reference implementation (tests; small inputs when the streams differ) */
-  reference?: boolean;
-  /** skip the fused equal-stream pass and always take the general path (tests) */
-  generalPath?: boolean;
 }
 
 /** An Alignment plus what the aligner saw. */
@@ -50,7 +46,8 @@ export interface AlignmentDetails extends Alignment {
   diffEnd: number;
 }
 
-interface NativeBatch {
+/** What the native alignBatch returns: every pair's arrays back to back, pair k at offsets [k, k+1). */
+export interface NativeBatch {
   chunkOffsets: Int32Array;
   tokenOffsets: Float64Array;
   studentStart: Int32Array;
@@ -79,9 +76,8 @@ export interface NativeAlignTables {
   readonly sameBytesIds: number;
 }
 
-/** Options of byteDiff: limits, the plain reference, and whether b was cut short (a prefix alignment). */
+/** Options of byteDiff: limits, and whether b was cut short (a prefix alignment). */
 export interface ByteDiffOptions extends DiffLimits {
-  reference?: boolean;
   /** b (the teacher) was cut short: a's bytes past b's end cost nothing */
   truncated?: boolean;
 }
@@ -89,7 +85,7 @@ export interface ByteDiffOptions extends DiffLimits {
 /** TeacherIds of native/align/align.h, one per pair. */
 const TEACHER_IDS = { infer: 0, complete: 1, truncated: 2 } as const;
 
-type NativeAlignOptions = Omit<AlignOptions, 'teacherTruncated'> & { teacherIds?: Uint8Array };
+export type NativeAlignOptions = Omit<AlignOptions, 'teacherTruncated'> & { teacherIds?: Uint8Array };
 
 export interface AlignNative {
   AlignTables: new (studentTable: NativeTokenTable, teacherTable: NativeTokenTable) => NativeAlignTables;
@@ -122,6 +118,19 @@ export function alignTables(studentTable: NativeTokenTable, teacherTable: Native
 /** Aligns every pair (student ids, teacher ids) over the two tables, on all cores. */
 export function alignPairs(studentTable: NativeTokenTable, teacherTable: NativeTokenTable,
   pairs: ReadonlyArray<readonly [Int32Array, Int32Array]>, opts: AlignOptions): AlignmentDetails[] {
+  return alignPairsWith((s, t, native) => {
+    const tables = alignTables(studentTable, teacherTable);
+    return callNative(() => addon<AlignNative>().alignBatch(tables, s, t, native));
+  }, pairs, opts);
+}
+
+/**
+ * alignPairs around a given native batch call (which makes its own native errors XopdErrors). Not
+ * exported by the package: dev/align-reference.ts runs the same checks on the dev addon's forced
+ * general path and plain reference.
+ */
+export function alignPairsWith(alignBatch: (studentIds: Int32Array[], teacherIds: Int32Array[], opts: NativeAlignOptions) => NativeBatch,
+  pairs: ReadonlyArray<readonly [Int32Array, Int32Array]>, opts: AlignOptions): AlignmentDetails[] {
   check.int(opts.maxChunkTokens, 'maxChunkTokens', 1, 2 ** 30);
   checkLimits(opts);
   const s: Int32Array[] = new Array(pairs.length);
@@ -143,8 +152,7 @@ export function alignPairs(studentTable: NativeTokenTable, teacherTable: NativeT
       return check.bool(x, `teacherTruncated[${k}]`) ? TEACHER_IDS.truncated : TEACHER_IDS.complete;
     });
   }
-  const tables = alignTables(studentTable, teacherTable);
-  const r = callNative(() => addon<AlignNative>().alignBatch(tables, s, t, native));
+  const r = alignBatch(s, t, native);
   const out: AlignmentDetails[] = new Array(pairs.length);
   for (let k = 0; k < pairs.length; k++) {
     const c0 = r.chunkOffsets[k]!, c1 = r.chunkOffsets[k + 1]!;

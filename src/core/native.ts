@@ -37,7 +37,7 @@ export interface BaseNative {
 let loaded: BaseNative | undefined;
 
 /** XOPD_ADDON overrides the addon path (the sanitizer build, a node-gyp build elsewhere). */
-function addonPath(): string {
+export function addonPath(): string {
   if (process.env.XOPD_ADDON) return path.resolve(process.env.XOPD_ADDON);
   return path.join(packageRoot, 'build', 'Release', 'xopd.node');
 }
