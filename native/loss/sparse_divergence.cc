@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,44 +43,37 @@ struct RowScratch {
   std::vector<int32_t> skip;
   std::vector<double> e, h, q;
   // rows with prefix groups
-  std::vector<uint64_t> bits;       // [vocab / 64] columns in a bucket; all zero between rows
-  std::vector<int32_t> singles;     // entries of single ids
-  std::vector<int32_t> groups;      // entries of groups, by lo then the widest first
+  std::vector<uint64_t> bits;     // [vocab / 64] columns in a bucket; all zero between rows
+  std::vector<int32_t> label;     // [vocab] a member column's bucket entry (-1: a single id), valid where bits are set
+  std::vector<int32_t> singles;   // entries of single ids
+  std::vector<int32_t> groups;    // entries of groups, by lo then the widest first
   std::vector<int32_t> stack;
-  std::vector<int32_t> members;     // group member columns, in runs (segments) of one group
-  std::vector<float> memberExp;     // [members] exp(z_u/T - the group's max)
-  struct Segment {
-    int32_t entry, begin, end;  // members[begin, end) belong to the group of entry
-  };
-  std::vector<Segment> segments;
+  std::vector<int32_t> cols, entry;  // group members sorted by column (so by block), and their bucket
+  std::vector<uint32_t> blockStart;  // [blocks + 1] (RowPipeline::BlockEntries)
+  std::vector<float> values, shift;  // [members] z/T gathered in pass 1 -> exps -> gradient; its group's max
   std::vector<double> groupMax, groupSum;  // [entries] per group: max of z/T, sum of exps relative to it
 };
 
-inline bool TestBit(const std::vector<uint64_t>& b, int32_t i) { return (b[static_cast<size_t>(i) >> 6] >> (i & 63)) & 1u; }
 inline void SetBit(std::vector<uint64_t>& b, int32_t i) { b[static_cast<size_t>(i) >> 6] |= uint64_t{1} << (i & 63); }
 
-// Step 1 of a row with groups: each group's member columns (segments), and in S.skip every column
-// in a bucket, sorted. Ranges are laminar (CheckTargets): sorted by lo, the widest first, a stack
-// of open ranges gives each rank to the innermost range holding it.
-void GroupMembers(const SparseDivergenceArgs& a, int32_t b, int32_t n, RowScratch& S) {
+// Step 1 of a row with groups: S.bits, every column in a bucket (pass 1 skips them; the caller
+// clears the bitmap after pass 1); S.cols / S.entry / S.blockStart, the group members by column
+// with their bucket. Ranges are laminar (CheckTargets):
+// sorted by lo, the widest first, a stack of open ranges gives each rank to the innermost range
+// holding it; a column a single id names stays the single id's. The bitmap, read in order, sorts.
+void GroupMembers(const SparseDivergenceArgs& a, int32_t b, int32_t n, size_t blocks, RowScratch& S) {
   S.singles.clear();
   S.groups.clear();
-  S.members.clear();
-  S.segments.clear();
   for (int32_t k = 0; k < n; ++k) (a.ids[b + k] >= 0 ? S.singles : S.groups).push_back(k);
-  for (int32_t k : S.singles) SetBit(S.bits, a.ids[b + k]);
   const int32_t* lo = a.groupLo + b;
   const int32_t* hi = a.groupHi + b;
   std::sort(S.groups.begin(), S.groups.end(), [&](int32_t x, int32_t y) { return lo[x] != lo[y] ? lo[x] < lo[y] : hi[x] > hi[y]; });
   auto emit = [&](int32_t entry, int32_t r0, int32_t r1) {
-    const int32_t begin = static_cast<int32_t>(S.members.size());
     for (int32_t r = r0; r < r1; ++r) {
       const int32_t col = a.byteOrder[r];
-      if (TestBit(S.bits, col)) continue;  // a single id holds it
       SetBit(S.bits, col);
-      S.members.push_back(col);
+      S.label[col] = entry;
     }
-    if (static_cast<int32_t>(S.members.size()) > begin) S.segments.push_back({entry, begin, static_cast<int32_t>(S.members.size())});
   };
   S.stack.clear();
   int32_t pos = 0;
@@ -98,16 +92,50 @@ void GroupMembers(const SparseDivergenceArgs& a, int32_t b, int32_t n, RowScratc
     pos = hi[S.stack.back()];
     S.stack.pop_back();
   }
-  // The sorted member columns (single ids included), clearing the bitmap as it is read.
-  S.skip.clear();
+  // Single ids claim first: they overwrite the label a range gave their column.
+  for (int32_t k : S.singles) {
+    SetBit(S.bits, a.ids[b + k]);
+    S.label[a.ids[b + k]] = -1;
+  }
+  // The bitmap in column order: the members with their bucket (the bitmap itself is pass 1's skip set).
+  S.cols.clear();
+  S.entry.clear();
   for (size_t w = 0; w < S.bits.size(); ++w) {
     uint64_t x = S.bits[w];
-    if (!x) continue;
-    S.bits[w] = 0;
     while (x) {
-      S.skip.push_back(static_cast<int32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(x))));
+      const int32_t col = static_cast<int32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(x)));
       x &= x - 1;
+      const int32_t l = S.label[col];
+      if (l < 0) continue;
+      S.cols.push_back(col);
+      S.entry.push_back(l);
     }
+  }
+  S.blockStart.resize(blocks + 1);
+  const size_t m = S.cols.size();
+  size_t u = 0;
+  for (size_t bl = 0; bl < blocks; ++bl) {
+    S.blockStart[bl] = static_cast<uint32_t>(u);
+    while (u < m && static_cast<size_t>(S.cols[u]) < (bl + 1) * kRowBlock) ++u;
+  }
+  S.blockStart[blocks] = static_cast<uint32_t>(m);
+}
+
+// Per group (bucket entry) of the members' values v: the max (fold = max) or the sum. Members of
+// one group come in runs; each run is folded in registers (no store-to-load chain per member).
+template <bool kMax>
+void FoldRuns(const std::vector<int32_t>& entry, const float* v, size_t m, std::vector<double>& out) {
+  for (size_t u = 0; u < m;) {
+    const int32_t g = entry[u];
+    size_t e = u + 1;
+    while (e < m && entry[e] == g) ++e;
+    double a[4] = {kMax ? -INFINITY : 0.0, kMax ? -INFINITY : 0.0, kMax ? -INFINITY : 0.0, kMax ? -INFINITY : 0.0};
+    size_t i = u;
+    for (; i + 4 <= e; i += 4)
+      for (int l = 0; l < 4; ++l) a[l] = kMax ? std::max(a[l], static_cast<double>(v[i + l])) : a[l] + v[i + l];
+    for (; i < e; ++i) a[0] = kMax ? std::max(a[0], static_cast<double>(v[i])) : a[0] + v[i];
+    out[g] = kMax ? std::max({out[g], a[0], a[1], a[2], a[3]}) : out[g] + ((a[0] + a[1]) + (a[2] + a[3]));
+    u = e;
   }
 }
 
@@ -121,11 +149,16 @@ double GroupedRow(const SparseDivergenceArgs& a, size_t r, double invKept, RowSc
   const DivergenceParams& P = a.params;
   const float scale = static_cast<float>(P.invTemp);
   const int32_t b = a.rowPtr[r], n = a.rowPtr[r + 1] - a.rowPtr[r];
-  GroupMembers(a, b, n, S);
+  GroupMembers(a, b, n, pipe.Blocks(), S);
+  const size_t m = S.cols.size();
+  S.values.resize(m);
+  typename RowPipeline<T>::BlockEntries members{S.cols.data(), S.blockStart.data(), S.values.data()};
   float mo;
   double other;
-  if (!pipe.MaxSumExp(z, scale, S.skip.data(), S.skip.size(), &mo, &other))
-    throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value (after temperature)");
+  const bool ok = pipe.MaxSumExp(z, scale, nullptr, 0, &mo, &other, &members, S.bits.data());
+  for (int32_t k : S.singles) S.bits[static_cast<size_t>(a.ids[b + k]) >> 6] = 0;  // the bitmap back to all zero
+  for (int32_t col : S.cols) S.bits[static_cast<size_t>(col) >> 6] = 0;
+  if (!ok) throw Error("E_ARG_VALUE", "logits row " + std::to_string(r) + " holds NaN or an infinite value (after temperature)");
   // Each bucket relative to its own max, brought to the row's max M in float64.
   S.e.assign(n, 0.0);
   S.h.assign(n, 0.0);
@@ -137,22 +170,11 @@ double GroupedRow(const SparseDivergenceArgs& a, size_t r, double invKept, RowSc
     S.e[k] = static_cast<double>(LoadOne(z + a.ids[b + k])) * P.invTemp;
     M = std::max(M, S.e[k]);
   }
-  for (const auto& sg : S.segments) {
-    float mx = -INFINITY;
-    for (int32_t u = sg.begin; u < sg.end; ++u) mx = std::max(mx, LoadOne(z + S.members[u]) * scale);
-    S.groupMax[sg.entry] = std::max(S.groupMax[sg.entry], static_cast<double>(mx));
-  }
-  S.memberExp.resize(S.members.size());
-  for (const auto& sg : S.segments) {
-    const float gm = static_cast<float>(S.groupMax[sg.entry]);
-    double sum = 0.0;
-    for (int32_t u = sg.begin; u < sg.end; ++u) {
-      const float e = ExpNeg(LoadOne(z + S.members[u]) * scale - gm);
-      S.memberExp[u] = e;
-      sum += e;
-    }
-    S.groupSum[sg.entry] += sum;
-  }
+  FoldRuns<true>(S.entry, S.values.data(), m, S.groupMax);
+  S.shift.resize(m);
+  for (size_t u = 0; u < m; ++u) S.shift[u] = static_cast<float>(S.groupMax[S.entry[u]]);
+  ExpNegShifted(S.values.data(), S.shift.data(), m);  // from here on: exp(z_u/T - max of its group)
+  FoldRuns<false>(S.entry, S.values.data(), m, S.groupSum);
   for (int32_t k : S.groups) M = std::max(M, S.groupMax[k]);
   const double so = other > 0.0 ? std::exp(static_cast<double>(mo) - M) : 0.0;  // e^(mo - M)
   double Z = other * so;
@@ -177,17 +199,41 @@ double GroupedRow(const SparseDivergenceArgs& a, size_t r, double invKept, RowSc
   H += to.h;
   // d loss / d z_u = (1/T) p_u (h_b / p_b - H): "other" as in the single-id path; a single id as
   // there; a group member u with e_u = exp(z_u/T - max_g): p_u / p_g = e_u / sum_g, so
-  //   grad_u = e_u * (h_g / sum_g - e^(max_g - M) H / Z) * w.
+  //   grad_u = e_u * (h_g / sum_g - e^(max_g - M) H / Z) * w   (one coefficient per group).
   const double w = invKept * P.invTemp;
   const double C = ((other > 0.0 ? to.h / other : 0.0) - so * H / Z) * w;
   pipe.Write(g, other > 0.0 ? mo : static_cast<float>(M), C);
   for (int32_t k : S.singles) pipe.Fix(a.ids[b + k], (S.h[k] - S.e[k] / Z * H) * w);
-  for (const auto& sg : S.segments) {
-    const int32_t k = sg.entry;
-    const double c = (S.h[k] / S.groupSum[k] - std::exp(S.groupMax[k] - M) * H / Z) * w;
-    for (int32_t u = sg.begin; u < sg.end; ++u) pipe.Fix(S.members[u], S.memberExp[u] * c);
-  }
+  for (int32_t k : S.groups) S.groupMax[k] = (S.h[k] / S.groupSum[k] - std::exp(S.groupMax[k] - M) * H / Z) * w;  // now the coefficient
+  for (size_t u = 0; u < m; ++u) S.values[u] = static_cast<float>(S.values[u] * S.groupMax[S.entry[u]]);
+  pipe.FixBlocks(S.cols, S.blockStart, S.values);
   return loss;
+}
+
+// A worker's pipeline and scratch, kept between calls (thread-local): the row buffers are reused
+// instead of being allocated, and faulted in, on every call.
+template <typename T>
+struct WorkerState {
+  std::unique_ptr<RowPipeline<T>> pipe;
+  size_t vocab = 0;
+  bool stream = false;
+  RowScratch scratch;
+};
+
+template <typename T>
+WorkerState<T>& StateOf(size_t vocab, bool stream, bool groups) {
+  thread_local WorkerState<T> st;
+  if (!st.pipe || st.vocab != vocab || st.stream != stream) {
+    st.pipe.reset(new RowPipeline<T>(vocab, stream));
+    st.vocab = vocab;
+    st.stream = stream;
+  }
+  st.pipe->Reset();  // a call that failed may have left a row pending
+  if (groups) {
+    st.scratch.bits.assign(vocab / 64 + 1, 0);
+    st.scratch.label.resize(vocab);
+  }
+  return st;
 }
 
 template <typename T>
@@ -205,9 +251,9 @@ void SparseDivergenceCpu(const SparseDivergenceArgs& a, const RowOutputs& out) {
   const bool stream = StreamOutput(rows * vocab * sizeof(T));
   const float scale = static_cast<float>(P.invTemp);
   ParallelFor(rows, [&](size_t begin, size_t end, int) {
-    RowScratch S;
-    if (a.groupLo) S.bits.assign(vocab / 64 + 1, 0);
-    RowPipeline<T> pipe(vocab, stream);
+    WorkerState<T>& state = StateOf<T>(vocab, stream, a.groupLo != nullptr);
+    RowScratch& S = state.scratch;
+    RowPipeline<T>& pipe = *state.pipe;
     for (size_t r = begin; r < end; ++r) {
       const T* z = logits + r * vocab;
       T* g = grad + r * vocab;
