@@ -357,7 +357,8 @@ describe('fast path equals the plain reference', () => {
     it(`${sName} student, ${tName} teacher: top-8 with prefix-sharing candidates, both revisions; rows <= 1, buckets disjoint`, () => {
       let rows = 0, groups = 0;
       for (const projection of PROJECTIONS) {
-        for (const [n, text] of corpusTexts(6, 600, 21).entries()) {
+        // revision 2 (the default) on six texts, revision 1 on three of them
+        for (const [n, text] of corpusTexts(6, 600, 21).slice(0, projection === 'prefix' ? 6 : 3).entries()) {
           const p = pairOf(sName, tName, text);
           const scores = teacherScores(p.t, 8, 300 + n, siblings(tName), [...p.teacher.eosIds]);
           const q = spanProjection(p, p.alignment, p.s, scores, { projection });
@@ -373,10 +374,10 @@ describe('fast path equals the plain reference', () => {
           rows += p.s.length;
         }
       }
-      expect(rows).toBeGreaterThan(600);
+      expect(rows).toBeGreaterThan(450);
       // Groups appear where a student token covers several teacher tokens.
       if (sName === 'llama3' || sName === 'gemma3' || (sName === 'qwen3' && tName === 'gemma3')) expect(groups).toBeGreaterThan(0);
-    });
+    }, 120_000);  // the float64 reference builds its student tables on every call (up to 262,144 ids)
   }
 
   it('random Unicode text (property): fast == reference for both revisions, rows sum to at most 1', () => {

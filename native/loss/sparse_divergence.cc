@@ -4,17 +4,22 @@
 //   per row j: buckets = each single id s (p_s, q_s), each prefix group g (p_g = sum over the ids it
 //   holds, q_g), and "other" (p_o = sum over the rest, q_o = tail)
 //   loss = (1/N) sum_{j kept} D(q_j, p_j);  grad [rows, vocab] = d loss / d logits
-// Per row (a CUDA version follows the same steps: a block per row, the bitmask in shared memory):
-//   1. members: the single ids; a row with groups also walks its ranges of byteOrder, innermost
-//      range first by nesting (a stack), skipping ids a single claims -> each group's columns;
+// Per row (a CUDA version can follow the same steps with a block per row: the member bitmask in
+// shared memory, as the single-id kernel keeps its support bitmask, and the members' labels in a
+// per-row scratch):
+//   1. members: the single ids; a row with groups also walks its ranges of byteOrder (sorted by lo,
+//      the widest first, a stack of open ranges gives each rank to the innermost range), labels
+//      each column with its group, then lets the single ids overwrite their columns (first claim);
+//      the bitmap of all bucket columns, read in order, lists the group members by column;
 //   2. pass 1 reads the row once for the max and the DIRECT sum of exp over the columns in no
-//      bucket ("other"), skipping the sorted member columns;
+//      bucket ("other"): single-id rows skip a sorted id list, grouped rows the bitmap; the group
+//      members' z/T are gathered block by block while each block is in L1;
 //   3. each bucket's mass, relative to its own max and rescaled in float64: single ids gathered in
-//      float64, a group's columns gathered and summed (float exps, float64 sums);
+//      float64; a group, the float exps of its members relative to the group's max, summed in float64;
 //   4. the bucket terms (loss_math.h Bucket) give one coefficient per bucket;
 //   5. pass 2 writes grad_u = exp(z_u/T - max) * C for every u (from the exps pass 1 kept, during
-//      the next row's pass 1: RowPipeline), then every bucket member is overwritten with its own
-//      value p_u * (coefficient of its bucket - sum). Softmax is never stored.
+//      the next row's pass 1: RowPipeline); a single id's entry is overwritten after the row, a group
+//      member's with its block (p_u times its bucket's coefficient). Softmax is never stored.
 // Rows without groups take steps 2-5 with single ids only, exactly as before groups existed.
 #include <algorithm>
 #include <cmath>
@@ -211,7 +216,8 @@ double GroupedRow(const SparseDivergenceArgs& a, size_t r, double invKept, RowSc
 }
 
 // A worker's pipeline and scratch, kept between calls (thread-local): the row buffers are reused
-// instead of being allocated, and faulted in, on every call.
+// instead of being allocated, and faulted in, on every call. Held per worker thread until a call
+// with another vocabulary: 8 bytes x vocab for the pipeline, about 16 more for a grouped call's scratch.
 template <typename T>
 struct WorkerState {
   std::unique_ptr<RowPipeline<T>> pipe;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
@@ -39,13 +40,13 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
   };
   // The student's token strings (non-special, emittable); a repeated string keeps the larger id.
   std::unordered_map<std::string, int32_t> vocab;
-  std::vector<std::pair<std::string, int32_t>> emittable;  // every such token, repeats included (output index)
+  std::vector<int32_t> emittable;  // every such token, repeats included (tokenizer ids)
   size_t maxLen = 0;
   for (int32_t id = 0; id < st.vocab(); ++id) {
     if (st.special[id] || st.length(id) == 0 || out(id) < 0) continue;
     int32_t& slot = vocab.emplace(Bytes(st, id), -1).first->second;
     slot = std::max(slot, id);
-    emittable.emplace_back(Bytes(st, id), out(id));
+    emittable.push_back(id);
     maxLen = std::max<size_t>(maxLen, st.length(id));
   }
   auto first = [&](const std::string& x) -> int32_t {  // longest student token that is a prefix of x
@@ -60,8 +61,8 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
     auto it = groupOf.find(x);
     if (it != groupOf.end()) return it->second;
     std::vector<int32_t> g;
-    for (const auto& [bytes, id] : emittable)
-      if (bytes.size() >= x.size() && bytes.compare(0, x.size(), x) == 0) g.push_back(id);
+    for (int32_t id : emittable)
+      if (st.length(id) >= x.size() && std::memcmp(st.data(id), x.data(), x.size()) == 0) g.push_back(out(id));
     return groupOf.emplace(x, std::move(g)).first->second;
   };
   std::unordered_set<int32_t> eos(teacherEos, teacherEos + teacherEosCount);
