@@ -4,7 +4,7 @@
  */
 import { callNative } from '../src/core/errors.js';
 import { fromBf16, type Logits, type LogitsShape } from '../src/loss/logits.js';
-import type { SparseTargets } from '../src/project/targets.js';
+import { hasGroups, targetRow, type SparseTargets } from '../src/project/targets.js';
 import type { Divergence } from '../src/loss/sparse-divergence.js';
 import { DEFAULT_CLIP, type ClipOptions } from '../src/loss/policy-gradient.js';
 import { devAddon } from './addon.js';
@@ -27,14 +27,32 @@ export function policyGradientLossReference(logits: Logits | Float64Array, shape
   }));
 }
 
+/** Every bucket's ids listed (the reference reads no compact form): bucketPtr [buckets + 1], members. */
+function explicitBuckets(targets: SparseTargets): { bucketPtr: Int32Array; members: Int32Array } {
+  const bucketPtr = new Int32Array(targets.ids.length + 1);
+  const members: number[] = [];
+  for (let j = 0; j < targets.tail.length; j++) {
+    targetRow(targets, j).buckets.forEach((b, k) => {
+      members.push(...b.ids);
+      bucketPtr[targets.rowPtr[j]! + k + 1] = members.length;
+    });
+  }
+  return { bucketPtr, members: Int32Array.from(members) };
+}
+
+/**
+ * The float64 reference of sparseDivergence. Targets with prefix groups are handed over with every
+ * bucket's ids listed (Targets.row: the first-claim rule applied in TypeScript), never as ranges.
+ */
 export function sparseDivergenceReference(logits: Logits | Float64Array, shape: LogitsShape,
   targets: Omit<SparseTargets, 'probs' | 'tail'> & { probs: Float32Array | Float64Array; tail: Float32Array | Float64Array },
   opts: { divergence: Divergence; beta?: number; temperature?: number; mask?: Uint8Array; epsilon?: number }):
   { loss: number; grad: Float64Array; rowLoss: Float64Array } {
   let mask = opts.mask ?? new Uint8Array(shape.rows).fill(1);
   if (targets.mask) mask = mask.map((m, i) => (m && targets.mask![i] ? 1 : 0));
+  const explicit = hasGroups(targets as SparseTargets) ? explicitBuckets(targets as SparseTargets) : {};
   return callNative(() => devAddon<ReferenceNative>().sparseDivergenceReference({
-    logits: f64(logits), rows: shape.rows, vocab: shape.vocab, rowPtr: targets.rowPtr, ids: targets.ids,
+    logits: f64(logits), rows: shape.rows, vocab: shape.vocab, rowPtr: targets.rowPtr, ids: targets.ids, ...explicit,
     probs: f64(targets.probs), tail: f64(targets.tail), mask, divergence: opts.divergence, beta: opts.beta ?? 0.5,
     temperature: opts.temperature ?? 1, epsilon: opts.epsilon ?? 1e-8,
   }));

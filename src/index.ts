@@ -18,8 +18,8 @@ export { ChunkFlags, type ChunkFlag, type Alignment } from './align/types.js';
 export { alignPairs, alignTables, type AlignmentDetails, type AlignOptions } from './align/aligner.js';
 
 // project: the teacher's top-k as sparse targets over student tokens (DESIGN 5)
-export { spanProjection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';
-export { oneHotTargets, concatTargets, type SparseTargets } from './project/targets.js';
+export { spanProjection, PROJECTIONS, type Projection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';
+export { oneHotTargets, concatTargets, targetRow, Targets, type SparseTargets, type BucketGroups, type TargetRow } from './project/targets.js';
 
 // loss: chunk credit and policy gradient (DESIGN 4), the fused bucketed divergence (DESIGN 6)
 export { chunkAdvantages, type ChunkAdvantageOptions, type ChunkSignal } from './loss/chunk-advantages.js';

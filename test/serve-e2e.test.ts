@@ -201,9 +201,9 @@ describe('xopd serve in front of xopd serve-teacher, TRL-shaped requests', () =>
     const items = kept.map((i) => ({ prompt_ids: Array.from(student.prompts[i]!), response_ids: Array.from(student.rollouts[i]!.ids), student_logprobs: Array.from(student.rollouts[i]!.logprobs) }));
     const res = await fetch(`${serve.url}/v1/opd/score`, { method: 'POST', body: JSON.stringify({ items, spans: true, top_k: 8 }) });
     expect(res.status).toBe(200);
-    const body = await res.json() as { teacher_top_k: number; items: Array<{ advantage: number[]; mask: number[]; chunk: number[]; flags: number[]; teacher_tokens: number; spans: { row_ptr: number[]; ids: number[]; probs: number[] } }> };
+    const body = await res.json() as { teacher_top_k: number; items: Array<{ advantage: number[]; mask: number[]; chunk: number[]; flags: number[]; teacher_tokens: number; spans: { row_ptr: number[]; ids: number[]; probs: number[]; groups: { bucket: number[]; ptr: number[]; members: number[] } } }> };
     expect(body.teacher_top_k).toBe(8);
-    let sum = 0, n = 0;
+    let sum = 0, n = 0, groups = 0;
     for (let b = 0; b < kept.length; b++) {
       const i = kept[b]!, r = student.rollouts[i]!, it = body.items[b]!;
       const ref = await inProcess(i, 8);
@@ -216,7 +216,16 @@ describe('xopd serve in front of xopd serve-teacher, TRL-shaped requests', () =>
       expect(it.spans.row_ptr).toEqual(Array.from(ref.targets.rowPtr));
       expect(it.spans.ids).toEqual(Array.from(ref.targets.ids));
       it.spans.probs.forEach((p, e) => expect(Math.abs(p - ref.targets.probs[e]!)).toBeLessThan(1e-6));
+      // Each prefix group (revision 2) comes with its members after the first-claim rule, as targets.row lists them.
+      const g = it.spans.groups;
+      expect(g.bucket).toEqual(Array.from(ref.targets.ids.keys()).filter((e) => ref.targets.ids[e] === -1));
+      g.bucket.forEach((e, x) => {
+        const j = it.spans.row_ptr.findIndex((start, r) => start <= e && e < it.spans.row_ptr[r + 1]!);
+        expect(g.members.slice(g.ptr[x]!, g.ptr[x + 1]!)).toEqual(Array.from(ref.targets.row(j).buckets[e - it.spans.row_ptr[j]!]!.ids));
+      });
+      groups += g.bucket.length;
     }
+    expect(groups).toBeGreaterThan(0);  // Llama 3 student, Qwen 3 teacher: alternatives inside numbers
     expect(Math.abs(sum / n - report.meanAdvantage)).toBeLessThan(1e-5);
   });
 

@@ -131,6 +131,18 @@ describe('xopd serve over HTTP', () => {
     expect(validate(OPD_SCORE_RESPONSE_SCHEMA, out)).toEqual([]);
     expect(out.items[0].logprob.length).toBe(s.response.length);
     expect(out.items[0].advantage.length).toBe(s.response.length);
+    // Revision 1 on request: single ids only, no groups.
+    const first = await request(`${server.url}/v1/opd/score`, { body: JSON.stringify({ ...body, projection: 'first' }), headers: auth });
+    expect(first.status).toBe(200);
+    const r1 = JSON.parse(first.text);
+    expect(validate(OPD_SCORE_RESPONSE_SCHEMA, r1)).toEqual([]);
+    for (const it of r1.items) {
+      expect(it.spans.ids.every((id: number) => id >= 0)).toBe(true);
+      expect(it.spans.groups).toEqual({ bucket: [], ptr: [0], members: [] });
+    }
+    const badProjection = await request(`${server.url}/v1/opd/score`, { body: JSON.stringify({ ...body, projection: 'last' }), headers: auth });
+    expect(badProjection.status).toBe(400);
+    expect(errorOf(badProjection).message).toMatch(/projection must be one of "first", "prefix"/);
     const wrong = await request(`${server.url}/v1/opd/score`, { body: JSON.stringify({ items: [{ response_ids: [1], prompt_ids: [1], extra: 1 }] }), headers: auth });
     expect(wrong.status).toBe(400);
     expect(errorOf(wrong).message).toMatch(/unknown field 'extra'/);

@@ -102,11 +102,12 @@ class XopdClient:
             result["actual_token_ids"].append([[aids[r]] for r in rows])
         return result
 
-    def score(self, items, spans=False, top_k=None, credit=None, clamp=None, include_flags=None):
+    def score(self, items, spans=False, top_k=None, credit=None, clamp=None, include_flags=None, projection=None):
         """POST /v1/opd/score. items: dicts with prompt_ids or messages, response_ids, and optionally
-        student_logprobs. Returns the parsed answer: per item logprob, chunk, flags, mask (and advantage, spans)."""
+        student_logprobs; projection "prefix" (revision 2, the default) or "first". Returns the parsed answer:
+        per item logprob, chunk, flags, mask (and advantage, spans with their prefix groups)."""
         body = {"items": items}
-        for key, value in (("spans", spans or None), ("top_k", top_k), ("credit", credit), ("clamp", clamp), ("include_flags", include_flags)):
+        for key, value in (("spans", spans or None), ("top_k", top_k), ("credit", credit), ("clamp", clamp), ("include_flags", include_flags), ("projection", projection)):
             if value is not None:
                 body[key] = value
         return json.loads(self._request("POST", "/v1/opd/score", body))

@@ -2,8 +2,9 @@
 // and the CPU-path switch.
 //   policyGradientReference({logits f64, rows, vocab, actions, advantages f64, mask, oldLogprobs? f64,
 //                            low, high, dual}) -> { loss, grad f64, clippedFraction }
-//   sparseDivergenceReference({logits f64, rows, vocab, rowPtr, ids, probs f64, tail f64, mask,
-//                              divergence, beta, temperature, epsilon}) -> { loss, grad f64, rowLoss f64 }
+//   sparseDivergenceReference({logits f64, rows, vocab, rowPtr, ids, bucketPtr?, members?, probs f64,
+//                              tail f64, mask, divergence, beta, temperature, epsilon}) -> { loss, grad f64, rowLoss f64 }
+//     (bucketPtr/members: every bucket's ids listed; without them bucket b is the id ids[b])
 //   lossSimd(name?) -> the CPU path of THIS addon's loss kernels ("auto" | "avx2" | "scalar")
 //   copyParallel(dst, src); sparseDivergenceUnfused({...}) -> mean loss;
 //   lossCudaBench({rows, vocab, dtype, support, iters}) -> { fusedSeconds, unfusedSeconds, copySeconds, device }
@@ -62,18 +63,29 @@ Napi::Value JsSparseDivergenceReference(const Napi::CallbackInfo& info) {
     Napi::Object o = info[0].As<Napi::Object>();
     const RefShape L = ReferenceLogits(o);
     auto rowPtr = TypedArg<int32_t>(o.Get("rowPtr"), "rowPtr");
-    auto ids = TypedArg<int32_t>(o.Get("ids"), "ids");
+    auto ids = OptionalTypedArg<int32_t>(o.Get("ids"), "ids");
     auto probs = TypedArg<double>(o.Get("probs"), "probs");
     auto tail = TypedArg<double>(o.Get("tail"), "tail");
     auto mask = TypedArg<uint8_t>(o.Get("mask"), "mask");
+    auto bucketPtr = OptionalTypedArg<int32_t>(o.Get("bucketPtr"), "bucketPtr");
+    auto members = OptionalTypedArg<int32_t>(o.Get("members"), "members");
     XOPD_CHECK(rowPtr.size == L.rows + 1 && tail.size == L.rows && mask.size == L.rows && rowPtr[0] == 0, "E_ARG_SHAPE",
                "bad target shapes");
     for (size_t r = 0; r < L.rows; ++r) XOPD_CHECK(rowPtr[r + 1] >= rowPtr[r], "E_ARG_VALUE", "rowPtr must be non-decreasing");
-    XOPD_CHECK(static_cast<size_t>(rowPtr[L.rows]) <= ids.size && ids.size == probs.size, "E_ARG_SHAPE", "ids/probs shorter than rowPtr says");
-    for (size_t k = 0; k < ids.size; ++k)
-      XOPD_CHECK(ids[k] >= 0 && static_cast<size_t>(ids[k]) < L.vocab, "E_TOKEN_ID", "ids must be in [0, vocab)");
+    XOPD_CHECK(static_cast<size_t>(rowPtr[L.rows]) <= probs.size, "E_ARG_SHAPE", "probs shorter than rowPtr says");
+    if (bucketPtr.data) {
+      XOPD_CHECK(members.data && bucketPtr.size == probs.size + 1 && bucketPtr[0] == 0 && static_cast<size_t>(bucketPtr[probs.size]) == members.size,
+                 "E_ARG_SHAPE", "bucketPtr must have one entry per bucket + 1, ending at members.length");
+      for (size_t b = 0; b < probs.size; ++b) XOPD_CHECK(bucketPtr[b + 1] >= bucketPtr[b], "E_ARG_VALUE", "bucketPtr must be non-decreasing");
+      for (size_t k = 0; k < members.size; ++k)
+        XOPD_CHECK(members[k] >= 0 && static_cast<size_t>(members[k]) < L.vocab, "E_TOKEN_ID", "members must be in [0, vocab)");
+    } else {
+      XOPD_CHECK(ids.size == probs.size, "E_ARG_SHAPE", "ids and probs must have the same length");
+      for (size_t k = 0; k < ids.size; ++k)
+        XOPD_CHECK(ids[k] >= 0 && static_cast<size_t>(ids[k]) < L.vocab, "E_TOKEN_ID", "ids must be in [0, vocab)");
+    }
     SparseDivergenceReferenceResult r;
-    SparseDivergenceReference(L.logits.data, L.rows, L.vocab, rowPtr.data, ids.data, probs.data, tail.data, mask.data,
+    SparseDivergenceReference(L.logits.data, L.rows, L.vocab, rowPtr.data, ids.data, bucketPtr.data, members.data, probs.data, tail.data, mask.data,
                               o.Get("divergence").As<Napi::String>().Utf8Value(), NumArg(o.Get("beta"), "beta"),
                               NumArg(o.Get("temperature"), "temperature"), NumArg(o.Get("epsilon"), "epsilon"), r);
     Napi::Object out = Napi::Object::New(env);

@@ -1,7 +1,8 @@
 // Dev-addon binding of the project stage (never shipped):
 //   spanProjectionReference({studentTable, teacherTable, studentVocab?, teacherEos, studentEndOfTurn,
 //     studentIds, teacherIds, studentStart, studentEnd, teacherStart, teacherEnd, flags,
-//     logprobs, topkIds, topkLogprobs, k, includeFlags}) -> { rowPtr, ids, probs f64, tail f64, mask }
+//     logprobs, topkIds, topkLogprobs, k, includeFlags, projection: 'first' | 'prefix'})
+//     -> { rowPtr, bucketPtr, members, probs f64, tail f64, mask }  (explicit buckets: span_projection_reference.h)
 // The tables are TokenTable objects of THIS addon (a native object does not cross addons).
 #include <string>
 
@@ -55,12 +56,16 @@ Napi::Value JsSpanProjectionReference(const Napi::CallbackInfo& info) {
     in.topkLogprobs = topLp.data;
     in.K = static_cast<int32_t>(K);
     in.includeFlags = static_cast<uint8_t>(IntArg(o.Get("includeFlags"), "includeFlags"));
+    const std::string projection = o.Get("projection").IsString() ? o.Get("projection").As<Napi::String>().Utf8Value() : "prefix";
+    XOPD_CHECK(projection == "first" || projection == "prefix", "E_ARG_VALUE", "projection must be 'first' or 'prefix'");
+    in.projection = projection == "first" ? Projection::kFirst : Projection::kPrefix;
     ReferenceCsr r;
     SpanProjectionReference(st, tt, studentVocab.data, studentVocab.size, teos.data, teos.size,
                             static_cast<int32_t>(IntArg(o.Get("studentEndOfTurn"), "studentEndOfTurn")), in, r);
     Napi::Object res = Napi::Object::New(env);
     res.Set("rowPtr", CopyOut(env, r.rowPtr.data(), r.rowPtr.size()));
-    res.Set("ids", CopyOut(env, r.ids.data(), r.ids.size()));
+    res.Set("bucketPtr", CopyOut(env, r.bucketPtr.data(), r.bucketPtr.size()));
+    res.Set("members", CopyOut(env, r.members.data(), r.members.size()));
     res.Set("probs", CopyOut(env, r.probs.data(), r.probs.size()));
     res.Set("tail", CopyOut(env, r.tail.data(), r.tail.size()));
     res.Set("mask", CopyOut(env, r.mask.data(), r.mask.size()));

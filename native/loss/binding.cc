@@ -1,8 +1,9 @@
 // JS bindings of the fused losses (loss.h): unpack, call, pack. Nothing is computed here.
 //   policyGradient({logits, rows, vocab, actions, advantages, mask?, oldLogprobs?, low, high, dual,
 //                   device, out?}) -> { loss, grad, clippedFraction, kept }
-//   sparseDivergence({logits, rows, vocab, rowPtr, ids, probs, tail, mask?, divergence, beta,
-//                     temperature, epsilon, device, out?}) -> { loss, grad, kept }
+//   sparseDivergence({logits, rows, vocab, rowPtr, ids, probs, tail, groupLo?, groupHi?, byteOrder?,
+//                     mask?, divergence, beta, temperature, epsilon, device, out?}) -> { loss, grad, kept }
+//     (the bucket format of project/span_projection.h; groupLo/groupHi/byteOrder for prefix groups)
 // logits are a Float32Array, or a Uint16Array of bf16; the gradient has the same type (`out` to
 // reuse a buffer, which may be logits itself).
 #include <cmath>
@@ -144,6 +145,17 @@ Napi::Value JsSparseDivergence(const Napi::CallbackInfo& info) {
     a.probs = probs.data;
     a.tail = tail.data;
     a.nnz = ids.size;
+    auto groupLo = OptionalTypedArg<int32_t>(o.Get("groupLo"), "targets.groups.lo");
+    if (groupLo.data) {
+      auto groupHi = TypedArg<int32_t>(o.Get("groupHi"), "targets.groups.hi");
+      auto byteOrder = TypedArg<int32_t>(o.Get("byteOrder"), "targets.groups.byteOrder");
+      XOPD_CHECK(groupLo.size == ids.size && groupHi.size == ids.size, "E_ARG_SHAPE",
+                 "targets.groups.lo and targets.groups.hi must have one entry per bucket (targets.ids.length)");
+      a.groupLo = groupLo.data;
+      a.groupHi = groupHi.data;
+      a.byteOrder = byteOrder.data;
+      a.byteOrderSize = byteOrder.size;
+    }
     a.mask = ParseMask(o, rows);
     const std::string kind = StrField(o, "divergence", "forward-kl");
     if (kind == "forward-kl") a.params.kind = kForwardKL;

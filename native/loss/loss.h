@@ -29,13 +29,21 @@ struct PolicyGradientArgs {
   void* grad = nullptr;                  // out [rows, vocab], the logits' dtype
 };
 
+// Targets in the bucket format of project/span_projection.h: each entry is a bucket, a single id
+// (ids[k] >= 0) or, when groupLo is given, a prefix group (ids[k] == -1) covering the columns
+// byteOrder[groupLo[k] .. groupHi[k]) under the first-claim rule (single ids claim their ids first,
+// then the innermost range holds its columns). Without groupLo every bucket is a single id.
 struct SparseDivergenceArgs {
   LogitsArg logits;
-  const int32_t* rowPtr = nullptr;  // [rows + 1]   CSR targets: row r is entries rowPtr[r] .. rowPtr[r+1]
-  const int32_t* ids = nullptr;     // [nnz]
-  const float* probs = nullptr;     // [nnz]
-  const float* tail = nullptr;      // [rows]       target mass outside the row's ids
+  const int32_t* rowPtr = nullptr;  // [rows + 1]   CSR targets: row r is buckets rowPtr[r] .. rowPtr[r+1]
+  const int32_t* ids = nullptr;     // [nnz]        single id, or -1 for a group
+  const float* probs = nullptr;     // [nnz]        q of the bucket
+  const float* tail = nullptr;      // [rows]       target mass outside the row's buckets
   size_t nnz = 0;                   // length of ids and probs
+  const int32_t* groupLo = nullptr;   // [nnz] or null: a group's range of byteOrder (unused for single ids)
+  const int32_t* groupHi = nullptr;   // [nnz] or null
+  const int32_t* byteOrder = nullptr; // [byteOrderSize] a column per rank (distinct, in [0, vocab))
+  size_t byteOrderSize = 0;
   const uint8_t* mask = nullptr;    // [rows] or null
   DivergenceParams params;          // kind resolved (JSD at beta 0 / 1 is a KL)
   void* grad = nullptr;             // out [rows, vocab], the logits' dtype
@@ -54,7 +62,8 @@ struct RowOutputs {
   int32_t* rowClipped;  // [rows] (policy gradient only)
 };
 
-// Throw E_TOKEN_ID / E_ARG_VALUE naming the first bad entry, E_CUDA on a device error.
+// Throw E_TOKEN_ID / E_ARG_VALUE naming the first bad entry, E_CUDA on a device error;
+// SparseDivergence with prefix groups on device kCuda: E_CUDA_UNAVAILABLE (CPU only in this build).
 LossTotals PolicyGradient(const PolicyGradientArgs& a, Device device);
 LossTotals SparseDivergence(const SparseDivergenceArgs& a, Device device);
 

@@ -25,9 +25,12 @@ struct SparseDivergenceReferenceResult {
   std::vector<double> rowLoss;  // [rows], before the 1/kept of the mean
 };
 // kind: "forward-kl" | "reverse-kl" | "jsd"; T the temperature; eps the floor of q (reverse KL, JSD).
+// Buckets listed explicitly: row r's buckets are rowPtr[r] .. rowPtr[r+1]-1, bucket b holds the ids
+// members[bucketPtr[b] .. bucketPtr[b+1]) (disjoint); bucketPtr null: bucket b is the one id ids[b].
 void SparseDivergenceReference(const double* logits, size_t rows, size_t vocab, const int32_t* rowPtr, const int32_t* ids,
-                               const double* probs, const double* tail, const uint8_t* mask, const std::string& kind,
-                               double beta, double T, double eps, SparseDivergenceReferenceResult& out);
+                               const int32_t* bucketPtr, const int32_t* members, const double* probs, const double* tail,
+                               const uint8_t* mask, const std::string& kind, double beta, double T, double eps,
+                               SparseDivergenceReferenceResult& out);
 
 }  // namespace loss
 }  // namespace xopd

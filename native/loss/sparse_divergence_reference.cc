@@ -12,8 +12,9 @@ namespace xopd {
 namespace loss {
 
 void SparseDivergenceReference(const double* logits, size_t rows, size_t vocab, const int32_t* rowPtr, const int32_t* ids,
-                               const double* probs, const double* tail, const uint8_t* mask, const std::string& kind,
-                               double beta, double T, double eps, SparseDivergenceReferenceResult& out) {
+                               const int32_t* bucketPtr, const int32_t* members, const double* probs, const double* tail,
+                               const uint8_t* mask, const std::string& kind, double beta, double T, double eps,
+                               SparseDivergenceReferenceResult& out) {
   // The JSD endpoints are the two KLs exactly (GKD / TRL convention).
   const bool forward = kind == "forward-kl" || (kind == "jsd" && beta == 0.0);
   const bool reverse = kind == "reverse-kl" || (kind == "jsd" && beta == 1.0);
@@ -35,13 +36,17 @@ void SparseDivergenceReference(const double* logits, size_t rows, size_t vocab, 
     for (size_t v = 0; v < vocab; ++v) s += std::exp(z[v] / T - mx);
     for (size_t v = 0; v < vocab; ++v) p[v] = std::exp(z[v] / T - mx) / s;
 
-    // buckets 0..n-1 = support entries, bucket n = "other"
+    // buckets 0..n-1 = the row's buckets (their ids listed), bucket n = "other"
     const int n = rowPtr[r + 1] - rowPtr[r];
     std::fill(bucketOf.begin(), bucketOf.end(), n);
     std::vector<double> pb(n + 1, 0.0), qb(n + 1, 0.0);
     for (int k = 0; k < n; ++k) {
-      bucketOf[ids[rowPtr[r] + k]] = k;
-      qb[k] = probs[rowPtr[r] + k];
+      const int32_t b = rowPtr[r] + k;
+      if (bucketPtr)
+        for (int32_t x = bucketPtr[b]; x < bucketPtr[b + 1]; ++x) bucketOf[members[x]] = k;
+      else
+        bucketOf[ids[b]] = k;
+      qb[k] = probs[b];
     }
     qb[n] = tail[r];
     for (size_t v = 0; v < vocab; ++v) pb[bucketOf[v]] += p[v];  // "other" summed directly

@@ -2,9 +2,11 @@
 //   new SpanProjector(studentTable, teacherTable, studentVocab | null, teacherEos, studentEndOfTurn)
 //     -> the projector's tables, built once; it keeps both TokenTable objects alive.
 //   projector.project({studentIds, teacherIds, studentStart, studentEnd, teacherStart, teacherEnd,
-//     flags, logprobs, topkIds, topkLogprobs, k, includeFlags, device})
-//     -> { rowPtr, ids, probs, tail, mask }  (CSR over student rows)
+//     flags, logprobs, topkIds, topkLogprobs, k, includeFlags, device, projection: 'first' | 'prefix'})
+//     -> { rowPtr, ids, probs, tail, mask }, and lo, hi for 'prefix' (span_projection.h: the format)
+//   projector.byteOrder  Int32Array: the emittable student ids sorted by bytes (one array per projector)
 //   projector.trieNodes, trieBytes, outputSize
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -23,7 +25,8 @@ class SpanProjectorWrap : public Napi::ObjectWrap<SpanProjectorWrap> {
                                     {InstanceMethod("project", &SpanProjectorWrap::Project),
                                      InstanceAccessor("trieNodes", &SpanProjectorWrap::TrieNodes, nullptr),
                                      InstanceAccessor("trieBytes", &SpanProjectorWrap::TrieBytes, nullptr),
-                                     InstanceAccessor("outputSize", &SpanProjectorWrap::OutputSize, nullptr)});
+                                     InstanceAccessor("outputSize", &SpanProjectorWrap::OutputSize, nullptr),
+                                     InstanceAccessor("byteOrder", &SpanProjectorWrap::ByteOrder, nullptr)});
     exports.Set("SpanProjector", fn);
   }
 
@@ -46,6 +49,16 @@ class SpanProjectorWrap : public Napi::ObjectWrap<SpanProjectorWrap> {
   Napi::Value TrieNodes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(tables_.trie.token.size())); }
   Napi::Value TrieBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(tables_.trie.Bytes())); }
   Napi::Value OutputSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), tables_.outputSize); }
+  // One JS array for the projector's life: every call's targets refer to the same byte order.
+  Napi::Value ByteOrder(const Napi::CallbackInfo& info) {
+    if (byteOrderRef_.IsEmpty()) {
+      const std::vector<int32_t>& order = tables_.trie.order;
+      Napi::Int32Array a = Napi::Int32Array::New(info.Env(), order.size());
+      std::copy(order.begin(), order.end(), a.Data());
+      byteOrderRef_ = Napi::Persistent(a);
+    }
+    return byteOrderRef_.Value();
+  }
 
   Napi::Value Project(const Napi::CallbackInfo& info) {
     return Guard(info, [&]() -> Napi::Value {
@@ -65,6 +78,8 @@ class SpanProjectorWrap : public Napi::ObjectWrap<SpanProjectorWrap> {
       const int64_t K = IntArg(o.Get("k"), "teacher.k");
       const int64_t include = o.Get("includeFlags").IsUndefined() ? 0 : IntArg(o.Get("includeFlags"), "includeFlags");
       const Device device = ParseDevice(o.Get("device").IsString() ? o.Get("device").As<Napi::String>().Utf8Value() : "cpu");
+      const std::string projection = o.Get("projection").IsString() ? o.Get("projection").As<Napi::String>().Utf8Value() : "prefix";
+      XOPD_CHECK(projection == "first" || projection == "prefix", "E_ARG_VALUE", "projection must be 'first' or 'prefix'");
       const size_t m = tIds.size, C = cs0.size;
       XOPD_CHECK(K >= 0 && K <= 4096, "E_ARG_RANGE", "teacher.k must be in [0, 4096]");
       XOPD_CHECK(lp.size == m, "E_ARG_SHAPE", "teacher.logprobs must have one entry per teacher id");
@@ -88,6 +103,7 @@ class SpanProjectorWrap : public Napi::ObjectWrap<SpanProjectorWrap> {
       in.topkLogprobs = topLp.data;
       in.K = static_cast<int32_t>(K);
       in.includeFlags = static_cast<uint8_t>(include);
+      in.projection = projection == "first" ? Projection::kFirst : Projection::kPrefix;
 
       CheckProjectInput(tables_, in);
       RowPlan plan;
@@ -98,8 +114,16 @@ class SpanProjectorWrap : public Napi::ObjectWrap<SpanProjectorWrap> {
       Napi::Int32Array rowPtr = Napi::Int32Array::New(env, n + 1), ids = Napi::Int32Array::New(env, nnz);
       Napi::Float32Array probs = Napi::Float32Array::New(env, nnz), tail = Napi::Float32Array::New(env, n);
       Napi::Uint8Array mask = Napi::Uint8Array::New(env, n);
-      WriteCsr(plan, rows, CsrView{rowPtr.Data(), ids.Data(), probs.Data(), tail.Data(), mask.Data()});
+      CsrView view{rowPtr.Data(), ids.Data(), probs.Data(), tail.Data(), mask.Data()};
       Napi::Object out = Napi::Object::New(env);
+      if (in.projection == Projection::kPrefix) {
+        Napi::Int32Array lo = Napi::Int32Array::New(env, nnz), hi = Napi::Int32Array::New(env, nnz);
+        view.lo = lo.Data();
+        view.hi = hi.Data();
+        out.Set("lo", lo);
+        out.Set("hi", hi);
+      }
+      WriteCsr(tables_, plan, rows, view);
       out.Set("rowPtr", rowPtr);
       out.Set("ids", ids);
       out.Set("probs", probs);
@@ -110,6 +134,7 @@ class SpanProjectorWrap : public Napi::ObjectWrap<SpanProjectorWrap> {
   }
 
   Napi::ObjectReference studentRef_, teacherRef_;
+  Napi::Reference<Napi::Int32Array> byteOrderRef_;
   SpanTables tables_;
 };
 

@@ -135,6 +135,11 @@ void BuildSpanTables(const TokenTable& st, const TokenTable& tt, const int32_t* 
   BuildByteTrie(st.bytes.data(), starts, lengths, values, out.trie);
   for (int32_t& t : out.trie.token)
     if (t >= 0) t = out.outIndex[t];
+  out.rankOf.assign(static_cast<size_t>(out.outputSize), -1);
+  for (size_t r = 0; r < out.trie.order.size(); ++r) {
+    out.trie.order[r] = out.outIndex[out.trie.order[r]];
+    out.rankOf[out.trie.order[r]] = static_cast<int32_t>(r);
+  }
 
   // Special teacher tokens: the student special token with the same content, else (for a
   // teacher end-of-turn id) the student's end of turn; none -> -1 (the mass stays in the tail).
@@ -217,6 +222,8 @@ void RunRows(SpanTables& tables, const ProjectInput& in, const RowPlan& plan, De
   const TeacherView tv{in.teacherIds, in.logprobs, in.topkIds, in.topkLogprobs, in.K};
   const TokenBytesView tb{tt.bytes.data(), tt.offsets.data(), tt.special.data()};
   if (device == Device::kCuda) {
+    XOPD_CHECK(in.projection == Projection::kFirst, "E_CUDA_UNAVAILABLE",
+               "grouped buckets run on the CPU in this build: project with device 'cpu' (or 'auto'), or with projection 'first'");
 #ifdef XOPD_WITH_CUDA
     cuda::HostTables host{&tables.trie, tb, static_cast<size_t>(tt.vocab()), tt.bytes.size(), tables.specialMap.data()};
     cuda::RowsArgs a{plan.tasks.data(), n, tv, in.m, plan.slots, out.ids.data(), out.probs.data(), out.count.data()};
@@ -228,10 +235,15 @@ void RunRows(SpanTables& tables, const ProjectInput& in, const RowPlan& plan, De
     return;
   }
   const TrieView trie = tables.trie.View();
+  const bool prefix = in.projection == Projection::kPrefix;
+  const PrefixGroupsView groups{tables.trie.rangeLo.data(), tables.trie.rangeHi.data(), tables.trie.depth.data(), tables.rankOf.data(),
+                                static_cast<int32_t>(in.m)};
+  out.nodes.assign(prefix ? static_cast<size_t>(plan.slots) : 0, -1);
   ParallelFor(n, [&](size_t b, size_t e, int) {
     for (size_t j = b; j < e; ++j) {
       const RowTask& t = plan.tasks[j];
-      out.count[j] = ProjectRow(t, tv, tb, trie, tables.specialMap.data(), out.ids.data() + t.at, out.probs.data() + t.at);
+      out.count[j] = ProjectRow(t, tv, tb, trie, tables.specialMap.data(), out.ids.data() + t.at, out.probs.data() + t.at,
+                                prefix ? &groups : nullptr, prefix ? out.nodes.data() + t.at : nullptr);
     }
   }, 64);
 }
@@ -243,21 +255,39 @@ int64_t CsrEntries(const RowSlots& rows) {
   return nnz;
 }
 
-void WriteCsr(const RowPlan& plan, const RowSlots& rows, const CsrView& out) {
-  std::vector<std::pair<int32_t, double>> row;
+void WriteCsr(const SpanTables& tables, const RowPlan& plan, const RowSlots& rows, const CsrView& out) {
+  struct Entry {
+    int32_t id, lo, hi;  // a single id: (id, 0, 0); a group: (-1, lo, hi)
+    double p;
+    bool operator<(const Entry& o) const {  // single ids by id, then groups by lo, the widest first
+      if ((id < 0) != (o.id < 0)) return id >= 0;
+      if (id != o.id) return id < o.id;
+      return lo != o.lo ? lo < o.lo : hi > o.hi;
+    }
+  };
+  const bool groups = !rows.nodes.empty();
+  std::vector<Entry> row;
   int32_t at = 0;
   out.rowPtr[0] = 0;
   for (size_t j = 0; j < plan.tasks.size(); ++j) {
     row.clear();
     const int64_t first = plan.tasks[j].at;
-    for (int32_t s = 0; s < rows.count[j]; ++s) row.emplace_back(rows.ids[first + s], rows.probs[first + s]);
+    for (int32_t s = 0; s < rows.count[j]; ++s) {
+      const int32_t v = groups ? rows.nodes[first + s] : -1;
+      if (v < 0) row.push_back(Entry{rows.ids[first + s], 0, 0, rows.probs[first + s]});
+      else row.push_back(Entry{-1, tables.trie.rangeLo[v], tables.trie.rangeHi[v], rows.probs[first + s]});
+    }
     std::sort(row.begin(), row.end());
     double sum = 0.0;
-    for (auto& e : row) sum += e.second;
+    for (auto& e : row) sum += e.p;
     const double scale = sum > 1.0 ? 1.0 / sum : 1.0;  // rounding only: the events are disjoint
     for (auto& e : row) {
-      out.ids[at] = e.first;
-      out.probs[at] = static_cast<float>(e.second * scale);
+      out.ids[at] = e.id;
+      out.probs[at] = static_cast<float>(e.p * scale);
+      if (out.lo) {
+        out.lo[at] = e.lo;
+        out.hi[at] = e.hi;
+      }
       ++at;
     }
     out.rowPtr[j + 1] = at;

@@ -1,12 +1,16 @@
-// Plain reference of the sparse span projection (DESIGN 5), written from the definition: no trie
-// (first(x) tries every prefix of x against a hash map of the student's token strings), the text x
-// of each leaving path built as a string, float64 throughout. Shares no code with the fast path
-// (only the ProjectInput struct of pointers). Dev addon only.
+// Plain reference of the sparse span projection (DESIGN 5, revisions 1 and 2), written from the
+// definition: no trie (first(x) tries every prefix of x against a hash map of the student's token
+// strings; a prefix group G(x) is a scan of the whole vocabulary for tokens beginning with x), the
+// text x of each leaving path built as a string, the first-claim rule on explicit id sets, float64
+// throughout. Its buckets list their members explicitly. Shares no code with the fast path (only
+// the ProjectInput struct of pointers). Dev addon only.
 #include "project/span_projection_reference.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -24,6 +28,7 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
                              const int32_t* teacherEos, size_t teacherEosCount, int32_t studentEot, const ProjectInput& in,
                              ReferenceCsr& res) {
   const size_t n = in.n;
+  const bool prefix = in.projection == Projection::kPrefix;
   // Output index of a student id: its position in studentVocab, or the id itself.
   std::unordered_map<int32_t, int32_t> outIndex;
   const bool restricted = studentVocab != nullptr;
@@ -35,11 +40,13 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
   };
   // The student's token strings (non-special, emittable); a repeated string keeps the larger id.
   std::unordered_map<std::string, int32_t> vocab;
+  std::vector<int32_t> emittable;  // every such token, repeats included (tokenizer ids)
   size_t maxLen = 0;
   for (int32_t id = 0; id < st.vocab(); ++id) {
     if (st.special[id] || st.length(id) == 0 || out(id) < 0) continue;
     int32_t& slot = vocab.emplace(Bytes(st, id), -1).first->second;
     slot = std::max(slot, id);
+    emittable.push_back(id);
     maxLen = std::max<size_t>(maxLen, st.length(id));
   }
   auto first = [&](const std::string& x) -> int32_t {  // longest student token that is a prefix of x
@@ -48,6 +55,15 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
       if (it != vocab.end()) return out(it->second);
     }
     return -1;
+  };
+  std::unordered_map<std::string, std::vector<int32_t>> groupOf;  // G(x) of each x asked about
+  auto group = [&](const std::string& x) -> const std::vector<int32_t>& {  // every emittable token whose bytes begin with x
+    auto it = groupOf.find(x);
+    if (it != groupOf.end()) return it->second;
+    std::vector<int32_t> g;
+    for (int32_t id : emittable)
+      if (st.length(id) >= x.size() && std::memcmp(st.data(id), x.data(), x.size()) == 0) g.push_back(out(id));
+    return groupOf.emplace(x, std::move(g)).first->second;
   };
   std::unordered_set<int32_t> eos(teacherEos, teacherEos + teacherEosCount);
   std::unordered_map<std::string, int32_t> studentSpecial;  // content -> id
@@ -70,7 +86,9 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
     to.push_back(static_cast<int32_t>(T.size()));
   }
 
-  std::vector<std::map<int32_t, double>> q(n);
+  // Per row: the single ids and the prefix groups (by their text x), with their mass.
+  std::vector<std::map<int32_t, double>> single(n);
+  std::vector<std::map<std::string, double>> groups(n);
   std::vector<uint8_t> mask(n, 0);
   for (size_t c = 0; c < in.chunks; ++c) {
     const int32_t s0 = in.studentStart[c], s1 = in.studentEnd[c], t0 = in.teacherStart[c], t1 = in.teacherEnd[c];
@@ -79,11 +97,11 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
     std::string sb;
     for (int32_t j = s0; j < s1; ++j) sb += Bytes(st, in.studentIds[j]);
     const std::string tb = T.substr(to[t0], to[t1] - to[t0]);
-    struct Walk { int32_t j, k, m; std::string u; };
+    struct Walk { int32_t j, k, m, ej; std::string u; };
     std::vector<Walk> walks;
     if (sb != tb) {
       if (s1 - s0 != 1 || t1 - t0 != 1) continue;
-      walks.push_back({s0, t0, t0, ""});  // the end-of-turn pair: one position, nothing emitted before
+      walks.push_back({s0, t0, t0, to[t1], ""});  // the end-of-turn pair: one position, nothing emitted before
     } else {
       int32_t firstJ = -1, lastJ = -1;
       for (int32_t j = s0; j < s1; ++j)
@@ -95,7 +113,7 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
         mask[j] = counted;
         const int32_t oj = so[j] - so[s0] + to[t0], ej = so[j + 1] - so[s0] + to[t0];
         if (oj == ej) {
-          q[j][out(in.studentIds[j])] = 1.0;  // a token with no bytes
+          single[j][out(in.studentIds[j])] = 1.0;  // a token with no bytes
           continue;
         }
         int32_t k = t0, m = t1 - 1;
@@ -107,7 +125,7 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
             if (to[i] <= ej - 1 && ej - 1 < to[i + 1]) m = i;
           while (m + 1 < t1 && to[m + 1] == ej && to[m + 2] == ej) ++m;  // zero-byte tokens at e_j
         }
-        walks.push_back({j, k, m, T.substr(to[k], oj - to[k])});
+        walks.push_back({j, k, m, ej, T.substr(to[k], oj - to[k])});
       }
     }
     for (const Walk& w : walks) {
@@ -133,28 +151,72 @@ void SpanProjectionReference(const TokenTable& st, const TokenTable& tt, const i
         for (auto& [t, p] : candidates(i)) {
           if (t == in.teacherIds[i]) continue;
           if (i == w.k && !beginsWithU(t)) continue;
+          const double mass = pi * p / zi;
+          if (!(mass > 0)) continue;
+          if (tt.special[t]) {
+            if (special(t) >= 0) single[w.j][special(t)] += mass;
+            continue;
+          }
           const std::string x = i == w.k ? Bytes(tt, t).substr(w.u.size()) : T.substr(oj, to[i] - oj) + Bytes(tt, t);
-          const int32_t target = tt.special[t] ? special(t) : first(x);
-          if (target >= 0 && pi * p / zi > 0) q[w.j][target] += pi * p / zi;
+          // Revision 2: the teacher leaves the sampled text while still inside the student's token
+          // (its token at i ends before e_j) -> the prefix group, unless no student token begins with x.
+          const bool inside = to[i + 1] < w.ej;
+          const bool onSampled = T.compare(oj, x.size(), x) == 0 && oj + x.size() <= T.size();
+          if (prefix && inside && !onSampled && !group(x).empty()) {
+            groups[w.j][x] += mass;
+          } else if (first(x) >= 0) {
+            single[w.j][first(x)] += mass;
+          }
         }
         pi *= prob(in.logprobs[i]) / zi;
       }
-      if (pi > 0) q[w.j][out(in.studentIds[w.j])] += pi;
+      if (pi > 0) single[w.j][out(in.studentIds[w.j])] += pi;
     }
   }
   res.rowPtr.assign(1, 0);
-  res.ids.clear();
+  res.bucketPtr.assign(1, 0);
+  res.members.clear();
   res.probs.clear();
   res.tail.assign(n, 0.0);
   res.mask = mask;
   for (size_t j = 0; j < n; ++j) {
+    // The first-claim rule: single ids hold their own ids; then the groups from the longest x to
+    // the shortest each hold the members not claimed yet. A group left empty sends its mass to first(x).
+    std::vector<std::pair<std::string, double>> byLength(groups[j].begin(), groups[j].end());
+    std::stable_sort(byLength.begin(), byLength.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    std::set<int32_t> claimed;
+    for (auto& [id, p] : single[j]) claimed.insert(id);
+    std::vector<std::pair<std::vector<int32_t>, double>> held;
+    for (auto& [x, p] : byLength) {
+      std::vector<int32_t> own;
+      for (int32_t id : group(x))
+        if (!claimed.count(id)) own.push_back(id);
+      if (own.empty()) {
+        const int32_t f = first(x);
+        if (f >= 0) {
+          single[j][f] += p;
+          claimed.insert(f);
+        }
+        continue;
+      }
+      claimed.insert(own.begin(), own.end());
+      std::sort(own.begin(), own.end());
+      held.emplace_back(std::move(own), p);
+    }
     double sum = 0.0;
-    for (auto& [id, p] : q[j]) {
-      res.ids.push_back(id);
+    for (auto& [id, p] : single[j]) {
+      res.members.push_back(id);
+      res.bucketPtr.push_back(static_cast<int32_t>(res.members.size()));
       res.probs.push_back(p);
       sum += p;
     }
-    res.rowPtr.push_back(static_cast<int32_t>(res.ids.size()));
+    for (auto& [own, p] : held) {
+      res.members.insert(res.members.end(), own.begin(), own.end());
+      res.bucketPtr.push_back(static_cast<int32_t>(res.members.size()));
+      res.probs.push_back(p);
+      sum += p;
+    }
+    res.rowPtr.push_back(static_cast<int32_t>(res.probs.size()));
     res.tail[j] = 1.0 - sum;
   }
 }

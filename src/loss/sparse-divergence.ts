@@ -1,13 +1,14 @@
 /**
  * Fused bucketed divergence (DESIGN 6) between student logits and sparse teacher targets: forward
- * KL, reverse KL, or generalized JSD(beta), over the buckets {each target id} + {everything else}.
- * One native call returns the mean loss over unmasked rows and d loss / d logits.
+ * KL, reverse KL, or generalized JSD(beta), over the row's buckets (single ids and prefix groups,
+ * src/project/targets.ts) + {everything else}. One native call returns the mean loss over unmasked
+ * rows and d loss / d logits.
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
 import { addon, resolveDevice, type Device } from '../core/native.js';
 import { andMasks, checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
-import { checkTargets, oneHotTargets, type SparseTargets } from '../project/targets.js';
+import { checkTargets, hasGroups, oneHotTargets, type SparseTargets } from '../project/targets.js';
 
 /** This module's slice of the addon (native/loss/binding.cc). */
 export interface SparseDivergenceNative {
@@ -27,6 +28,7 @@ export interface SparseDivergenceOptions<L extends Logits = Logits> {
   mask?: Uint8Array;
   /** floor of q for reverse KL and JSD before renormalising (default 1e-8) */
   epsilon?: number;
+  /** 'auto' (default), 'cpu' or 'cuda'; targets with prefix groups run on the CPU in this build ('auto' picks it) */
   device?: Device;
   /** a buffer to write the gradient into (same type and length as logits; may be logits itself) */
   out?: GradOf<L>;
@@ -59,9 +61,16 @@ export function sparseDivergenceOn<L extends Logits>(native: SparseDivergenceNat
   const epsilon = opts.epsilon === undefined ? 1e-8 : check.num(opts.epsilon, 'epsilon', 1e-30, 0.009);
   const mask = andMasks(checkMask(opts.mask, rows), t.mask);
   const out = checkOut(opts.out, logits);
-  const device = resolveDevice(opts.device ?? 'auto');
+  const grouped = hasGroups(t);
+  let device = resolveDevice(opts.device ?? 'auto');
+  if (grouped && device === 'cuda') {
+    if (opts.device === 'cuda') check.fail(ErrorCode.CUDA_UNAVAILABLE, "grouped buckets run on the CPU in this build: use device 'cpu' or 'auto' for targets with prefix groups");
+    device = 'cpu';
+  }
+  const g = grouped ? t.groups : undefined;
   const r = callNative(() => native.sparseDivergence({
     logits, rows, vocab, rowPtr: t.rowPtr, ids: t.ids, probs: t.probs, tail: t.tail, mask,
+    groupLo: g?.lo, groupHi: g?.hi, byteOrder: g?.byteOrder,
     divergence, beta, temperature, epsilon, device, out,
   }));
   return { loss: r.loss, grad: r.grad as GradOf<L>, rows: r.kept };

@@ -7,10 +7,14 @@
  * realised token (span projection, DESIGN 5; null where its chunk's bytes differ or it lies past
  * the teacher's context), `chunk` and `flags` (DESIGN 3.2: 1 OVERSIZE, 2 APPROX, 4 TAIL), `mask`
  * (1 where the chunk gives signal), and with the rollout's `student_logprobs` the chunk advantage
- * A_i of DESIGN 4. With `spans: true` also the projected targets as CSR rows over student ids.
+ * A_i of DESIGN 4. With `spans: true` also the projected targets as CSR rows over student ids:
+ * single-id buckets, and under revision 2 (`projection: "prefix"`, the default) prefix groups, each
+ * sent with its member ids listed after the first-claim rule so a client needs no tokenizer to use it.
  */
 import { ErrorCode, XopdError } from '../core/errors.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
+import { PROJECTIONS, type Projection } from '../project/span-projection.js';
+import { targetRow } from '../project/targets.js';
 import type { ScoredItem, ScoreItem, ScoreOptions } from './scorer.js';
 
 const tokenIds = { type: 'array', items: { type: 'integer', minimum: 0 } } as const;
@@ -44,6 +48,7 @@ export const OPD_SCORE_REQUEST_SCHEMA = {
     },
     top_k: { type: 'integer', minimum: 0, description: "teacher candidates per teacher position (default 0, or the server's --teacher-top-k with spans)" },
     spans: { type: 'boolean', description: 'also return the projected targets (default false)' },
+    projection: { enum: ['prefix', 'first'], description: 'span projection revision: "prefix" (2, prefix groups; default) or "first" (1, single ids only)' },
     credit: { enum: ['proportional', 'uniform'], description: 'chunk credit assignment (default proportional)' },
     clamp: { type: 'number', minimum: 0, description: 'bound of |advantage| (default 10)' },
     include_flags: { type: 'integer', minimum: 0, maximum: 7, description: 'chunk flags that still give signal (default 0)' },
@@ -79,10 +84,22 @@ export const OPD_SCORE_RESPONSE_SCHEMA = {
           advantage: { ...numbers, description: 'chunk advantage per token (with student_logprobs; 0 where masked)' },
           spans: {
             type: 'object',
-            description: 'projected targets as CSR rows: row j lists ids[row_ptr[j] .. row_ptr[j+1]) with probs; tail[j] is the teacher mass on no listed id',
-            required: ['row_ptr', 'ids', 'probs', 'tail'],
+            description: 'projected targets as CSR rows of buckets: row j has buckets row_ptr[j] .. row_ptr[j+1]-1; bucket b is the single student id ids[b], or when ids[b] = -1 a prefix group, with target probability probs[b]; tail[j] is the teacher mass on the ids in none of its buckets',
+            required: ['row_ptr', 'ids', 'probs', 'tail', 'groups'],
             additionalProperties: false,
-            properties: { row_ptr: { type: 'array', items: { type: 'integer', minimum: 0 } }, ids: tokenIds, probs: numbers, tail: numbers },
+            properties: {
+              row_ptr: { type: 'array', items: { type: 'integer', minimum: 0 } },
+              ids: { type: 'array', items: { type: 'integer', minimum: -1 } },
+              probs: numbers,
+              tail: numbers,
+              groups: {
+                type: 'object',
+                description: "the prefix groups in bucket order: group g is bucket bucket[g], holding the student ids members[ptr[g] .. ptr[g+1]) (the ids whose bytes begin with the group's text, less those a single id or a narrower group of the same row claims)",
+                required: ['bucket', 'ptr', 'members'],
+                additionalProperties: false,
+                properties: { bucket: { type: 'array', items: { type: 'integer', minimum: 0 } }, ptr: { type: 'array', items: { type: 'integer', minimum: 0 } }, members: tokenIds },
+              },
+            },
           },
         },
       },
@@ -126,6 +143,8 @@ export function readOpdRequest(body: unknown, teacherTopK: number, maxTopK: numb
   if (credit !== 'proportional' && credit !== 'uniform') throw bad('credit must be "proportional" or "uniform"');
   const clamp = b.clamp === undefined ? 10 : b.clamp;
   if (typeof clamp !== 'number' || !(clamp >= 0) || !Number.isFinite(clamp)) throw bad('clamp must be a finite number >= 0');
+  const projection = b.projection === undefined ? 'prefix' : b.projection;
+  if (!PROJECTIONS.includes(projection as Projection)) throw bad(`projection must be one of ${PROJECTIONS.map((x) => `"${x}"`).join(', ')}`);
   const includeFlags = b.include_flags === undefined ? 0 : b.include_flags;
   if (typeof includeFlags !== 'number' || !Number.isInteger(includeFlags) || includeFlags < 0 || includeFlags > 7) throw bad('include_flags must be an integer in [0, 7]');
   const itemKeys = Object.keys(OPD_SCORE_REQUEST_SCHEMA.properties.items.items.properties);
@@ -155,7 +174,7 @@ export function readOpdRequest(body: unknown, teacherTopK: number, maxTopK: numb
     }
     return { messages, promptIds, responseIds, studentLogprobs };
   });
-  return { items, spans, options: { topK, credit, clamp, includeFlags } };
+  return { items, spans, options: { topK, credit, clamp, includeFlags, projection: projection as Projection } };
 }
 
 export function formatOpdResponse(scored: ScoredItem[], topK: number, spans: boolean): string {
@@ -171,7 +190,22 @@ export function formatOpdResponse(scored: ScoredItem[], topK: number, spans: boo
     let out = `{"response_tokens":${s.responseIds.length},"teacher_tokens":${s.teacherIds.length},"chunks":${a.chunkCount},` +
       `"logprob":${list(s.logprob, num)},"chunk":${list(a.studentChunk)},"flags":${list(flags)},"mask":${list(s.mask)}`;
     if (s.advantages) out += `,"advantage":${list(s.advantages, num)}`;
-    if (spans) out += `,"spans":{"row_ptr":${list(s.targets.rowPtr)},"ids":${list(s.targets.ids)},"probs":${list(s.targets.probs, num)},"tail":${list(s.targets.tail, num)}}`;
+    if (spans) {
+      const t = s.targets, bucket: number[] = [], ptr = [0], members: string[] = [];
+      for (let j = 0; j + 1 < t.rowPtr.length; j++) {
+        if (!t.ids.subarray(t.rowPtr[j]!, t.rowPtr[j + 1]!).includes(-1)) continue;
+        // targetRow lists the row's buckets in bucket order, each group after the first-claim rule
+        targetRow(t, j).buckets.forEach((bk, e) => {
+          const b = t.rowPtr[j]! + e;
+          if (t.ids[b] !== -1) return;
+          bucket.push(b);
+          members.push(list(bk.ids).slice(1, -1));
+          ptr.push(ptr[ptr.length - 1]! + bk.ids.length);
+        });
+      }
+      out += `,"spans":{"row_ptr":${list(t.rowPtr)},"ids":${list(t.ids)},"probs":${list(t.probs, num)},"tail":${list(t.tail, num)},` +
+        `"groups":{"bucket":${list(bucket)},"ptr":${list(ptr)},"members":[${members.filter((m) => m.length > 0).join(',')}]}}`;
+    }
     return out + '}';
   });
   return `{"object":"opd.score","teacher_top_k":${topK},"items":[${items.join(',')}]}`;

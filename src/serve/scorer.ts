@@ -17,7 +17,7 @@ import { TokenizerBridge } from '../align/bridge.js';
 import { ChunkFlags, type Alignment } from '../align/types.js';
 import { chunkAdvantages } from '../loss/chunk-advantages.js';
 import type { SparseTargets } from '../project/targets.js';
-import { spanProjection } from '../project/span-projection.js';
+import { spanProjection, type Projection } from '../project/span-projection.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { PromptParser } from '../tokenizer/prompt-parse.js';
 import { rustEncoder, type AsyncEncoder } from '../tokenizer/rust-encoder.js';
@@ -48,6 +48,8 @@ export interface ScoreOptions {
   clamp?: number;
   /** ChunkFlags bits whose chunks still give signal (default 0) */
   includeFlags?: number;
+  /** span projection revision (default 'prefix', DESIGN 5 revision 2) */
+  projection?: Projection;
 }
 
 export interface ScoredItem {
@@ -193,7 +195,7 @@ export class OpdScorer {
       const targets = n === 0
         ? { rowPtr: new Int32Array(1), ids: new Int32Array(0), probs: new Float32Array(0), tail: new Float32Array(0), mask: new Uint8Array(0) }
         : spanProjection(this.bridge, a, it.responseIds, { ids: teacherIds[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k },
-          { includeFlags: ChunkFlags.OVERSIZE | includeFlags });
+          { includeFlags: ChunkFlags.OVERSIZE | includeFlags, projection: opts.projection });
       const logprob = new Float32Array(n).fill(NaN);
       for (let j = 0; j < n; j++) {
         const sj = it.responseIds[j]!;

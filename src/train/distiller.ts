@@ -203,7 +203,7 @@ export class Distiller {
         const r = rollouts[i]!, s = scores[i]!;
         // Identical tokenizers too: a candidate the student's logits lack goes to its longest prefix they have.
         parts.push(spanProjection(this.bridge, alignments[i]!, r.ids, { ids: teacherResp[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k },
-          { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags }));
+          { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags, projection: o.projection }));
       }
       targets = concatTargets(parts);
     }

@@ -32,6 +32,7 @@ export const TOL = {
   cudaVsCpuLoss: { rel: 1e-5, abs: 1e-5, why: 'CUDA expf and the CPU polynomial differ by a few ulp; row sums run in a different order' },
   cudaVsCpuGrad: { rel: 3e-5, absOfMax: 3e-6, why: 'two float32 paths, each within lossGrad of float64' },
   directVsReference: { rel: 1e-12, abs: 1e-12, why: 'two float64 evaluations of the same formula in a different order' },
+  bucketCoefficient: { rel: 1e-5, abs: 1e-12, why: 'd loss / d z_u / p_u of one bucket: a shared float64 coefficient times a float32 exp (4 ulp), over a float64 softmax' },
   zeroAtEquality: { abs: 2e-7, why: 'targets equal to the student\'s own probabilities rounded to float32: the divergence is second order in that rounding' },
   tinyOtherLoss: { abs: 1e-9, why: 'p_other ~ 1e-9 summed directly: the loss is a float64 sum of terms no larger than 1e-8' },
   tinyOtherGrad: { abs: 1e-12, why: 'gradient entries of ~1e-9 from float32 exps: 2e-5 relative of them' },
