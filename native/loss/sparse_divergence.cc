@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/cuda_info.h"
 #include "common/errors.h"
 #include "common/threads.h"
 #include "loss/loss.h"
@@ -193,6 +194,7 @@ LossTotals SparseDivergence(const SparseDivergenceArgs& a, Device device) {
   const RowOutputs out{totals.kept ? 1.0 / static_cast<double>(totals.kept) : 0.0, rowLoss.data(), nullptr};
   if (device == Device::kCuda) {
 #ifdef XOPD_WITH_CUDA
+    RequireCudaDevice();
     int64_t badRow = -1;
     const std::string err = cuda::SparseDivergence(a, out, &badRow);
     if (badRow >= 0)

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/cuda_info.h"
 #include "common/errors.h"
 #include "common/threads.h"
 #include "project/span_cuda.h"
@@ -218,6 +219,7 @@ void RunRows(SpanTables& tables, const ProjectInput& in, const RowPlan& plan, De
   const TokenBytesView tb{tt.bytes.data(), tt.offsets.data(), tt.special.data()};
   if (device == Device::kCuda) {
 #ifdef XOPD_WITH_CUDA
+    RequireCudaDevice();
     cuda::HostTables host{&tables.trie, tb, static_cast<size_t>(tt.vocab()), tt.bytes.size(), tables.specialMap.data()};
     cuda::RowsArgs a{plan.tasks.data(), n, tv, in.m, plan.slots, out.ids.data(), out.probs.data(), out.count.data()};
     const std::string err = cuda::ProjectRows(&tables.device, host, a);

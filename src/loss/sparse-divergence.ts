@@ -5,7 +5,7 @@
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, type Device } from '../core/native.js';
+import { addon, runOnDevice, type Device } from '../core/native.js';
 import { andMasks, checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
 import { checkTargets, oneHotTargets, type SparseTargets } from '../project/targets.js';
 
@@ -59,11 +59,11 @@ export function sparseDivergenceOn<L extends Logits>(native: SparseDivergenceNat
   const epsilon = opts.epsilon === undefined ? 1e-8 : check.num(opts.epsilon, 'epsilon', 1e-30, 0.009);
   const mask = andMasks(checkMask(opts.mask, rows), t.mask);
   const out = checkOut(opts.out, logits);
-  const device = resolveDevice(opts.device ?? 'auto');
-  const r = callNative(() => native.sparseDivergence({
+  // (in place: a CUDA fault may have overwritten the logits, so the CPU cannot redo the call)
+  const r = runOnDevice(opts.device ?? 'auto', (device) => callNative(() => native.sparseDivergence({
     logits, rows, vocab, rowPtr: t.rowPtr, ids: t.ids, probs: t.probs, tail: t.tail, mask,
     divergence, beta, temperature, epsilon, device, out,
-  }));
+  })), { retryOnCpu: out !== logits });
   return { loss: r.loss, grad: r.grad as GradOf<L>, rows: r.kept };
 }
 

@@ -8,7 +8,7 @@
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, type Device } from '../core/native.js';
+import { addon, runOnDevice, type Device } from '../core/native.js';
 import type { NativeTokenTable, Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkAlignment, type Alignment } from '../align/types.js';
 import type { SparseTargets } from './targets.js';
@@ -118,11 +118,10 @@ export function spanProjection(bridge: TokenizerPair, alignment: Alignment, stud
   if (!opts || typeof opts !== 'object') check.fail(ErrorCode.ARG_TYPE, 'opts must be an object');
   const studentVocab = opts.studentVocab === undefined ? undefined : check.typed(opts.studentVocab, Int32Array, 'studentVocab');
   const includeFlags = opts.includeFlags === undefined ? 0 : check.int(opts.includeFlags, 'includeFlags', 0, 255);
-  const device = resolveDevice(opts.device ?? 'cpu');
   const projector = spanProjector(pair, studentVocab);
-  return callNative(() => projector.project({
+  return runOnDevice(opts.device ?? 'cpu', (device) => callNative(() => projector.project({
     studentIds: sIds, teacherIds: tIds, studentStart: a.studentStart, studentEnd: a.studentEnd, teacherStart: a.teacherStart,
     teacherEnd: a.teacherEnd, flags: a.flags, logprobs: teacher.logprobs, topkIds: teacher.topkIds, topkLogprobs: teacher.topkLogprobs,
     k, includeFlags, device,
-  }));
+  })));
 }
