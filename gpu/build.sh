@@ -7,7 +7,8 @@
 #   gpu/build.sh tsan     OUT   as emulated, with ThreadSanitizer (the emulation itself is left
 #                               uninstrumented: it tells TSan where its barriers order memory)
 # Objects are kept in OUT and rebuilt when a source they include changed. XOPD_GPU_OVERLAY=DIR:
-# files in DIR replace the same paths under native/ (the mutation check builds from such copies).
+# files in DIR replace the same paths under native/ (the mutation check builds from such copies);
+# XOPD_GPU_OPT=-O0 overrides the emulated builds' optimisation.
 set -euo pipefail
 mode=${1:?usage: gpu/build.sh cuda|emulated|tsan OUT} out=${2:?usage: gpu/build.sh cuda|emulated|tsan OUT}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,8 +19,9 @@ cc_sources="native/common/threads.cc native/common/cuda_info.cc native/tokenizer
   native/loss/sparse_divergence.cc native/loss/policy_gradient.cc native/loss/row_ops.cc
   native/loss/sparse_divergence_reference.cc native/loss/policy_gradient_reference.cc
   native/project/span_projection.cc native/project/byte_trie.cc native/project/span_projection_reference.cc"
-cu_sources="native/loss/sparse_divergence.cu native/loss/policy_gradient.cu native/loss/sparse_divergence_bench.cu
-  native/project/span_projection.cu gpu/check.cu"
+cu_sources="native/loss/sparse_divergence.cu native/loss/policy_gradient.cu native/project/span_projection.cu gpu/check.cu"
+# The bench kernels run on a device only (xopd-gpu-check --bench).
+[ "$mode" = cuda ] && cu_sources="$cu_sources native/loss/sparse_divergence_bench.cu"
 
 inc=(-I"$root/native" -I"$root/gpu" -I"$root/gpu/emulation")
 [ -n "$overlay" ] && inc=(-I"$overlay" "${inc[@]}")
@@ -36,8 +38,9 @@ case "$mode" in
     link=(nvcc "${gencode[@]}" -lpthread)
     ;;
   emulated|tsan)
-    flags=(-O2 -g -DXOPD_CUDA_EMULATION)
-    [ "$mode" = tsan ] && flags=(-O1 -g -DXOPD_CUDA_EMULATION -fsanitize=thread)
+    opt=${XOPD_GPU_OPT:-}  # the mutation check builds its throw-away copies with -O0 (faster to compile)
+    flags=(${opt:--O2} -g -DXOPD_CUDA_EMULATION)
+    [ "$mode" = tsan ] && flags=(${opt:--O1} -g -DXOPD_CUDA_EMULATION -fsanitize=thread)
     cxx=(g++ "${common[@]}" "${flags[@]}")
     cu=(g++ "${common[@]}" "${flags[@]}" -x c++)
     link=(g++ -pthread)

@@ -33,7 +33,9 @@
 #include "common/errors.h"
 #include "common/portable_exp.h"
 #include "loss/loss.h"
-#include "loss/loss_bench.h"
+#if !defined(XOPD_CUDA_EMULATION)
+#include "loss/loss_bench.h"  // the bench kernels: device builds only
+#endif
 #include "loss/loss_cuda.h"
 #include "loss/loss_reference.h"
 #include "loss/sparse_divergence_cuda.cuh"

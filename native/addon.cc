@@ -40,7 +40,7 @@ Napi::Value ReleaseCudaMemory(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(xopd::ReleaseCudaWorkspaces()));
 }
 
-// The cap on that memory per op, in bytes (0: XOPD_CUDA_WORKSPACE_MB or the default of 2048 MiB).
+// The cap on that memory per op, in bytes (0: XOPD_CUDA_WORKSPACE_MB or the default of 1024 MiB).
 Napi::Value SetCudaWorkspaceLimit(const Napi::CallbackInfo& info) {
   return xopd::Guard(info, [&]() -> Napi::Value {
     const double bytes = xopd::NumArg(info[0], "bytes");

@@ -139,7 +139,7 @@ describe('CUDA memory controls', () => {
     setCudaWorkspaceLimit(64);
     expect(info().cuda.workspaceLimit).toBe(64 * 1024 * 1024);
     setCudaWorkspaceLimit(0);
-    expect(info().cuda.workspaceLimit).toBe((Number(process.env.XOPD_CUDA_WORKSPACE_MB) || 2048) * 1024 * 1024);
+    expect(info().cuda.workspaceLimit).toBe((Number(process.env.XOPD_CUDA_WORKSPACE_MB) || 1024) * 1024 * 1024);
     expect(() => setCudaWorkspaceLimit(0.5)).toThrow(expect.objectContaining(errCode('E_ARG_RANGE')));
     expect(() => setCudaWorkspaceLimit(-1)).toThrow(expect.objectContaining(errCode('E_ARG_RANGE')));
     const freed = releaseCudaMemory();

@@ -64,7 +64,7 @@ size_t CudaWorkspaceLimit() {
   if (r.limit == 0) {
     const char* env = std::getenv("XOPD_CUDA_WORKSPACE_MB");
     const long mb = env ? std::atol(env) : 0;
-    r.limit = (mb > 0 ? static_cast<size_t>(mb) : size_t{2048}) << 20;
+    r.limit = (mb > 0 ? static_cast<size_t>(mb) : size_t{1024}) << 20;
   }
   return r.limit;
 }

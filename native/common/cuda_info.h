@@ -19,7 +19,8 @@ bool CudaAvailable();
 void RequireCudaDevice();
 
 // Device and pinned memory an op's CUDA path may keep between calls (both slots of its pipeline):
-// XOPD_CUDA_WORKSPACE_MB, else 2048 MiB, or what SetCudaWorkspaceLimit set. A batch that needs
+// XOPD_CUDA_WORKSPACE_MB, else 1024 MiB, or what SetCudaWorkspaceLimit set (the pinned staging is
+// about as large as the device buffers, so it bounds the page-locked host memory too). A batch that needs
 // more runs in chunks of rows that fit; the buffers stay until ReleaseCudaWorkspaces().
 size_t CudaWorkspaceLimit();
 void SetCudaWorkspaceLimit(size_t bytes);  // 0: back to XOPD_CUDA_WORKSPACE_MB or the default

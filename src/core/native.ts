@@ -231,7 +231,7 @@ export function releaseCudaMemory(): number {
 }
 
 /**
- * Caps the device memory one op's CUDA path keeps (MiB; 0: XOPD_CUDA_WORKSPACE_MB, else 2048).
+ * Caps the device memory one op's CUDA path keeps (MiB; 0: XOPD_CUDA_WORKSPACE_MB, else 1024; the pinned host staging is about as large).
  * A batch that needs more runs in chunks of rows that fit.
  */
 export function setCudaWorkspaceLimit(mib: number): void {
