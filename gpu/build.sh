@@ -2,7 +2,7 @@
 # Builds the GPU check (gpu/check.cu with the real native sources: the .cu kernels and host code,
 # the CPU paths, the float64 references) in one of three flavours, into OUT/xopd-gpu-check:
 #   gpu/build.sh cuda     OUT   nvcc for a device: CUDAARCHS (default 90) SASS, -lineinfo for
-#                               compute-sanitizer; the .cc files with g++
+#                               compute-sanitizer
 #   gpu/build.sh emulated OUT   g++ only: the .cu files as host C++ under gpu/emulation/ (no GPU)
 #   gpu/build.sh tsan     OUT   as emulated, with ThreadSanitizer (the emulation itself is left
 #                               uninstrumented: it tells TSan where its barriers order memory)
@@ -29,11 +29,11 @@ common=(-std=c++17 -DXOPD_WITH_CUDA=1 -Wall -Wno-unknown-pragmas -Wno-unused-fun
 case "$mode" in
   cuda)
     command -v nvcc >/dev/null || { echo "gpu/build.sh: nvcc not found" >&2; exit 1; }
-    cudainc=$(dirname "$(command -v nvcc)")/../include
     archs=${CUDAARCHS:-90}
     gencode=()
     for a in ${archs//;/ }; do a=${a%-real}; gencode+=(-gencode "arch=compute_$a,code=sm_$a"); done
-    cxx=(g++ "${common[@]}" -O3 -I"$cudainc")
+    # (the .cc files through nvcc too: it hands them to the host compiler with the CUDA headers' path)
+    cxx=(nvcc -std=c++17 -DXOPD_WITH_CUDA=1 -O3 -x c++ -Xcompiler -Wall,-Wno-unknown-pragmas,-Wno-unused-function)
     cu=(nvcc -std=c++17 -DXOPD_WITH_CUDA=1 -O3 -lineinfo "${gencode[@]}" -Xcompiler -Wall,-Wno-unknown-pragmas,-Wno-unused-function)
     link=(nvcc "${gencode[@]}" -lpthread)
     ;;
@@ -80,7 +80,7 @@ src_of() {  # the overlaid copy of a native/ source when there is one
 objs=()
 for s in $cc_sources; do
   o="$out/obj/$(echo "$s" | tr / _).o"; objs+=("$o")
-  compile "$o" "${cxx[@]}" "${inc[@]}" -MMD -c "$(src_of "$s")"
+  compile "$o" "${cxx[@]}" "${inc[@]}" -MMD -MF "${o%.o}.d" -c "$(src_of "$s")"
 done
 for s in $cu_sources; do
   o="$out/obj/$(echo "$s" | tr / _).o"; objs+=("$o")
