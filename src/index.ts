@@ -4,7 +4,10 @@
 
 // core: errors every entry point raises, the native addon
 export { XopdError, ErrorCode } from './core/errors.js';
-export { info, setThreads, version, type NativeInfo, type Device } from './core/native.js';
+export {
+  info, setThreads, version, setAutoDevice, cudaStatus, releaseCudaMemory, setCudaWorkspaceLimit,
+  type NativeInfo, type Device, type AutoDevice, type CudaStatus,
+} from './core/native.js';
 
 // tokenizer: the exact bytes of every token (DESIGN 2), chat templates
 export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type LoadOptions } from './tokenizer/tokenizer.js';

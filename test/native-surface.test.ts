@@ -39,9 +39,9 @@ const SHIPPED = [
   'TinyModel#setOptimizer', 'TinyModel#setOptimizerState', 'TinyModel#setParams', 'TinyModel#step', 'TinyModel#stepCount',
   'TinyModel#zeroGrads',
   'TokenTable', 'TokenTable#byteOffsets', 'TokenTable#vocab',
-  'alignBatch', 'byteDiff', 'info',
+  'alignBatch', 'byteDiff', 'cudaSelfCheck', 'info',
   'modelKernels', 'modelKernels.crossEntropy', 'modelKernels.logprobsTopK',
-  'policyGradient', 'setThreads', 'sparseDivergence',
+  'policyGradient', 'releaseCudaMemory', 'setCudaWorkspaceLimit', 'setThreads', 'sparseDivergence',
 ];
 
 /** What only verifies: never a shipped name. */

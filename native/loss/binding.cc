@@ -4,6 +4,7 @@
 //   sparseDivergence({logits, rows, vocab, rowPtr, ids, probs, tail, groupLo?, groupHi?, byteOrder?,
 //                     mask?, divergence, beta, temperature, epsilon, device, out?}) -> { loss, grad, kept }
 //     (the bucket format of project/span_projection.h; groupLo/groupHi/byteOrder for prefix groups)
+//   cudaSelfCheck() -> { ok, detail }   (loss.h CudaSelfCheck: device 'auto' runs it once)
 // logits are a Float32Array, or a Uint16Array of bf16; the gradient has the same type (`out` to
 // reuse a buffer, which may be logits itself).
 #include <cmath>
@@ -179,7 +180,17 @@ Napi::Value JsSparseDivergence(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value JsCudaSelfCheck(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CudaCheck c = CudaSelfCheck();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ok", Napi::Boolean::New(env, c.ok));
+  out.Set("detail", Napi::String::New(env, c.detail));
+  return out;
+}
+
 Registration reg("loss", [](Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaSelfCheck", Napi::Function::New(env, JsCudaSelfCheck, "cudaSelfCheck"));
   exports.Set("policyGradient", Napi::Function::New(env, JsPolicyGradient, "policyGradient"));
   exports.Set("sparseDivergence", Napi::Function::New(env, JsSparseDivergence, "sparseDivergence"));
 });

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "common/device.h"
 #include "loss/loss_math.h"
@@ -66,6 +67,16 @@ struct RowOutputs {
 // SparseDivergence with prefix groups on device kCuda: E_CUDA_UNAVAILABLE (CPU only in this build).
 LossTotals PolicyGradient(const PolicyGradientArgs& a, Device device);
 LossTotals SparseDivergence(const SparseDivergenceArgs& a, Device device);
+
+// The first-use check behind device 'auto' (src/core/native.ts): both losses on a few rows of
+// fp32 and bf16 logits (scalar and vector loads, every divergence, temperature, mask, PPO clip) on
+// CUDA and on the CPU, which must agree to float rounding. ok false with the reason otherwise (no
+// device, a CUDA error, a disagreement); never throws.
+struct CudaCheck {
+  bool ok = false;
+  std::string detail;
+};
+CudaCheck CudaSelfCheck();
 
 // Large outputs bypass the caches (streaming stores); small ones stay cached for the caller.
 inline bool StreamOutput(size_t bytes) { return bytes >= (size_t{32} << 20); }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cuda_info.h"
 #include "common/errors.h"
 #include "common/threads.h"
 #include "loss/loss.h"
@@ -86,6 +87,7 @@ LossTotals PolicyGradient(const PolicyGradientArgs& a, Device device) {
   const RowOutputs out{totals.kept ? 1.0 / static_cast<double>(totals.kept) : 0.0, rowLoss.data(), rowClipped.data()};
   if (device == Device::kCuda) {
 #ifdef XOPD_WITH_CUDA
+    RequireCudaDevice();
     int64_t badRow = -1;
     const std::string err = cuda::PolicyGradient(a, out, &badRow);
     if (badRow >= 0) throw Error("E_ARG_VALUE", "logits row " + std::to_string(badRow) + " holds NaN or an infinite value");

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/cuda_info.h"
 #include "common/errors.h"
 #include "common/threads.h"
 #include "loss/loss.h"
@@ -475,6 +476,7 @@ LossTotals SparseDivergence(const SparseDivergenceArgs& a, Device device) {
     XOPD_CHECK(!a.groupLo || std::all_of(a.ids, a.ids + a.nnz, [](int32_t id) { return id >= 0; }), "E_CUDA_UNAVAILABLE",
                "grouped buckets run on the CPU in this build: use device 'cpu' or 'auto' for targets with prefix groups");
 #ifdef XOPD_WITH_CUDA
+    RequireCudaDevice();
     int64_t badRow = -1;
     const std::string err = cuda::SparseDivergence(a, out, &badRow);
     if (badRow >= 0)

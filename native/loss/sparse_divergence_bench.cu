@@ -2,8 +2,10 @@
 // two-kernel baseline (softmax written out, then a gradient kernel) and a device-to-device copy of
 // the same bytes. No host transfers inside the timed loops.
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "common/cuda_workspace.cuh"
 #include "loss/loss_bench.h"
 #include "loss/sparse_divergence_cuda.cuh"
 
@@ -40,7 +42,7 @@ __global__ void __launch_bounds__(kThreads) GradFromSoftmaxKernel(const float* _
                                                                   const float* __restrict__ tail, DivergenceParams P, double w,
                                                                   T* __restrict__ grad, double* __restrict__ eBuf, double* __restrict__ hBuf,
                                                                   float* __restrict__ pSupport) {
-  extern __shared__ uint32_t bits[];
+  XOPD_DYNAMIC_SHARED(uint32_t, bits);
   __shared__ double sh[2 * kWarps];
   const size_t r = blockIdx.x;
   const float* pr = p + r * vocab;
@@ -61,7 +63,7 @@ __global__ void __launch_bounds__(kThreads) GradFromSoftmaxKernel(const float* _
   Q.invTemp = 1.0;
   double loss;
   float shift;  // 0 here: log p <= 0, so M = mo = 0 and e^(z_u - mo) = p_u
-  const float C = static_cast<float>(RowBuckets(pSupport, b, n, probs, tail[r], 0.0f, other, Q, w, eBuf, hBuf, sh, &loss, &shift));
+  const float C = static_cast<float>(RowBuckets(pSupport + b, n, probs + b, tail[r], 0.0f, other, Q, w, eBuf + b, hBuf + b, sh, &loss, &shift));
   for (size_t i = threadIdx.x; i < vocab; i += kThreads) StoreF(grad + r * vocab, i, pr[i] * C);
   __syncthreads();
   for (int k = threadIdx.x; k < n; k += kThreads) StoreF(grad + r * vocab, ids[b + k], static_cast<float>(hBuf[b + k]));
@@ -78,39 +80,58 @@ __global__ void FillLogitsKernel(T* x, size_t n) {
   }
 }
 
-// The baseline's materialised softmax, kept between calls (used under Ws().mu).
-DeviceBuffer& SoftmaxBuffer() {
-  static DeviceBuffer* b = new DeviceBuffer();
+// Device buffers of the bench, kept between calls (bench only; one caller at a time).
+struct BenchBuffers {
+  xopd::cuda::DeviceBuffer logits, grad, softmax, rowPtr, ids, probs, tail, rowLoss, zSupport, eBuf, hBuf, bad;
+};
+BenchBuffers& Buffers() {
+  static BenchBuffers* b = new BenchBuffers();
   return *b;
 }
 
 template <typename T>
 std::string Bench(size_t rows, size_t vocab, int support, int iters, DeviceTiming* out) {
-  Workspace& ws = Ws();
-  std::lock_guard<std::mutex> lock(ws.mu);
-  const size_t nnz = rows * static_cast<size_t>(support), bytes = rows * vocab * sizeof(T);
-  std::string err = ReserveAll(ws, rows, vocab, sizeof(T), nnz);
-  if (!err.empty()) return err;
-  DeviceBuffer& softmaxBuf = SoftmaxBuffer();
-  if (!(err = softmaxBuf.Reserve(rows * vocab * sizeof(float))).empty()) return err;
+  BenchBuffers& B = Buffers();
+  const size_t nnz = rows * static_cast<size_t>(support), bytes = rows * vocab * sizeof(T), nz = nnz ? nnz : 1;
+  for (auto [buf, n] : {std::pair<xopd::cuda::DeviceBuffer*, size_t>{&B.logits, bytes}, {&B.grad, bytes}, {&B.softmax, rows * vocab * 4},
+                        {&B.rowPtr, (rows + 1) * 4}, {&B.ids, nz * 4}, {&B.probs, nz * 4}, {&B.tail, rows * 4}, {&B.rowLoss, rows * 8},
+                        {&B.zSupport, nz * 4}, {&B.eBuf, nz * 8}, {&B.hBuf, nz * 8}, {&B.bad, 8}}) {
+    const cudaError_t e = buf->Reserve(n);
+    if (e != cudaSuccess) return xopd::cuda::AllocationError("cudaMalloc", n, e);
+  }
   // Targets: `support` ids per row with equal mass and tail 0.2.
   std::vector<int32_t> rowPtr(rows + 1), ids(nnz);
   std::vector<float> probs(nnz, support ? 0.8f / support : 0.0f), tail(rows, support ? 0.2f : 1.0f);
   for (size_t r = 0; r <= rows; ++r) rowPtr[r] = static_cast<int32_t>(r * support);
   for (size_t r = 0; r < rows; ++r)
     for (int k = 0; k < support; ++k) ids[r * support + k] = static_cast<int32_t>((r * 7919 + k * 104729) % vocab);
-  XOPD_CUDA_TRY(cudaMemcpy(ws.rowPtr.ptr, rowPtr.data(), (rows + 1) * 4, cudaMemcpyHostToDevice));
+  XOPD_CUDA_TRY(cudaMemcpy(B.rowPtr.ptr, rowPtr.data(), (rows + 1) * 4, cudaMemcpyHostToDevice));
   if (nnz) {
-    XOPD_CUDA_TRY(cudaMemcpy(ws.ids.ptr, ids.data(), nnz * 4, cudaMemcpyHostToDevice));
-    XOPD_CUDA_TRY(cudaMemcpy(ws.probs.ptr, probs.data(), nnz * 4, cudaMemcpyHostToDevice));
+    XOPD_CUDA_TRY(cudaMemcpy(B.ids.ptr, ids.data(), nnz * 4, cudaMemcpyHostToDevice));
+    XOPD_CUDA_TRY(cudaMemcpy(B.probs.ptr, probs.data(), nnz * 4, cudaMemcpyHostToDevice));
   }
-  XOPD_CUDA_TRY(cudaMemcpy(ws.tail.ptr, tail.data(), rows * 4, cudaMemcpyHostToDevice));
-  XOPD_CUDA_TRY(cudaMemset(ws.bad.ptr, 0xFF, 8));
-  FillLogitsKernel<T><<<1024, 256>>>(ws.logits.as<T>(), rows * vocab);
+  XOPD_CUDA_TRY(cudaMemcpy(B.tail.ptr, tail.data(), rows * 4, cudaMemcpyHostToDevice));
+  XOPD_CUDA_TRY(cudaMemset(B.bad.ptr, 0xFF, 8));
+  auto fill = FillLogitsKernel<T>;
+  XOPD_LAUNCH(fill, dim3(1024), dim3(256), 0, nullptr)(B.logits.as<T>(), rows * vocab);
   XOPD_CUDA_TRY(cudaGetLastError());
-  DivergenceParams P;
-  P.kind = kForwardKL;
-  const double invKept = 1.0 / rows;
+  FusedLaunch f;
+  f.rows = rows;
+  f.vocab = vocab;
+  f.logits = B.logits.ptr;
+  f.grad = B.grad.ptr;
+  f.rowBegin = B.rowPtr.as<int32_t>();
+  f.rowEnd = f.rowBegin + 1;
+  f.ids = B.ids.as<int32_t>();
+  f.probs = B.probs.as<float>();
+  f.tail = B.tail.as<float>();
+  f.zSupport = B.zSupport.as<float>();
+  f.eBuf = B.eBuf.as<double>();
+  f.hBuf = B.hBuf.as<double>();
+  f.rowLoss = B.rowLoss.as<double>();
+  f.badRow = B.bad.as<unsigned long long>();
+  f.P.kind = kForwardKL;
+  f.invKept = 1.0 / rows;
   cudaEvent_t t0, t1;
   XOPD_CUDA_TRY(cudaEventCreate(&t0));
   XOPD_CUDA_TRY(cudaEventCreate(&t1));
@@ -129,23 +150,25 @@ std::string Bench(size_t rows, size_t vocab, int support, int iters, DeviceTimin
     *seconds = ms / 1000.0 / iters;
     return "";
   };
-  err = timed([&]() { return LaunchFused<T>(ws, rows, vocab, nullptr, P, invKept); }, &out->fusedSeconds);
+  std::string err = timed([&]() { return LaunchFused<T>(f, nullptr); }, &out->fusedSeconds);
   if (err.empty()) {
     size_t smem = 0;
-    err = SharedMemoryFor(reinterpret_cast<const void*>(GradFromSoftmaxKernel<T>), vocab, &smem);
+    auto softmax = SoftmaxKernel<T>;
+    auto gradFromSoftmax = GradFromSoftmaxKernel<T>;
+    err = SharedMemoryFor(reinterpret_cast<const void*>(gradFromSoftmax), vocab, &smem);
     if (err.empty())
       err = timed([&]() -> std::string {
-        SoftmaxKernel<T><<<static_cast<unsigned>(rows), kThreads>>>(ws.logits.as<T>(), vocab, 1.0f, softmaxBuf.as<float>());
-        GradFromSoftmaxKernel<T><<<static_cast<unsigned>(rows), kThreads, smem>>>(
-            softmaxBuf.as<float>(), vocab, ws.rowPtr.as<int32_t>(), ws.ids.as<int32_t>(), ws.probs.as<float>(), ws.tail.as<float>(), P,
-            invKept, ws.grad.as<T>(), ws.eBuf.as<double>(), ws.hBuf.as<double>(), ws.zSupport.as<float>());
+        XOPD_LAUNCH(softmax, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, nullptr)(B.logits.as<T>(), vocab, 1.0f, B.softmax.as<float>());
+        XOPD_LAUNCH(gradFromSoftmax, dim3(static_cast<unsigned>(rows)), dim3(kThreads), smem, nullptr)(
+            B.softmax.as<float>(), vocab, B.rowPtr.as<int32_t>(), B.ids.as<int32_t>(), B.probs.as<float>(), B.tail.as<float>(), f.P,
+            f.invKept, B.grad.as<T>(), B.eBuf.as<double>(), B.hBuf.as<double>(), B.zSupport.as<float>());
         XOPD_CUDA_TRY(cudaGetLastError());
         return "";
       }, &out->unfusedSeconds);
   }
   if (err.empty())
     err = timed([&]() -> std::string {
-      XOPD_CUDA_TRY(cudaMemcpy(ws.grad.ptr, ws.logits.ptr, bytes, cudaMemcpyDeviceToDevice));
+      XOPD_CUDA_TRY(cudaMemcpyAsync(B.grad.ptr, B.logits.ptr, bytes, cudaMemcpyDeviceToDevice, nullptr));
       return "";
     }, &out->copySeconds);
   cudaEventDestroy(t0);

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/cuda_info.h"
 #include "common/errors.h"
 #include "common/threads.h"
 #include "project/span_cuda.h"
@@ -225,6 +226,7 @@ void RunRows(SpanTables& tables, const ProjectInput& in, const RowPlan& plan, De
     XOPD_CHECK(in.projection == Projection::kFirst, "E_CUDA_UNAVAILABLE",
                "grouped buckets run on the CPU in this build: project with device 'cpu' (or 'auto'), or with projection 'first'");
 #ifdef XOPD_WITH_CUDA
+    RequireCudaDevice();
     cuda::HostTables host{&tables.trie, tb, static_cast<size_t>(tt.vocab()), tt.bytes.size(), tables.specialMap.data()};
     cuda::RowsArgs a{plan.tasks.data(), n, tv, in.m, plan.slots, out.ids.data(), out.probs.data(), out.count.data()};
     const std::string err = cuda::ProjectRows(&tables.device, host, a);

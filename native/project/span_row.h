@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "common/cuda_macros.h"
+#include "common/portable_exp.h"
 #include "project/byte_trie.h"
 
 namespace xopd {
@@ -67,8 +68,9 @@ XOPD_HD int32_t RowSlotsNeeded(const RowTask& t, int32_t K) {
   }
 }
 
+// PortableExp: the same bits on the CPU and the device (a row's probabilities do not depend on where it ran).
 XOPD_HD double ProbOf(float logprob) {
-  const double p = exp(static_cast<double>(logprob));
+  const double p = PortableExp(static_cast<double>(logprob));
   return p > 1.0 ? 1.0 : p;  // logprobs a hair above 0 from rounding
 }
 

@@ -5,7 +5,7 @@
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, type Device } from '../core/native.js';
+import { addon, runOnDevice, type Device } from '../core/native.js';
 import { checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
 
 /** This module's slice of the addon (native/loss/binding.cc). */
@@ -91,9 +91,9 @@ export function policyGradientLossOn<L extends Logits>(native: PolicyGradientNat
     if (clip.dual !== 0 && clip.dual <= 1) check.fail(ErrorCode.ARG_RANGE, `clip.dual must be 0 (off) or > 1, got ${clip.dual}`);
   }
   const out = checkOut(opts.out, logits);
-  const device = resolveDevice(opts.device ?? 'auto');
-  const r = callNative(() => native.policyGradient({
+  // (in place: a CUDA fault may have overwritten the logits, so the CPU cannot redo the call)
+  const r = runOnDevice(opts.device ?? 'auto', (device) => callNative(() => native.policyGradient({
     logits, rows, vocab, actions, advantages, mask: m, oldLogprobs: old, low: clip.low, high: clip.high, dual: clip.dual, device, out,
-  }));
+  })), { retryOnCpu: out !== logits });
   return { loss: r.loss, grad: r.grad as GradOf<L>, stats: { clippedFraction: r.clippedFraction, rows: r.kept } };
 }

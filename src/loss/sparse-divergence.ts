@@ -6,7 +6,7 @@
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, type Device } from '../core/native.js';
+import { addon, resolveDevice, runOnDevice, type Device } from '../core/native.js';
 import { andMasks, checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
 import { checkTargets, hasGroups, oneHotTargets, type SparseTargets } from '../project/targets.js';
 
@@ -62,17 +62,18 @@ export function sparseDivergenceOn<L extends Logits>(native: SparseDivergenceNat
   const mask = andMasks(checkMask(opts.mask, rows), t.mask);
   const out = checkOut(opts.out, logits);
   const grouped = hasGroups(t);
-  let device = resolveDevice(opts.device ?? 'auto');
-  if (grouped && device === 'cuda') {
-    if (opts.device === 'cuda') check.fail(ErrorCode.CUDA_UNAVAILABLE, "grouped buckets run on the CPU in this build: use device 'cpu' or 'auto' for targets with prefix groups");
-    device = 'cpu';
+  if (grouped && opts.device === 'cuda') {
+    resolveDevice('cuda');  // no CUDA at all: that error first
+    check.fail(ErrorCode.CUDA_UNAVAILABLE, "grouped buckets run on the CPU in this build: use device 'cpu' or 'auto' for targets with prefix groups");
   }
+  if (grouped) resolveDevice(opts.device ?? 'auto');  // checks the name
   const g = grouped ? t.groups : undefined;
-  const r = callNative(() => native.sparseDivergence({
+  // (in place: a CUDA fault may have overwritten the logits, so the CPU cannot redo the call)
+  const r = runOnDevice(grouped ? 'cpu' : opts.device ?? 'auto', (device) => callNative(() => native.sparseDivergence({
     logits, rows, vocab, rowPtr: t.rowPtr, ids: t.ids, probs: t.probs, tail: t.tail, mask,
     groupLo: g?.lo, groupHi: g?.hi, byteOrder: g?.byteOrder,
     divergence, beta, temperature, epsilon, device, out,
-  }));
+  })), { retryOnCpu: out !== logits });
   return { loss: r.loss, grad: r.grad as GradOf<L>, rows: r.kept };
 }
 

@@ -95,3 +95,29 @@ export function expectAllClose(got: ArrayLike<number>, want: ArrayLike<number>, 
 export function expectClose(got: number, want: number, tol: Tolerance, what = ''): void {
   expect(Math.abs(got - want), `${what}: got ${got}, want ${want} (${tol.why})`).toBeLessThanOrEqual(bound(want, tol, Math.abs(want)));
 }
+
+/**
+ * The same table as C++ (gpu/tolerances.h) for the standalone GPU check, which runs where there is
+ * no Node; test/cuda-emulation.test.ts fails when the checked-in header differs from this text.
+ */
+export function tolerancesHeader(): string {
+  const lines = [
+    '// Generated from test/helpers/tolerances.ts (tolerancesHeader): do not edit; test/cuda-emulation.test.ts',
+    '// checks it matches (XOPD_WRITE_TOLERANCES=1 npx vitest run test/cuda-emulation.test.ts rewrites it).',
+    '#pragma once',
+    '',
+    'namespace xopd {',
+    'namespace gpu_check {',
+    '',
+    'struct Tolerance {',
+    '  double rel, abs, absOfMax;',
+    '  const char* why;',
+    '};',
+    '',
+  ];
+  for (const [name, t] of Object.entries(TOL) as Array<[string, Tolerance]>) {
+    lines.push(`constexpr Tolerance ${name}{${t.rel ?? 0}, ${t.abs ?? 0}, ${t.absOfMax ?? 0}, ${JSON.stringify(t.why)}};`);
+  }
+  lines.push('', '}  // namespace gpu_check', '}  // namespace xopd', '');
+  return lines.join('\n');
+}
