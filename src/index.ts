@@ -10,7 +10,7 @@ export {
 } from './core/native.js';
 
 // tokenizer: the exact bytes of every token (DESIGN 2), chat templates
-export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type LoadOptions } from './tokenizer/tokenizer.js';
+export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type LoadOptions, type NativeTokenTable } from './tokenizer/tokenizer.js';
 export { PromptParser, type PromptParserOptions } from './tokenizer/prompt-parse.js';
 export type { ChatMessage } from './tokenizer/chat-template.js';
 export type { TokenizerKind } from './tokenizer/token-bytes.js';
