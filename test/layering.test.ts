@@ -3,7 +3,8 @@
 // reads every import (static, type-only, dynamic, re-export) of every source file and fails on one
 // that runs upward, on a folder missing from the order, and on shipped code reaching dev/, bench/
 // or test/.
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -31,26 +32,28 @@ export function importsOf(file: string): string[] {
   return out;
 }
 
-/** The layer of a path under src/ ('index' for src/index.ts and other top-level entry files). */
-function layerOf(p: string): string {
-  const rel = path.relative(path.join(root, 'src'), p).split(path.sep);
+/** The layer of a path under <repo>/src/ ('index' for src/index.ts and other top-level entry files). */
+function layerOf(p: string, repo = root): string {
+  const rel = path.relative(path.join(repo, 'src'), p).split(path.sep);
   return rel.length === 1 ? 'index' : rel[0]!;
 }
 
-function violations(): string[] {
+/** Every import under <repo>/src that breaks the layering, one line each. */
+function violations(repo = root): string[] {
   const bad: string[] = [];
   const rank = (l: string) => (l === 'index' ? LAYERS.length : LAYERS.indexOf(l as (typeof LAYERS)[number]));
-  for (const file of sources(path.join(root, 'src'))) {
-    const from = layerOf(file);
-    if (rank(from) < 0) bad.push(`${path.relative(root, file)}: folder src/${from} is not in the layer order`);
+  const layerOf_ = (p: string) => layerOf(p, repo);
+  for (const file of sources(path.join(repo, 'src'))) {
+    const from = layerOf_(file);
+    if (rank(from) < 0) bad.push(`${path.relative(repo, file)}: folder src/${from} is not in the layer order`);
     for (const target of importsOf(file)) {
-      const relTarget = path.relative(root, target);
+      const relTarget = path.relative(repo, target);
       if (!relTarget.startsWith(`src${path.sep}`)) {
-        bad.push(`${path.relative(root, file)} imports ${relTarget}: shipped code reaches outside src/`);
+        bad.push(`${path.relative(repo, file)} imports ${relTarget}: shipped code reaches outside src/`);
         continue;
       }
-      const to = layerOf(target);
-      if (rank(to) > rank(from)) bad.push(`${path.relative(root, file)} (${from}) imports ${relTarget} (${to}): upward`);
+      const to = layerOf_(target);
+      if (rank(to) > rank(from)) bad.push(`${path.relative(repo, file)} (${from}) imports ${relTarget} (${to}): upward`);
     }
   }
   return bad;
@@ -63,15 +66,32 @@ describe('layering', () => {
     expect(violations()).toEqual([]);
   });
 
-  it('the check bites: an upward import and an import of dev/ are both reported', () => {
-    // The same rule applied to two made-up edges, so a broken resolver cannot pass silently.
-    const rank = (l: string) => LAYERS.indexOf(l as (typeof LAYERS)[number]);
-    expect(rank('project')).toBeGreaterThan(rank('align'));
-    expect(rank('loss')).toBeGreaterThan(rank('project'));
-    const sample = path.join(root, 'src', 'project', 'span-projection.ts');
-    const imports = importsOf(sample).map((p) => path.relative(root, p));
-    expect(imports.some((p) => p.startsWith(path.join('src', 'align')))).toBe(true);
-    expect(layerOf(path.join(root, 'src', 'loss', 'x.ts'))).toBe('loss');
-    expect(layerOf(path.join(root, 'src', 'index.ts'))).toBe('index');
+  it('the check bites: a made-up tree with each kind of bad import has each one reported, and nothing else', () => {
+    const repo = mkdtempSync(path.join(os.tmpdir(), 'xopd-layering-'));
+    const put = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(repo, rel)), { recursive: true });
+      writeFileSync(path.join(repo, rel), text);
+    };
+    try {
+      put('src/core/errors.ts', 'export const x = 1;\n');
+      put('src/align/ok.ts', "import { x } from '../core/errors.js';\nexport { x };\n");  // downward: fine
+      put('src/project/static.ts', "import { y } from '../loss/kernel.js';\n");            // static, upward
+      put('src/project/typeonly.ts', "import type { Y } from '../train/options.js';\n");   // type-only, upward
+      put('src/align/dynamic.ts', "const m = await import('../serve/server.js');\n");     // dynamic, upward
+      put('src/tokenizer/reexport.ts', "export * from '../cli/main.js';\n");               // re-export, upward
+      put('src/loss/dev.ts', "import { ref } from '../../dev/reference.js';\n");          // shipped code reaching dev/
+      put('src/misc/stray.ts', 'export {};\n');                                              // a folder in no layer
+      put('src/index.ts', "export * from './cli/main.js';\n");                                // the entry may import anything
+      expect(violations(repo).sort()).toEqual([
+        'src/align/dynamic.ts (align) imports src/serve/server.js (serve): upward',
+        'src/loss/dev.ts imports dev/reference.js: shipped code reaches outside src/',
+        'src/misc/stray.ts: folder src/misc is not in the layer order',
+        'src/project/static.ts (project) imports src/loss/kernel.js (loss): upward',
+        'src/project/typeonly.ts (project) imports src/train/options.js (train): upward',
+        'src/tokenizer/reexport.ts (tokenizer) imports src/cli/main.js (cli): upward',
+      ]);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 });
