@@ -4,7 +4,7 @@
 // packed sources (CPU only here, XOPD_CUDA=0, to keep CI short; the CUDA build is the same CMake
 // the repository's own `npm ci` runs).
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,5 +66,9 @@ describe('the packed package, installed into an empty project', () => {
     expect(listed).toContain('package/docs/DESIGN.md');
     expect(listed).toContain('package/LICENSE');
     expect(listed.filter((f) => /_reference\.|_bench\.|native\/dev\/|\/dev\/|dist\/bench|(^|\/)test\//.test(f))).toEqual([]);
+    // Every compiled module has its source in the tree (no stale output of a moved or deleted file).
+    const stale = listed.filter((f) => /^package\/dist\/src\/.*\.js$/.test(f))
+      .filter((f) => !existsSync(path.join(root, f.replace(/^package\/dist\//, '').replace(/\.js$/, '.ts'))));
+    expect(stale).toEqual([]);
   });
 });
