@@ -128,12 +128,24 @@ describe('span projection (property)', () => {
             for (let x = q.rowPtr[j]!; x < q.rowPtr[j + 1]!; x++) {
               const p = q.probs[x]!;
               expect(Number.isFinite(p) && p >= 0).toBe(true);
-              expect(q.ids[x]!).toBeGreaterThanOrEqual(0);
-              expect(q.ids[x]!).toBeLessThan(student.vocabSize);
+              if (q.ids[x] === -1) {
+                // a prefix group (revision 2): a non-empty range of the student's byte order
+                const g = q.groups!;
+                expect(0 <= g.lo[x]! && g.lo[x]! < g.hi[x]! && g.hi[x]! <= g.byteOrder.length).toBe(true);
+              } else {
+                expect(q.ids[x]!).toBeGreaterThanOrEqual(0);
+                expect(q.ids[x]!).toBeLessThan(student.vocabSize);
+              }
               sum += p;
             }
             expect(sum).toBeLessThanOrEqual(1 + 1e-5);
             expect(q.tail[j]!).toBeGreaterThanOrEqual(0);
+            // the explicit form: buckets disjoint, every id in the vocabulary
+            const seen = new Set<number>();
+            for (const b of q.row(j).buckets) for (const id of b.ids) {
+              expect(id >= 0 && id < student.vocabSize && !seen.has(id)).toBe(true);
+              seen.add(id);
+            }
           }
           // The targets feed the loss as they are (its checks: ids in range, probs + tail = 1).
           const logits = new Float32Array(s.length * student.vocabSize);
