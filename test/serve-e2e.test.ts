@@ -201,7 +201,8 @@ describe('xopd serve in front of xopd serve-teacher, TRL-shaped requests', () =>
     const items = kept.map((i) => ({ prompt_ids: Array.from(student.prompts[i]!), response_ids: Array.from(student.rollouts[i]!.ids), student_logprobs: Array.from(student.rollouts[i]!.logprobs) }));
     const res = await fetch(`${serve.url}/v1/opd/score`, { method: 'POST', body: JSON.stringify({ items, spans: true, top_k: 8 }) });
     expect(res.status).toBe(200);
-    const body = await res.json() as { teacher_top_k: number; items: Array<{ advantage: number[]; mask: number[]; chunk: number[]; flags: number[]; teacher_tokens: number; spans: { row_ptr: number[]; ids: number[]; probs: number[]; groups: { bucket: number[]; ptr: number[]; members: number[] } } }> };
+    const byteOrder = ((await (await fetch(`${serve.url}/v1/opd/byte-order`)).json()) as { ids: number[] }).ids;
+    const body = await res.json() as { teacher_top_k: number; items: Array<{ advantage: number[]; mask: number[]; chunk: number[]; flags: number[]; teacher_tokens: number; spans: { row_ptr: number[]; ids: number[]; probs: number[]; groups: { bucket: number[]; lo: number[]; hi: number[] } } }> };
     expect(body.teacher_top_k).toBe(8);
     let sum = 0, n = 0, groups = 0;
     for (let b = 0; b < kept.length; b++) {
@@ -216,18 +217,24 @@ describe('xopd serve in front of xopd serve-teacher, TRL-shaped requests', () =>
       expect(it.spans.row_ptr).toEqual(Array.from(ref.targets.rowPtr));
       expect(it.spans.ids).toEqual(Array.from(ref.targets.ids));
       it.spans.probs.forEach((p, e) => expect(Math.abs(p - ref.targets.probs[e]!)).toBeLessThan(1e-6));
-      // Each prefix group (revision 2) comes with its members after the first-claim rule, as targets.row lists them.
+      // Each prefix group (revision 2) is a range of the byte order; its members by the first-claim
+      // rule (not a single id of the row, not inside a narrower group range of the row) equal targets.row.
       const g = it.spans.groups;
       expect(g.bucket).toEqual(Array.from(ref.targets.ids.keys()).filter((e) => ref.targets.ids[e] === -1));
+      const rowOf = new Int32Array(it.spans.ids.length);
+      for (let j = 0; j < r.ids.length; j++) rowOf.fill(j, it.spans.row_ptr[j]!, it.spans.row_ptr[j + 1]!);
       g.bucket.forEach((e, x) => {
-        const j = it.spans.row_ptr.findIndex((start, r) => start <= e && e < it.spans.row_ptr[r + 1]!);
-        expect(g.members.slice(g.ptr[x]!, g.ptr[x + 1]!)).toEqual(Array.from(ref.targets.row(j).buckets[e - it.spans.row_ptr[j]!]!.ids));
+        const j = rowOf[e]!, b0 = it.spans.row_ptr[j]!, b1 = it.spans.row_ptr[j + 1]!;
+        const singles = new Set(it.spans.ids.slice(b0, b1).filter((id) => id >= 0));
+        const narrower = g.bucket.map((f, y) => [f, y] as const).filter(([f, y]) => f >= b0 && f < b1 && f !== e && g.lo[y]! >= g.lo[x]! && g.hi[y]! <= g.hi[x]!);
+        const members = byteOrder.slice(g.lo[x]!, g.hi[x]!).filter((id, r0) => !singles.has(id) && !narrower.some(([, y]) => g.lo[y]! <= g.lo[x]! + r0 && g.lo[x]! + r0 < g.hi[y]!));
+        expect(members.sort((p, q) => p - q)).toEqual(Array.from(ref.targets.row(j).buckets[e - b0]!.ids));
       });
       groups += g.bucket.length;
     }
     expect(groups).toBeGreaterThan(0);  // Llama 3 student, Qwen 3 teacher: alternatives inside numbers
     expect(Math.abs(sum / n - report.meanAdvantage)).toBeLessThan(1e-5);
-  });
+  }, 180_000);  // the in-process reference runs the teacher again for every item
 
   it('messages instead of prompt ids give the same answer', async () => {
     const i = kept[0]!;

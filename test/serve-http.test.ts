@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOpd, type OpdServer } from '../src/serve/server.js';
 import { serveStubTeacher, type StubTeacher } from '../src/serve/stub-teacher.js';
-import { OPD_SCORE_REQUEST_SCHEMA, OPD_SCORE_RESPONSE_SCHEMA } from '../src/serve/opd-route.js';
+import { OPD_BYTE_ORDER_SCHEMA, OPD_SCORE_REQUEST_SCHEMA, OPD_SCORE_RESPONSE_SCHEMA } from '../src/serve/opd-route.js';
 import { VllmTeacher } from '../src/serve/vllm-teacher.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { ROOT, ensureBuilt } from './helpers/built.js';
@@ -116,7 +116,7 @@ describe('xopd serve over HTTP', () => {
     const a = await request(`${server.url}/v1/opd/schema`, { headers: auth });
     expect(a.status).toBe(200);
     const served = JSON.parse(a.text);
-    expect(served).toEqual({ request: JSON.parse(JSON.stringify(OPD_SCORE_REQUEST_SCHEMA)), response: JSON.parse(JSON.stringify(OPD_SCORE_RESPONSE_SCHEMA)) });
+    expect(served).toEqual({ request: JSON.parse(JSON.stringify(OPD_SCORE_REQUEST_SCHEMA)), response: JSON.parse(JSON.stringify(OPD_SCORE_RESPONSE_SCHEMA)), byte_order: JSON.parse(JSON.stringify(OPD_BYTE_ORDER_SCHEMA)) });
     const doc = JSON.parse(readFileSync(path.join(ROOT, 'docs', 'opd-score.schema.json'), 'utf8'));
     expect(doc).toEqual(served);
   });
@@ -138,7 +138,7 @@ describe('xopd serve over HTTP', () => {
     expect(validate(OPD_SCORE_RESPONSE_SCHEMA, r1)).toEqual([]);
     for (const it of r1.items) {
       expect(it.spans.ids.every((id: number) => id >= 0)).toBe(true);
-      expect(it.spans.groups).toEqual({ bucket: [], ptr: [0], members: [] });
+      expect(it.spans.groups).toEqual({ bucket: [], lo: [], hi: [] });
     }
     const badProjection = await request(`${server.url}/v1/opd/score`, { body: JSON.stringify({ ...body, projection: 'last' }), headers: auth });
     expect(badProjection.status).toBe(400);
@@ -146,6 +146,18 @@ describe('xopd serve over HTTP', () => {
     const wrong = await request(`${server.url}/v1/opd/score`, { body: JSON.stringify({ items: [{ response_ids: [1], prompt_ids: [1], extra: 1 }] }), headers: auth });
     expect(wrong.status).toBe(400);
     expect(errorOf(wrong).message).toMatch(/unknown field 'extra'/);
+  });
+
+  it('GET /v1/opd/byte-order: every emittable student id once, sorted by its bytes', async () => {
+    const a = await request(`${server.url}/v1/opd/byte-order`, { headers: auth });
+    expect(a.status).toBe(200);
+    const out = JSON.parse(a.text) as { ids: number[] };
+    expect(validate(OPD_BYTE_ORDER_SCHEMA, out)).toEqual([]);
+    const bytes = (id: number) => Buffer.from(llama.tokenBytes(id));
+    const emittable = Array.from({ length: llama.vocabSize }, (_, id) => id).filter((id) => !llama.isSpecial(id) && bytes(id).length > 0);
+    expect([...out.ids].sort((x, y) => x - y)).toEqual(emittable);
+    for (let r = 1; r < out.ids.length; r++) expect(Buffer.compare(bytes(out.ids[r - 1]!), bytes(out.ids[r]!))).toBeLessThanOrEqual(0);
+    expect((await request(`${server.url}/v1/opd/byte-order`, { headers: {} })).status).toBe(401);  // a key like every other route
   });
 
   it('refuses with 429 and Retry-After when every slot and the queue are taken', async () => {

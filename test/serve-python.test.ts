@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOpd, type OpdServer } from '../src/serve/server.js';
 import { serveStubTeacher, type StubTeacher } from '../src/serve/stub-teacher.js';
+import { targetRow } from '../src/project/targets.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { ROOT, ensureBuilt } from './helpers/built.js';
 import { llamaQwenConfig, llamaSequence, request } from './helpers/serve-requests.js';
@@ -92,6 +93,31 @@ print(json.dumps({"score": c.score([{"prompt_ids": p, "response_ids": r, "studen
     expect(out.adv[0]).toEqual(item.advantage.map((v, j) => (item.mask[j] ? v : 0)));
     expect(out.lq[0]).toEqual(item.logprob.map((v, j) => (item.mask[j] && v !== null ? v : 0)));
     expect(item.mask.some((m) => m === 1)).toBe(true);
+  });
+
+  it('group_members(): the prefix groups of a spans answer, by the first-claim rule, as targetRow lists them', async () => {
+    let groups = 0;
+    for (const n of [3, 5, 8]) {
+      const seq = llamaSequence(llama, n);
+      const out = await py(`
+import json
+from xopd_client import XopdClient
+c = XopdClient(${JSON.stringify(server.url)}, api_key=${JSON.stringify(KEY)})
+a = c.score([{"prompt_ids": ${JSON.stringify(seq.prompt)}, "response_ids": ${JSON.stringify(seq.response)}}], spans=True, top_k=8)
+sp = a["items"][0]["spans"]
+print(json.dumps({"spans": sp, "members": [c.group_members(sp, g) for g in range(len(sp["groups"]["bucket"]))], "order": c.byte_order()}))
+`) as { spans: { row_ptr: number[]; ids: number[]; probs: number[]; tail: number[]; groups: { bucket: number[]; lo: number[]; hi: number[] } }; members: number[][]; order: number[] };
+      const sp = out.spans, B = sp.ids.length;
+      const lo = new Int32Array(B), hi = new Int32Array(B);
+      sp.groups.bucket.forEach((b, g) => { lo[b] = sp.groups.lo[g]!; hi[b] = sp.groups.hi[g]!; });
+      const t = { rowPtr: Int32Array.from(sp.row_ptr), ids: Int32Array.from(sp.ids), probs: Float32Array.from(sp.probs), tail: Float32Array.from(sp.tail), groups: { lo, hi, byteOrder: Int32Array.from(out.order) } };
+      sp.groups.bucket.forEach((b, g) => {
+        const j = sp.row_ptr.findIndex((start, r) => start <= b && b < sp.row_ptr[r + 1]!);
+        expect(out.members[g]).toEqual(Array.from(targetRow(t, j).buckets[b - sp.row_ptr[j]!]!.ids));
+      });
+      groups += sp.groups.bucket.length;
+    }
+    expect(groups).toBeGreaterThan(0);
   });
 
   it('a wrong key is an XopdError with the status and xopd\'s code', async () => {

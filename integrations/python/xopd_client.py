@@ -112,6 +112,27 @@ class XopdClient:
                 body[key] = value
         return json.loads(self._request("POST", "/v1/opd/score", body))
 
+    def byte_order(self):
+        """GET /v1/opd/byte-order: the student's emittable ids sorted by their bytes (prefix groups in
+        score(spans=True) answers are ranges of it). Fetched once and kept."""
+        if getattr(self, "_byte_order", None) is None:
+            self._byte_order = json.loads(self._request("GET", "/v1/opd/byte-order"))["ids"]
+        return self._byte_order
+
+    def group_members(self, spans, g):
+        """The student ids of prefix group g of a score() answer's spans (bucket spans["groups"]["bucket"][g]):
+        its byte-order range, less the single ids of its row and the ids inside narrower group ranges of its row."""
+        groups, row_ptr, ids = spans["groups"], spans["row_ptr"], spans["ids"]
+        bucket, lo, hi = groups["bucket"][g], groups["lo"][g], groups["hi"][g]
+        row = next(j for j in range(len(row_ptr) - 1) if row_ptr[j] <= bucket < row_ptr[j + 1])
+        first, last = row_ptr[row], row_ptr[row + 1]
+        singles = {i for i in ids[first:last] if i >= 0}
+        inner = [(groups["lo"][y], groups["hi"][y]) for y, b in enumerate(groups["bucket"])
+                 if first <= b < last and b != bucket and lo <= groups["lo"][y] and groups["hi"][y] <= hi]
+        order = self.byte_order()
+        return sorted(order[r] for r in range(lo, hi)
+                      if order[r] not in singles and not any(a <= r < z for a, z in inner))
+
     def schema(self):
         return json.loads(self._request("GET", "/v1/opd/schema"))
 

@@ -11,7 +11,8 @@ import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { TeacherServerError, VllmTeacher } from './vllm-teacher.js';
 import { OpdScorer, type PromptFormat } from './scorer.js';
 import { formatTrlResponse, readTrlRequest, trlTeacherTopK } from './trl-protocol.js';
-import { formatOpdResponse, readOpdRequest } from './opd-route.js';
+import { formatByteOrder, formatOpdResponse, readOpdRequest } from './opd-route.js';
+import { spanProjector } from '../project/span-projection.js';
 
 /** Everything a handler is built from (plain data: it crosses to worker threads). */
 export interface ServeConfig {
@@ -39,7 +40,7 @@ export interface ServeConfig {
   teacherEncoder?: 'auto' | 'js';
 }
 
-export type Route = 'trl' | 'opd';
+export type Route = 'trl' | 'opd' | 'byte-order';
 
 export interface HandlerResult {
   status: number;
@@ -85,8 +86,15 @@ export class ServeHandler {
     this.scorer = new OpdScorer(student, teacherTok, this.teacher, { prompts: config.prompts, maxChunkTokens: config.maxChunkTokens, encoder: config.teacherEncoder });
   }
 
+  private byteOrderBody?: string;
+
   async handle(route: Route, body: Uint8Array): Promise<HandlerResult> {
     try {
+      if (route === 'byte-order') {
+        // The byte order the span projector groups by (built once per tokenizer pair, then kept).
+        this.byteOrderBody ??= formatByteOrder(this.config.studentTokenizer, spanProjector(this.scorer.bridge).byteOrder);
+        return { status: 200, body: this.byteOrderBody, studentTokens: 0, teacherTokens: 0 };
+      }
       let json: unknown;
       try {
         json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));

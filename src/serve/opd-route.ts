@@ -9,12 +9,12 @@
  * (1 where the chunk gives signal), and with the rollout's `student_logprobs` the chunk advantage
  * A_i of DESIGN 4. With `spans: true` also the projected targets as CSR rows over student ids:
  * single-id buckets, and under revision 2 (`projection: "prefix"`, the default) prefix groups, each
- * sent with its member ids listed after the first-claim rule so a client needs no tokenizer to use it.
+ * sent as a range [lo, hi) of the student's byte order (GET /v1/opd/byte-order, fetched once): two
+ * integers however many ids the group holds (a group can hold tens of thousands).
  */
 import { ErrorCode, XopdError } from '../core/errors.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { PROJECTIONS, type Projection } from '../project/span-projection.js';
-import { targetRow } from '../project/targets.js';
 import type { ScoredItem, ScoreItem, ScoreOptions } from './scorer.js';
 
 const tokenIds = { type: 'array', items: { type: 'integer', minimum: 0 } } as const;
@@ -94,10 +94,14 @@ export const OPD_SCORE_RESPONSE_SCHEMA = {
               tail: numbers,
               groups: {
                 type: 'object',
-                description: "the prefix groups in bucket order: group g is bucket bucket[g], holding the student ids members[ptr[g] .. ptr[g+1]) (the ids whose bytes begin with the group's text, less those a single id or a narrower group of the same row claims)",
-                required: ['bucket', 'ptr', 'members'],
+                description: "the prefix groups: bucket bucket[g] covers the student ids byte_order[lo[g] .. hi[g]) (GET /v1/opd/byte-order) that are neither a single id of its row nor inside a narrower group range of its row (the first-claim rule)",
+                required: ['bucket', 'lo', 'hi'],
                 additionalProperties: false,
-                properties: { bucket: { type: 'array', items: { type: 'integer', minimum: 0 } }, ptr: { type: 'array', items: { type: 'integer', minimum: 0 } }, members: tokenIds },
+                properties: {
+                  bucket: { type: 'array', items: { type: 'integer', minimum: 0 } },
+                  lo: { type: 'array', items: { type: 'integer', minimum: 0 } },
+                  hi: { type: 'array', items: { type: 'integer', minimum: 0 } },
+                },
               },
             },
           },
@@ -191,22 +195,35 @@ export function formatOpdResponse(scored: ScoredItem[], topK: number, spans: boo
       `"logprob":${list(s.logprob, num)},"chunk":${list(a.studentChunk)},"flags":${list(flags)},"mask":${list(s.mask)}`;
     if (s.advantages) out += `,"advantage":${list(s.advantages, num)}`;
     if (spans) {
-      const t = s.targets, bucket: number[] = [], ptr = [0], members: string[] = [];
-      for (let j = 0; j + 1 < t.rowPtr.length; j++) {
-        if (!t.ids.subarray(t.rowPtr[j]!, t.rowPtr[j + 1]!).includes(-1)) continue;
-        // targetRow lists the row's buckets in bucket order, each group after the first-claim rule
-        targetRow(t, j).buckets.forEach((bk, e) => {
-          const b = t.rowPtr[j]! + e;
-          if (t.ids[b] !== -1) return;
-          bucket.push(b);
-          members.push(list(bk.ids).slice(1, -1));
-          ptr.push(ptr[ptr.length - 1]! + bk.ids.length);
-        });
+      const t = s.targets, bucket: number[] = [], lo: number[] = [], hi: number[] = [];
+      for (let b = 0; b < t.ids.length; b++) {
+        if (t.ids[b] !== -1) continue;
+        bucket.push(b);
+        lo.push(t.groups!.lo[b]!);
+        hi.push(t.groups!.hi[b]!);
       }
       out += `,"spans":{"row_ptr":${list(t.rowPtr)},"ids":${list(t.ids)},"probs":${list(t.probs, num)},"tail":${list(t.tail, num)},` +
-        `"groups":{"bucket":${list(bucket)},"ptr":${list(ptr)},"members":[${members.filter((m) => m.length > 0).join(',')}]}}`;
+        `"groups":{"bucket":${list(bucket)},"lo":${list(lo)},"hi":${list(hi)}}}`;
     }
     return out + '}';
   });
   return `{"object":"opd.score","teacher_top_k":${topK},"items":[${items.join(',')}]}`;
+}
+
+export const OPD_BYTE_ORDER_SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'xopd/opd-byte-order.response',
+  title: 'GET /v1/opd/byte-order response',
+  type: 'object',
+  required: ['object', 'student_tokenizer', 'ids'],
+  additionalProperties: false,
+  properties: {
+    object: { enum: ['opd.byte_order'] },
+    student_tokenizer: { type: 'string' },
+    ids: { ...tokenIds, description: "the student's emittable ids (not special, at least one byte) sorted by their bytes; a prefix group is a range of this list" },
+  },
+} as const;
+
+export function formatByteOrder(studentTokenizer: string, byteOrder: Int32Array): string {
+  return `{"object":"opd.byte_order","student_tokenizer":${JSON.stringify(studentTokenizer)},"ids":[${Array.from(byteOrder).join(',')}]}`;
 }

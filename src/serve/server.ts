@@ -5,6 +5,7 @@
  *   POST /get_sequence_logprobs/      TRL's teacher-server protocol (trl-protocol.ts)
  *   POST /v1/opd/score                per-token signal for other trainers (opd-route.ts)
  *   GET  /v1/opd/schema               the JSON schemas of /v1/opd/score
+ *   GET  /v1/opd/byte-order           the student ids in byte order (prefix groups are its ranges)
  *   GET  /metrics                     Prometheus text (metrics.ts)
  *
  * The event loop only accepts, checks and routes: the host work of a request (parse, template,
@@ -22,7 +23,7 @@ import * as check from '../core/check.js';
 import { ErrorCode, XopdError } from '../core/errors.js';
 import { errorJson, type HandlerResult, type Route, type ServeConfig } from './handler.js';
 import { ServeMetrics } from './metrics.js';
-import { OPD_SCORE_REQUEST_SCHEMA, OPD_SCORE_RESPONSE_SCHEMA } from './opd-route.js';
+import { OPD_BYTE_ORDER_SCHEMA, OPD_SCORE_REQUEST_SCHEMA, OPD_SCORE_RESPONSE_SCHEMA } from './opd-route.js';
 import { WorkerPool } from './pool.js';
 
 export interface OpdServerOptions {
@@ -61,6 +62,7 @@ const ROUTES: Record<string, { method: 'GET' | 'POST'; name: string }> = {
   '/get_sequence_logprobs': { method: 'POST', name: 'trl' },
   '/v1/opd/score': { method: 'POST', name: 'opd' },
   '/v1/opd/schema': { method: 'GET', name: 'schema' },
+  '/v1/opd/byte-order': { method: 'GET', name: 'byte-order' },
   '/metrics': { method: 'GET', name: 'metrics' },
 };
 
@@ -88,7 +90,7 @@ export async function serveOpd(options: OpdServerOptions): Promise<OpdServer> {
   let draining = false;
   let active = 0;
   let idle: (() => void) | undefined;
-  const schema = JSON.stringify({ request: OPD_SCORE_REQUEST_SCHEMA, response: OPD_SCORE_RESPONSE_SCHEMA });
+  const schema = JSON.stringify({ request: OPD_SCORE_REQUEST_SCHEMA, response: OPD_SCORE_RESPONSE_SCHEMA, byte_order: OPD_BYTE_ORDER_SCHEMA });
 
   /** Constant-time check of the Authorization header (hashes make the lengths equal). */
   const authorized = (req: http.IncomingMessage) => {
@@ -169,7 +171,7 @@ export async function serveOpd(options: OpdServerOptions): Promise<OpdServer> {
     try {
       if (!spec) {
         routeName = 'other';
-        throw new Refusal(404, ErrorCode.ARG_VALUE, `no route ${req.method} ${path}: xopd serve has GET /health, POST /get_sequence_logprobs/, POST /v1/opd/score, GET /v1/opd/schema and GET /metrics`, 'NotFoundError');
+        throw new Refusal(404, ErrorCode.ARG_VALUE, `no route ${req.method} ${path}: xopd serve has GET /health, POST /get_sequence_logprobs/, POST /v1/opd/score, GET /v1/opd/schema, GET /v1/opd/byte-order and GET /metrics`, 'NotFoundError');
       }
       if (req.method !== spec.method) throw new Refusal(405, ErrorCode.ARG_VALUE, `use ${spec.method} ${path}`, 'MethodNotAllowed', { allow: spec.method });
       if (spec.name === 'health') return send(draining ? 503 : 200, JSON.stringify({ status: draining ? 'draining' : 'ok' }));
@@ -178,6 +180,7 @@ export async function serveOpd(options: OpdServerOptions): Promise<OpdServer> {
       if (draining) throw new Refusal(503, ErrorCode.OVERLOADED, 'the server is shutting down; send this request to another replica', 'ServiceUnavailable', { 'retry-after': '1' });
       if (spec.name === 'metrics') return send(200, metrics.render({ inflight: pool.inflight, queued: pool.queued, workers: pool.workers, restarts: pool.restarts, draining }), {}, 'text/plain; version=0.0.4; charset=utf-8');
       if (spec.name === 'schema') return send(200, schema);
+      if (spec.name === 'byte-order') return void run('byte-order', new Uint8Array(0)).then((r) => send(r.status, r.body), fail);
       readBody(req).then((body) => run(spec.name as Route, body)).then((r) => send(r.status, r.body), fail);
     } catch (err) {
       fail(err);
