@@ -131,6 +131,9 @@ std::vector<float> RandomLogits(size_t rows, size_t vocab, uint64_t seed, double
 struct Targets {
   std::vector<int32_t> rowPtr, ids;
   std::vector<float> probs, tail;
+  // prefix groups (empty: single ids only): per entry lo/hi (0, 0 for a single id), the byteOrder,
+  // and each bucket's members after the first-claim rule (bucketPtr [entries + 1]) for the reference
+  std::vector<int32_t> lo, hi, byteOrder, bucketPtr, members;
 };
 
 // support entries per row (support = vocab: every id, tail 0); probabilities + tail = 1.
@@ -150,6 +153,85 @@ Targets RandomTargets(size_t rows, size_t vocab, size_t support, uint64_t seed) 
     for (size_t k = 0; k < n; ++k) {
       t.ids.push_back(perm[k]);
       t.probs.push_back(static_cast<float>(w[k] / total * (1.0 - tail)));
+    }
+    t.tail.push_back(static_cast<float>(tail));
+    t.rowPtr.push_back(static_cast<int32_t>(t.ids.size()));
+  }
+  return t;
+}
+
+// Targets shaped like revision 2's on a Llama 3 sized vocabulary: byteOrder holds every column but
+// a few (the "special" ones, always in "other"); a grouped row has a wide group (57,875 ranks at
+// vocab 128,256: " " alone begins that many Llama 3 tokens; 45% of the ranks on a small vocab) with
+// a group of 700 ranks (more than a block) inside it, one of 111 inside that, one of 11 inside that
+// (the " 5198" shapes), a disjoint group of 3,000 (300), single ids anywhere and some inside the
+// nested ranges (claimed first). emptied: every grouped row also has a group of 3 ranks inside the
+// disjoint one whose columns are all single ids (it holds nothing; q 0: the reference's empty
+// bucket). Every fourth row is single ids only. Entries as WriteCsr orders them.
+Targets RandomGroupedTargets(size_t rows, size_t vocab, uint64_t seed, bool emptied) {
+  Rng r(seed);
+  Targets t;
+  std::vector<int32_t> perm(vocab);
+  std::iota(perm.begin(), perm.end(), 0);
+  for (size_t k = vocab - 1; k > 0; --k) std::swap(perm[k], perm[r.Below(k + 1)]);
+  const size_t excluded = std::max<size_t>(1, vocab / 500);
+  t.byteOrder.assign(perm.begin() + excluded, perm.end());
+  const int32_t B = static_cast<int32_t>(t.byteOrder.size());
+  const bool large = vocab >= 100000;
+  const int32_t wide = large ? 57875 : B * 45 / 100, mid = std::min<int32_t>(700, wide / 2), side = large ? 3000 : 300;
+  auto below = [&](int32_t n) { return static_cast<int32_t>(r.Below(static_cast<size_t>(n))); };
+  struct Range {
+    int32_t lo, hi;
+  };
+  auto inside = [&](const Range& o, int32_t width) { const int32_t lo = o.lo + below(o.hi - o.lo - width + 1); return Range{lo, lo + width}; };
+  t.rowPtr.push_back(0);
+  t.bucketPtr.push_back(0);
+  for (size_t j = 0; j < rows; ++j) {
+    std::vector<Range> groups;
+    std::vector<int32_t> singles;
+    auto addSingle = [&](int32_t c) {
+      if (std::find(singles.begin(), singles.end(), c) == singles.end()) singles.push_back(c);
+    };
+    if (j % 4 != 3) {
+      const Range w = inside(Range{0, B}, wide), m = inside(w, mid), s3 = inside(m, 111), s2 = inside(s3, 11);
+      const Range d = w.lo >= side ? inside(Range{0, w.lo}, side) : inside(Range{w.hi, B}, side);
+      groups = {w, m, s3, s2, d};
+      for (const Range& g : {m, s3, s2, s2}) addSingle(t.byteOrder[g.lo + below(g.hi - g.lo)]);
+      if (emptied) {
+        const Range e = inside(d, 3);
+        for (int32_t x = e.lo; x < e.hi; ++x) addSingle(t.byteOrder[x]);
+        groups.push_back(e);
+      }
+    }
+    while (singles.size() < (j % 4 != 3 ? 20u : 12u)) addSingle(below(static_cast<int32_t>(vocab)));
+    std::sort(singles.begin(), singles.end());
+    std::sort(groups.begin(), groups.end(), [](const Range& x, const Range& y) { return x.lo != y.lo ? x.lo < y.lo : x.hi > y.hi; });
+    const size_t ns = singles.size(), n = ns + groups.size();
+    std::vector<double> w(n);
+    double total = 0;
+    for (size_t k = 0; k < n; ++k) total += (w[k] = k >= ns && groups[k - ns].hi - groups[k - ns].lo == 3 ? 0.0 : r.Uniform() + 0.05);
+    const double tail = 0.05 + 0.3 * r.Uniform();
+    // members by the first-claim rule: single ids, then the groups from the narrowest
+    std::vector<uint8_t> claimed(vocab, 0);
+    for (int32_t c : singles) claimed[c] = 1;
+    std::vector<std::vector<int32_t>> own(groups.size());
+    std::vector<size_t> byWidth(groups.size());
+    std::iota(byWidth.begin(), byWidth.end(), 0);
+    std::stable_sort(byWidth.begin(), byWidth.end(), [&](size_t x, size_t y) { return groups[x].hi - groups[x].lo < groups[y].hi - groups[y].lo; });
+    for (size_t gi : byWidth) {
+      for (int32_t x = groups[gi].lo; x < groups[gi].hi; ++x)
+        if (!claimed[t.byteOrder[x]]) own[gi].push_back(t.byteOrder[x]);
+      for (int32_t c : own[gi]) claimed[c] = 1;
+    }
+    for (size_t k = 0; k < n; ++k) {
+      const bool single = k < ns;
+      t.ids.push_back(single ? singles[k] : -1);
+      t.lo.push_back(single ? 0 : groups[k - ns].lo);
+      t.hi.push_back(single ? 0 : groups[k - ns].hi);
+      t.probs.push_back(static_cast<float>(w[k] / total * (1.0 - tail)));
+      if (single) t.members.push_back(singles[k]);
+      else t.members.insert(t.members.end(), own[k - ns].begin(), own[k - ns].end());
+      t.bucketPtr.push_back(static_cast<int32_t>(t.members.size()));
     }
     t.tail.push_back(static_cast<float>(tail));
     t.rowPtr.push_back(static_cast<int32_t>(t.ids.size()));
@@ -177,6 +259,9 @@ struct DivergenceCase {
   std::vector<unsigned> blocks;  // emulation: run only these rows (blockIdx.x of a one-chunk launch)
   bool compareCpu = false;       // also against the CPU path (cudaVsCpu tolerances)
   bool cpuOnly = false;          // against the CPU path alone (the float64 reference cannot represent the case)
+  bool groups = false;           // revision 2 targets (RandomGroupedTargets)
+  bool emptied = false;          // with a group nothing is left to (the kernel on all rows, bypassing the check
+                                 // that refuses it; the public entry point must refuse it)
   bool quick = true;             // part of --quick
 };
 
@@ -214,6 +299,12 @@ DivergenceRun CallDivergence(const DivergenceCase& c, const std::string& kind, c
   a.probs = t.probs.data();
   a.tail = t.tail.data();
   a.nnz = t.ids.size();
+  if (!t.lo.empty()) {
+    a.groupLo = t.lo.data();
+    a.groupHi = t.hi.data();
+    a.byteOrder = t.byteOrder.data();
+    a.byteOrderSize = t.byteOrder.size();
+  }
   a.mask = c.maskEvery == 0 ? nullptr : mask.data();
   a.params.kind = loss::ResolveKind(KindOf(kind), c.beta);
   a.params.beta = c.beta;
@@ -238,7 +329,7 @@ DivergenceRun CallDivergence(const DivergenceCase& c, const std::string& kind, c
 
 void RunDivergenceCase(const DivergenceCase& c) {
   std::vector<float> l32 = RandomLogits(c.rows, c.vocab, c.vocab * 31 + c.rows);
-  const Targets t = RandomTargets(c.rows, c.vocab, c.support, c.vocab + 7);
+  const Targets t = c.groups ? RandomGroupedTargets(c.rows, c.vocab, c.vocab + 11, c.emptied) : RandomTargets(c.rows, c.vocab, c.support, c.vocab + 7);
   if (c.lift > 0) {
     for (float& v : l32) v -= c.lift;
     for (size_t j = 0; j < c.rows; ++j)
@@ -285,8 +376,9 @@ void RunDivergenceCase(const DivergenceCase& c) {
       continue;
     }
     loss::SparseDivergenceReferenceResult ref;
-    loss::SparseDivergenceReference(l64.data(), c.rows, c.vocab, t.rowPtr.data(), t.ids.data(), nullptr, nullptr, probs64.data(), tail64.data(), mask.data(),
-                                    kind, c.beta, c.temperature, 1e-8, ref);
+    loss::SparseDivergenceReference(l64.data(), c.rows, c.vocab, t.rowPtr.data(), t.ids.data(), c.groups ? t.bucketPtr.data() : nullptr,
+                                    c.groups ? t.members.data() : nullptr, probs64.data(), tail64.data(), mask.data(), kind, c.beta,
+                                    c.temperature, 1e-8, ref);
     double lossRatio;
     std::string what;
     if (c.blocks.empty()) {
@@ -318,6 +410,14 @@ void RunDivergenceCase(const DivergenceCase& c) {
       const double cg = WorstRatio(got.grad, cpu.grad, gpu_check::cudaVsCpuGrad);
       detail += "; vs CPU loss " + Fmt("%.2g", cl) + ", grad " + Fmt("%.2g", cg) + " of cudaVsCpu";
       ok = ok && cl <= 1 && cg <= 1;
+    }
+    if (c.emptied) {  // the public entry point checks the targets first, on CUDA as on the CPU
+      DivergenceCase pub = c;
+      pub.blocks.clear();
+      const DivergenceRun refused = CallDivergence(pub, kind, l32, l16, t, mask, Device::kCuda);
+      const bool said = refused.error.find("E_ARG_VALUE") == 0 && refused.error.find("holds no id") != std::string::npos;
+      detail += said ? "; the public call refuses it (E_ARG_VALUE)" : "; the public call did not refuse it: " + refused.error;
+      ok = ok && said;
     }
     Report(name, ok, detail);
   }
@@ -856,6 +956,14 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
                      : err);
 }
 
+// The first-use check behind device 'auto' (loss.h): it must pass where the kernels are right.
+void RunSelfCheck() {
+  const std::string name = "the self-check behind device 'auto'";
+  if (!Selected(name)) return;
+  const loss::CudaCheck c = loss::CudaSelfCheck();
+  Report(name, c.ok, c.detail);
+}
+
 // PortableExp: the bits the span projection relies on, against the C library within 1 ulp.
 void RunPortableExp() {
   const std::string name = "PortableExp within 1 ulp of exp";
@@ -999,6 +1107,27 @@ std::vector<DivergenceCase> DivergenceCases() {
     c.cpuOnly = lift > 700;
     add(c);
   }
+  // Prefix groups (revision 2): nested ranges, one wider than a block, one > 50,000 ids at vocab
+  // 128,256, single ids inside them; fp32 and bf16 (vector loads), scalar loads, in place, masks.
+  c = DivergenceCase();
+  c.name = "divergence groups vocab 128256 fp32";
+  c.groups = true, c.rows = kEmulated ? 4 : 16, c.vocab = 128256, c.temperature = 0.9, c.beta = 0.3, c.compareCpu = true;
+  add(c);
+  c.name = "divergence groups vocab 128256 bf16";
+  c.bf16 = true, c.temperature = 0.7, c.kinds = {"forward-kl", "jsd"}, c.quick = false;
+  add(c);
+  c = DivergenceCase();
+  c.name = "divergence groups vocab 4099 (scalar loads) fp32, in place";
+  c.groups = true, c.rows = R + 2, c.vocab = 4099, c.inPlace = true, c.compareCpu = true;
+  add(c);
+  c.name = "divergence groups vocab 4096 bf16, in place";
+  c.vocab = 4096, c.bf16 = true, c.temperature = 1.3, c.kinds = {"reverse-kl", "jsd"};
+  add(c);
+  c = DivergenceCase();
+  c.name = "divergence groups, one emptied by single ids (kernel direct)";
+  c.groups = true, c.emptied = true, c.rows = R + 1, c.vocab = 4096, c.maskEvery = 0;
+  for (unsigned b = 0; b < c.rows; ++b) c.blocks.push_back(b);
+  add(c);
   c = DivergenceCase();
   c.name = "divergence rows 70000 > 65535";
   c.rows = 70000, c.vocab = 8, c.support = 3, c.kinds = {"jsd"};
@@ -1087,6 +1216,7 @@ int main(int argc, char** argv) {
     if (!gOpt.quick || c.quick) RunPolicyCase(c);
   RunHugeCase();
   RunDeterminism();
+  RunSelfCheck();
 #if defined(__SANITIZE_THREAD__)
   RunProjectionCase(1500, 8, 41, false);
 #else
