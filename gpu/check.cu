@@ -777,8 +777,11 @@ std::vector<int32_t> Tokenize(const TokenTable& t, const std::string& text) {
 // The CPU and CUDA rows, the CSR written from each, the CSR left on the device, against the float64
 // reference; handOff: also the divergence on the device-resident CSR vs on the host CSR (a block of
 // 512 threads per row: the emulation keeps that to the small case, and skips it under TSan).
-void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
-  const std::string name = "span projection " + std::to_string(textBytes) + " bytes, k " + std::to_string(K);
+// prefix: revision 2 (prefix groups; the CSR goes through the host, so no device CSR), its buckets
+// expanded by the first-claim rule and compared with the reference's explicit ones; handOff there:
+// the divergence on those grouped targets, CUDA against the CPU.
+void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff, bool prefix = false) {
+  const std::string name = std::string("span projection ") + (prefix ? "(prefix groups) " : "") + std::to_string(textBytes) + " bytes, k " + std::to_string(K);
   if (!Selected(name)) return;
   Rng r(seed);
   const char* words[] = {" the", " 5198", " model", " token", " of", " 2024", " distill", " and", "\n", " a", " 3.14", " Qwen", " Llama"};
@@ -852,11 +855,11 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
   in.topkIds = topIds.data();
   in.topkLogprobs = topLp.data();
   in.K = K;
-  in.projection = project::Projection::kFirst;  // revision 1: the CUDA rows have no prefix groups yet
+  in.projection = prefix ? project::Projection::kPrefix : project::Projection::kFirst;
   std::string err;
   bool equal = false;
   double worst = 0;
-  size_t nnz = 0;
+  size_t nnz = 0, groupEntries = 0;
   try {
     project::CheckProjectInput(tables, in);
     project::RowPlan plan;
@@ -865,31 +868,79 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
     project::RunRows(tables, in, plan, Device::kCpu, cpu);
     project::RunRows(tables, in, plan, Device::kCuda, gpu);
     auto csr = [&](const project::RowSlots& rows, std::vector<int32_t>& rowPtr, std::vector<int32_t>& ids, std::vector<float>& probs,
-                   std::vector<float>& tail, std::vector<uint8_t>& msk) {
+                   std::vector<float>& tail, std::vector<uint8_t>& msk, std::vector<int32_t>& lo, std::vector<int32_t>& hi) {
       const int64_t e = project::CsrEntries(rows);
       rowPtr.resize(in.n + 1);
       ids.resize(e);
       probs.resize(e);
       tail.resize(in.n);
       msk.resize(in.n);
-      project::WriteCsr(tables, plan, rows, project::CsrView{rowPtr.data(), ids.data(), probs.data(), tail.data(), msk.data()});
+      lo.resize(prefix ? e : 0);
+      hi.resize(prefix ? e : 0);
+      project::WriteCsr(tables, plan, rows, project::CsrView{rowPtr.data(), ids.data(), probs.data(), tail.data(), msk.data(),
+                                                             prefix ? lo.data() : nullptr, prefix ? hi.data() : nullptr});
     };
-    std::vector<int32_t> rp1, id1, rp2, id2;
+    std::vector<int32_t> rp1, id1, rp2, id2, lo1, hi1, lo2, hi2;
     std::vector<float> p1, t1, p2, t2;
     std::vector<uint8_t> m1, m2;
-    csr(cpu, rp1, id1, p1, t1, m1);
-    csr(gpu, rp2, id2, p2, t2, m2);
+    csr(cpu, rp1, id1, p1, t1, m1, lo1, hi1);
+    csr(gpu, rp2, id2, p2, t2, m2, lo2, hi2);
     nnz = id1.size();
+    groupEntries = static_cast<size_t>(std::count(id2.begin(), id2.end(), -1));
     // Equal bits on the host and the device (common/portable_exp.h), not within a tolerance.
-    equal = rp1 == rp2 && id1 == id2 && t1 == t2 && m1 == m2 && std::memcmp(p1.data(), p2.data(), p1.size() * 4) == 0;
+    equal = rp1 == rp2 && id1 == id2 && lo1 == lo2 && hi1 == hi2 && t1 == t2 && m1 == m2 &&
+            std::memcmp(p1.data(), p2.data(), p1.size() * 4) == 0;
     project::ReferenceCsr ref;
     project::SpanProjectionReference(student, teacher, nullptr, 0, eos, 1, student.vocab() - 1, in, ref);
-    // Revision 1: every reference bucket is one id (members[bucketPtr[b]]).
-    bool singleIds = ref.bucketPtr.size() == ref.probs.size() + 1;
-    for (size_t b = 0; singleIds && b < ref.probs.size(); ++b) singleIds = ref.bucketPtr[b + 1] - ref.bucketPtr[b] == 1;
-    if (!singleIds || ref.members != id2 || ref.rowPtr != rp2) err = "the CUDA rows list other ids than the reference";
-    std::vector<double> g2(p2.begin(), p2.end()), gt(t2.begin(), t2.end());
-    worst = std::max(WorstRatio(g2, ref.probs, gpu_check::projectionProbs), WorstRatio(gt, ref.tail, gpu_check::projectionTail));
+    std::vector<double> g2(p2.begin(), p2.end()), gt(t2.begin(), t2.end()), want;
+    if (!prefix) {  // revision 1: every reference bucket is one id (members[bucketPtr[b]])
+      bool singleIds = ref.bucketPtr.size() == ref.probs.size() + 1;
+      for (size_t b = 0; singleIds && b < ref.probs.size(); ++b) singleIds = ref.bucketPtr[b + 1] - ref.bucketPtr[b] == 1;
+      if (!singleIds || ref.members != id2 || ref.rowPtr != rp2) err = "the CUDA rows list other ids than the reference";
+      want = ref.probs;
+    } else {  // each row's buckets as (sorted members, q): the CSR's expanded by the first-claim rule over byteOrder
+      const std::vector<int32_t>& order = tables.trie.order;
+      std::vector<uint8_t> claimed(static_cast<size_t>(tables.outputSize), 0);
+      std::vector<double> got;
+      for (size_t j = 0; j < in.n && err.empty(); ++j) {
+        using Bucket = std::pair<std::vector<int32_t>, double>;
+        std::vector<Bucket> mine, theirs;
+        std::vector<int32_t> groups, touched;
+        for (int32_t b = rp2[j]; b < rp2[j + 1]; ++b) {
+          if (id2[b] >= 0) {
+            mine.push_back({{id2[b]}, p2[b]});
+            claimed[id2[b]] = 1;
+            touched.push_back(id2[b]);
+          } else {
+            groups.push_back(b);
+          }
+        }
+        std::stable_sort(groups.begin(), groups.end(), [&](int32_t x, int32_t y) { return hi2[x] - lo2[x] < hi2[y] - lo2[y]; });
+        for (int32_t b : groups) {
+          Bucket g{{}, p2[b]};
+          for (int32_t r = lo2[b]; r < hi2[b]; ++r)
+            if (!claimed[order[r]]) g.first.push_back(order[r]);
+          for (int32_t c : g.first) claimed[c] = 1, touched.push_back(c);
+          std::sort(g.first.begin(), g.first.end());
+          if (g.first.empty()) err = "row " + std::to_string(j) + " has a group that holds no id";
+          mine.push_back(std::move(g));
+        }
+        for (int32_t c : touched) claimed[c] = 0;
+        for (int32_t b = ref.rowPtr[j]; b < ref.rowPtr[j + 1]; ++b)
+          theirs.push_back({std::vector<int32_t>(ref.members.begin() + ref.bucketPtr[b], ref.members.begin() + ref.bucketPtr[b + 1]), ref.probs[b]});
+        std::sort(mine.begin(), mine.end());
+        std::sort(theirs.begin(), theirs.end());
+        if (mine.size() != theirs.size()) err = "row " + std::to_string(j) + ": " + std::to_string(mine.size()) + " buckets, the reference " + std::to_string(theirs.size());
+        for (size_t b = 0; b < mine.size() && err.empty(); ++b) {
+          if (mine[b].first != theirs[b].first) err = "row " + std::to_string(j) + ": a bucket's members differ from the reference's";
+          got.push_back(mine[b].second);
+          want.push_back(theirs[b].second);
+        }
+      }
+      g2 = got;
+    }
+    if (err.empty())
+      worst = std::max(WorstRatio(g2, want, gpu_check::projectionProbs), WorstRatio(gt, ref.tail, gpu_check::projectionTail));
 
     // Handed to the divergence on the device vs through the host CSR: the same bits.
     project::cuda::DeviceCsr dcsr;
@@ -898,8 +949,8 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
     const project::TeacherView tv{in.teacherIds, in.logprobs, in.topkIds, in.topkLogprobs, in.K};
     project::cuda::HostTables host{&tables.trie, tb, static_cast<size_t>(tt2.vocab()), tt2.bytes.size(), tables.specialMap.data()};
     project::cuda::RowsArgs ra{plan.tasks.data(), in.n, tv, in.m, plan.slots, nullptr, nullptr, nullptr};
-    if (err.empty()) err = project::cuda::ProjectRowsToDevice(&tables.device, host, ra, plan.mask.data(), &dcsr);
-    if (err.empty()) {  // the device CSR, read back: the rows WriteCsr wrote on the host, bit for bit
+    if (err.empty() && !prefix) err = project::cuda::ProjectRowsToDevice(&tables.device, host, ra, plan.mask.data(), &dcsr);
+    if (err.empty() && !prefix) {  // the device CSR, read back: the rows WriteCsr wrote on the host, bit for bit
       const size_t rows = in.n, slots = static_cast<size_t>(plan.slots);
       std::vector<int32_t> rb(rows), re(rows), ids(slots);
       std::vector<float> pr(slots), tl(rows);
@@ -916,7 +967,36 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
           err = "the device CSR differs from the host CSR at row " + std::to_string(j);
       }
     }
-    if (err.empty() && handOff) {
+    if (err.empty() && handOff && prefix) {  // the grouped targets through the divergence: CUDA vs the CPU
+      const size_t rows = in.n, vocab = static_cast<size_t>(tables.outputSize);
+      const std::vector<float> logits = RandomLogits(rows, vocab, seed + 9);
+      std::vector<float> g[2];
+      double l[2];
+      loss::SparseDivergenceArgs a;
+      a.logits = loss::LogitsArg{logits.data(), false, rows, vocab};
+      a.rowPtr = rp2.data();
+      a.ids = id2.data();
+      a.probs = p2.data();
+      a.tail = t2.data();
+      a.nnz = id2.size();
+      a.groupLo = lo2.data();
+      a.groupHi = hi2.data();
+      a.byteOrder = tables.trie.order.data();
+      a.byteOrderSize = tables.trie.order.size();
+      a.mask = m2.data();
+      a.params.kind = loss::kJSD;
+      a.params.beta = 0.5;
+      for (int d = 0; d < 2; ++d) {
+        g[d].assign(rows * vocab, 0.0f);
+        a.grad = g[d].data();
+        l[d] = loss::SparseDivergence(a, d ? Device::kCuda : Device::kCpu).loss;
+      }
+      const std::vector<double> gc(g[1].begin(), g[1].end()), gh(g[0].begin(), g[0].end());
+      const double cl = std::fabs(l[1] - l[0]) / (gpu_check::cudaVsCpuLoss.rel * std::fabs(l[0]) + gpu_check::cudaVsCpuLoss.abs);
+      const double cg = WorstRatio(gc, gh, gpu_check::cudaVsCpuGrad);
+      if (!(cl <= 1 && cg <= 1)) err = "the divergence on the grouped targets: CUDA vs CPU loss " + Fmt("%.2g", cl) + ", grad " + Fmt("%.2g", cg) + " of cudaVsCpu";
+    }
+    if (err.empty() && handOff && !prefix) {
       const size_t rows = in.n, vocab = static_cast<size_t>(tables.outputSize);
       const std::vector<float> logits = RandomLogits(rows, vocab, seed + 9);
       std::vector<float> gHost(rows * vocab), gDev(rows * vocab);
@@ -951,8 +1031,10 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
     err = e.code + ": " + e.what();
   }
   Report(name, err.empty() && equal && worst <= 1,
-         err.empty() ? std::to_string(in.n) + " rows, " + std::to_string(nnz) + " entries: CPU and CUDA CSR " + (equal ? "equal bits" : "DIFFER") +
-                           ", vs reference " + Fmt("%.2g", worst) + " of projectionProbs/Tail" + ", device CSR = host CSR" + (handOff ? ", divergence on it = via the host" : "")
+         err.empty() ? std::to_string(in.n) + " rows, " + std::to_string(nnz) + " entries (" + std::to_string(groupEntries) + " groups): CPU and CUDA CSR " +
+                           (equal ? "equal bits" : "DIFFER") + ", vs reference " + Fmt("%.2g", worst) + " of projectionProbs/Tail" +
+                           (prefix ? "" : ", device CSR = host CSR") +
+                           (handOff ? (prefix ? ", divergence on it: CUDA = CPU" : ", divergence on it = via the host") : "")
                      : err);
 }
 
@@ -1033,6 +1115,39 @@ void RunBench() {
                   vocab, rows, limitName, best[1] * 1e3, bytes / best[1] / 1e9, best[0] * 1e3, best[1] / best[0]);
     }
     SetCudaWorkspaceLimit(0);
+  }
+  {  // prefix groups (revision 2) at Llama 3's vocabulary: RandomGroupedTargets' shapes (a 57,875-rank group, nested ones)
+    const size_t rows = 1024, vocab = 128256;
+    const std::vector<float> l = RandomLogits(rows, vocab, 3);
+    const Targets t = RandomGroupedTargets(rows, vocab, 4, false);
+    std::vector<float> g(rows * vocab);
+    loss::SparseDivergenceArgs a;
+    a.logits = loss::LogitsArg{l.data(), false, rows, vocab};
+    a.rowPtr = t.rowPtr.data();
+    a.ids = t.ids.data();
+    a.probs = t.probs.data();
+    a.tail = t.tail.data();
+    a.nnz = t.ids.size();
+    a.groupLo = t.lo.data();
+    a.groupHi = t.hi.data();
+    a.byteOrder = t.byteOrder.data();
+    a.byteOrderSize = t.byteOrder.size();
+    a.grad = g.data();
+    double best[2] = {1e9, 1e9};
+    for (int dev = 0; dev < 2; ++dev)
+      for (int it = 0; it < 3; ++it) {
+        const auto t0 = std::chrono::steady_clock::now();
+        try {
+          loss::SparseDivergence(a, dev ? Device::kCuda : Device::kCpu);
+        } catch (const Error& e) {
+          std::printf("end to end (groups): %s\n", e.what());
+          break;
+        }
+        best[dev] = std::min(best[dev], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    const double bytes = 2.0 * rows * vocab * 4;
+    std::printf("end to end vocab %6zu rows %zu fp32, prefix groups: CUDA %.1f ms (%.1f GB/s of logits + gradient, host to host), CPU %.1f ms, CUDA/CPU %.2f\n",
+                vocab, rows, best[1] * 1e3, bytes / best[1] / 1e9, best[0] * 1e3, best[1] / best[0]);
   }
 #endif
 }
@@ -1223,6 +1338,12 @@ int main(int argc, char** argv) {
   RunProjectionCase(1500, 8, 41, true);
 #endif
   if (!gOpt.quick) RunProjectionCase(12000, 20, 42, !kEmulated);
+#if defined(__SANITIZE_THREAD__)
+  RunProjectionCase(1500, 8, 43, false, true);
+#else
+  RunProjectionCase(1500, 8, 43, true, true);
+#endif
+  if (!gOpt.quick) RunProjectionCase(12000, 20, 44, !kEmulated, true);
 #if defined(XOPD_CUDA_EMULATION)
   RunPipelineChecks();
 #endif

@@ -53,7 +53,7 @@ describe.skipIf(asanRun || !hasCompiler)('CUDA kernels under the emulation (no G
 
   // ThreadSanitizer sees the fibers as threads that only the emulated barriers and shuffles order.
   const tsanCases = ['vocab 4099 (scalar loads) fp32', 'support 1500', 'vocab 100 < block', 'policy gradient vocab 4099 fp32 PPO', 'span projection 1500',
-    'groups vocab 4099 (scalar loads) fp32, in place'];
+    'groups vocab 4099 (scalar loads) fp32, in place', 'span projection (prefix groups) 1500'];
   it('under ThreadSanitizer: no race', () => {
     build('tsan', path.join(buildDir, 'tsan'));
     const r = check(path.join(buildDir, 'tsan', 'xopd-gpu-check'), ['--quick', '--only', tsanCases.join('|')]);
@@ -102,6 +102,11 @@ describe.skipIf(asanRun || !hasCompiler)('CUDA kernels under the emulation (no G
       name: 'the prefix-group walk without the claim mask (a group also counts single ids and narrower groups)',
       file: 'loss/sparse_divergence.cu', from: 'if (!InSupport(bits, c)) member(next, c);', to: 'member(next, c);',
       only: 'groups vocab 4096 bf16, in place jsd', mode: 'emulated', expect: /jsd +FAIL/,
+    },
+    {
+      name: 'the CUDA span projection without its prefix groups (revision 1 rows where revision 2 was asked for)',
+      file: 'project/span_projection.cu', from: 'prefix ? &groups : nullptr', to: 'nullptr',
+      only: 'span projection (prefix groups) 1500', mode: 'emulated', expect: /prefix groups\) 1500 bytes, k 8 +FAIL/,
     },
     {
       name: 'the divergence kernel without the row mask',
