@@ -16,7 +16,7 @@ overlay=${XOPD_GPU_OVERLAY:-}
 mkdir -p "$out/obj"
 
 cc_sources="native/common/threads.cc native/common/cuda_info.cc native/tokenizer/token_table.cc
-  native/loss/sparse_divergence.cc native/loss/policy_gradient.cc native/loss/row_ops.cc
+  native/loss/sparse_divergence.cc native/loss/policy_gradient.cc native/loss/row_ops.cc native/loss/cuda_self_check.cc
   native/loss/sparse_divergence_reference.cc native/loss/policy_gradient_reference.cc
   native/project/span_projection.cc native/project/byte_trie.cc native/project/span_projection_reference.cc"
 cu_sources="native/loss/sparse_divergence.cu native/loss/policy_gradient.cu native/project/span_projection.cu gpu/check.cu"

@@ -131,6 +131,9 @@ std::vector<float> RandomLogits(size_t rows, size_t vocab, uint64_t seed, double
 struct Targets {
   std::vector<int32_t> rowPtr, ids;
   std::vector<float> probs, tail;
+  // prefix groups (empty: single ids only): per entry lo/hi (0, 0 for a single id), the byteOrder,
+  // and each bucket's members after the first-claim rule (bucketPtr [entries + 1]) for the reference
+  std::vector<int32_t> lo, hi, byteOrder, bucketPtr, members;
 };
 
 // support entries per row (support = vocab: every id, tail 0); probabilities + tail = 1.
@@ -150,6 +153,85 @@ Targets RandomTargets(size_t rows, size_t vocab, size_t support, uint64_t seed) 
     for (size_t k = 0; k < n; ++k) {
       t.ids.push_back(perm[k]);
       t.probs.push_back(static_cast<float>(w[k] / total * (1.0 - tail)));
+    }
+    t.tail.push_back(static_cast<float>(tail));
+    t.rowPtr.push_back(static_cast<int32_t>(t.ids.size()));
+  }
+  return t;
+}
+
+// Targets shaped like revision 2's on a Llama 3 sized vocabulary: byteOrder holds every column but
+// a few (the "special" ones, always in "other"); a grouped row has a wide group (57,875 ranks at
+// vocab 128,256: " " alone begins that many Llama 3 tokens; 45% of the ranks on a small vocab) with
+// a group of 700 ranks (more than a block) inside it, one of 111 inside that, one of 11 inside that
+// (the " 5198" shapes), a disjoint group of 3,000 (300), single ids anywhere and some inside the
+// nested ranges (claimed first). emptied: every grouped row also has a group of 3 ranks inside the
+// disjoint one whose columns are all single ids (it holds nothing; q 0: the reference's empty
+// bucket). Every fourth row is single ids only. Entries as WriteCsr orders them.
+Targets RandomGroupedTargets(size_t rows, size_t vocab, uint64_t seed, bool emptied) {
+  Rng r(seed);
+  Targets t;
+  std::vector<int32_t> perm(vocab);
+  std::iota(perm.begin(), perm.end(), 0);
+  for (size_t k = vocab - 1; k > 0; --k) std::swap(perm[k], perm[r.Below(k + 1)]);
+  const size_t excluded = std::max<size_t>(1, vocab / 500);
+  t.byteOrder.assign(perm.begin() + excluded, perm.end());
+  const int32_t B = static_cast<int32_t>(t.byteOrder.size());
+  const bool large = vocab >= 100000;
+  const int32_t wide = large ? 57875 : B * 45 / 100, mid = std::min<int32_t>(700, wide / 2), side = large ? 3000 : 300;
+  auto below = [&](int32_t n) { return static_cast<int32_t>(r.Below(static_cast<size_t>(n))); };
+  struct Range {
+    int32_t lo, hi;
+  };
+  auto inside = [&](const Range& o, int32_t width) { const int32_t lo = o.lo + below(o.hi - o.lo - width + 1); return Range{lo, lo + width}; };
+  t.rowPtr.push_back(0);
+  t.bucketPtr.push_back(0);
+  for (size_t j = 0; j < rows; ++j) {
+    std::vector<Range> groups;
+    std::vector<int32_t> singles;
+    auto addSingle = [&](int32_t c) {
+      if (std::find(singles.begin(), singles.end(), c) == singles.end()) singles.push_back(c);
+    };
+    if (j % 4 != 3) {
+      const Range w = inside(Range{0, B}, wide), m = inside(w, mid), s3 = inside(m, 111), s2 = inside(s3, 11);
+      const Range d = w.lo >= side ? inside(Range{0, w.lo}, side) : inside(Range{w.hi, B}, side);
+      groups = {w, m, s3, s2, d};
+      for (const Range& g : {m, s3, s2, s2}) addSingle(t.byteOrder[g.lo + below(g.hi - g.lo)]);
+      if (emptied) {
+        const Range e = inside(d, 3);
+        for (int32_t x = e.lo; x < e.hi; ++x) addSingle(t.byteOrder[x]);
+        groups.push_back(e);
+      }
+    }
+    while (singles.size() < (j % 4 != 3 ? 20u : 12u)) addSingle(below(static_cast<int32_t>(vocab)));
+    std::sort(singles.begin(), singles.end());
+    std::sort(groups.begin(), groups.end(), [](const Range& x, const Range& y) { return x.lo != y.lo ? x.lo < y.lo : x.hi > y.hi; });
+    const size_t ns = singles.size(), n = ns + groups.size();
+    std::vector<double> w(n);
+    double total = 0;
+    for (size_t k = 0; k < n; ++k) total += (w[k] = k >= ns && groups[k - ns].hi - groups[k - ns].lo == 3 ? 0.0 : r.Uniform() + 0.05);
+    const double tail = 0.05 + 0.3 * r.Uniform();
+    // members by the first-claim rule: single ids, then the groups from the narrowest
+    std::vector<uint8_t> claimed(vocab, 0);
+    for (int32_t c : singles) claimed[c] = 1;
+    std::vector<std::vector<int32_t>> own(groups.size());
+    std::vector<size_t> byWidth(groups.size());
+    std::iota(byWidth.begin(), byWidth.end(), 0);
+    std::stable_sort(byWidth.begin(), byWidth.end(), [&](size_t x, size_t y) { return groups[x].hi - groups[x].lo < groups[y].hi - groups[y].lo; });
+    for (size_t gi : byWidth) {
+      for (int32_t x = groups[gi].lo; x < groups[gi].hi; ++x)
+        if (!claimed[t.byteOrder[x]]) own[gi].push_back(t.byteOrder[x]);
+      for (int32_t c : own[gi]) claimed[c] = 1;
+    }
+    for (size_t k = 0; k < n; ++k) {
+      const bool single = k < ns;
+      t.ids.push_back(single ? singles[k] : -1);
+      t.lo.push_back(single ? 0 : groups[k - ns].lo);
+      t.hi.push_back(single ? 0 : groups[k - ns].hi);
+      t.probs.push_back(static_cast<float>(w[k] / total * (1.0 - tail)));
+      if (single) t.members.push_back(singles[k]);
+      else t.members.insert(t.members.end(), own[k - ns].begin(), own[k - ns].end());
+      t.bucketPtr.push_back(static_cast<int32_t>(t.members.size()));
     }
     t.tail.push_back(static_cast<float>(tail));
     t.rowPtr.push_back(static_cast<int32_t>(t.ids.size()));
@@ -177,6 +259,9 @@ struct DivergenceCase {
   std::vector<unsigned> blocks;  // emulation: run only these rows (blockIdx.x of a one-chunk launch)
   bool compareCpu = false;       // also against the CPU path (cudaVsCpu tolerances)
   bool cpuOnly = false;          // against the CPU path alone (the float64 reference cannot represent the case)
+  bool groups = false;           // revision 2 targets (RandomGroupedTargets)
+  bool emptied = false;          // with a group nothing is left to (the kernel on all rows, bypassing the check
+                                 // that refuses it; the public entry point must refuse it)
   bool quick = true;             // part of --quick
 };
 
@@ -214,6 +299,12 @@ DivergenceRun CallDivergence(const DivergenceCase& c, const std::string& kind, c
   a.probs = t.probs.data();
   a.tail = t.tail.data();
   a.nnz = t.ids.size();
+  if (!t.lo.empty()) {
+    a.groupLo = t.lo.data();
+    a.groupHi = t.hi.data();
+    a.byteOrder = t.byteOrder.data();
+    a.byteOrderSize = t.byteOrder.size();
+  }
   a.mask = c.maskEvery == 0 ? nullptr : mask.data();
   a.params.kind = loss::ResolveKind(KindOf(kind), c.beta);
   a.params.beta = c.beta;
@@ -238,7 +329,7 @@ DivergenceRun CallDivergence(const DivergenceCase& c, const std::string& kind, c
 
 void RunDivergenceCase(const DivergenceCase& c) {
   std::vector<float> l32 = RandomLogits(c.rows, c.vocab, c.vocab * 31 + c.rows);
-  const Targets t = RandomTargets(c.rows, c.vocab, c.support, c.vocab + 7);
+  const Targets t = c.groups ? RandomGroupedTargets(c.rows, c.vocab, c.vocab + 11, c.emptied) : RandomTargets(c.rows, c.vocab, c.support, c.vocab + 7);
   if (c.lift > 0) {
     for (float& v : l32) v -= c.lift;
     for (size_t j = 0; j < c.rows; ++j)
@@ -285,8 +376,9 @@ void RunDivergenceCase(const DivergenceCase& c) {
       continue;
     }
     loss::SparseDivergenceReferenceResult ref;
-    loss::SparseDivergenceReference(l64.data(), c.rows, c.vocab, t.rowPtr.data(), t.ids.data(), nullptr, nullptr, probs64.data(), tail64.data(), mask.data(),
-                                    kind, c.beta, c.temperature, 1e-8, ref);
+    loss::SparseDivergenceReference(l64.data(), c.rows, c.vocab, t.rowPtr.data(), t.ids.data(), c.groups ? t.bucketPtr.data() : nullptr,
+                                    c.groups ? t.members.data() : nullptr, probs64.data(), tail64.data(), mask.data(), kind, c.beta,
+                                    c.temperature, 1e-8, ref);
     double lossRatio;
     std::string what;
     if (c.blocks.empty()) {
@@ -318,6 +410,14 @@ void RunDivergenceCase(const DivergenceCase& c) {
       const double cg = WorstRatio(got.grad, cpu.grad, gpu_check::cudaVsCpuGrad);
       detail += "; vs CPU loss " + Fmt("%.2g", cl) + ", grad " + Fmt("%.2g", cg) + " of cudaVsCpu";
       ok = ok && cl <= 1 && cg <= 1;
+    }
+    if (c.emptied) {  // the public entry point checks the targets first, on CUDA as on the CPU
+      DivergenceCase pub = c;
+      pub.blocks.clear();
+      const DivergenceRun refused = CallDivergence(pub, kind, l32, l16, t, mask, Device::kCuda);
+      const bool said = refused.error.find("E_ARG_VALUE") == 0 && refused.error.find("holds no id") != std::string::npos;
+      detail += said ? "; the public call refuses it (E_ARG_VALUE)" : "; the public call did not refuse it: " + refused.error;
+      ok = ok && said;
     }
     Report(name, ok, detail);
   }
@@ -677,8 +777,11 @@ std::vector<int32_t> Tokenize(const TokenTable& t, const std::string& text) {
 // The CPU and CUDA rows, the CSR written from each, the CSR left on the device, against the float64
 // reference; handOff: also the divergence on the device-resident CSR vs on the host CSR (a block of
 // 512 threads per row: the emulation keeps that to the small case, and skips it under TSan).
-void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
-  const std::string name = "span projection " + std::to_string(textBytes) + " bytes, k " + std::to_string(K);
+// prefix: revision 2 (prefix groups; the CSR goes through the host, so no device CSR), its buckets
+// expanded by the first-claim rule and compared with the reference's explicit ones; handOff there:
+// the divergence on those grouped targets, CUDA against the CPU.
+void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff, bool prefix = false) {
+  const std::string name = std::string("span projection ") + (prefix ? "(prefix groups) " : "") + std::to_string(textBytes) + " bytes, k " + std::to_string(K);
   if (!Selected(name)) return;
   Rng r(seed);
   const char* words[] = {" the", " 5198", " model", " token", " of", " 2024", " distill", " and", "\n", " a", " 3.14", " Qwen", " Llama"};
@@ -752,11 +855,11 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
   in.topkIds = topIds.data();
   in.topkLogprobs = topLp.data();
   in.K = K;
-  in.projection = project::Projection::kFirst;  // revision 1: the CUDA rows have no prefix groups yet
+  in.projection = prefix ? project::Projection::kPrefix : project::Projection::kFirst;
   std::string err;
   bool equal = false;
   double worst = 0;
-  size_t nnz = 0;
+  size_t nnz = 0, groupEntries = 0;
   try {
     project::CheckProjectInput(tables, in);
     project::RowPlan plan;
@@ -765,31 +868,79 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
     project::RunRows(tables, in, plan, Device::kCpu, cpu);
     project::RunRows(tables, in, plan, Device::kCuda, gpu);
     auto csr = [&](const project::RowSlots& rows, std::vector<int32_t>& rowPtr, std::vector<int32_t>& ids, std::vector<float>& probs,
-                   std::vector<float>& tail, std::vector<uint8_t>& msk) {
+                   std::vector<float>& tail, std::vector<uint8_t>& msk, std::vector<int32_t>& lo, std::vector<int32_t>& hi) {
       const int64_t e = project::CsrEntries(rows);
       rowPtr.resize(in.n + 1);
       ids.resize(e);
       probs.resize(e);
       tail.resize(in.n);
       msk.resize(in.n);
-      project::WriteCsr(tables, plan, rows, project::CsrView{rowPtr.data(), ids.data(), probs.data(), tail.data(), msk.data()});
+      lo.resize(prefix ? e : 0);
+      hi.resize(prefix ? e : 0);
+      project::WriteCsr(tables, plan, rows, project::CsrView{rowPtr.data(), ids.data(), probs.data(), tail.data(), msk.data(),
+                                                             prefix ? lo.data() : nullptr, prefix ? hi.data() : nullptr});
     };
-    std::vector<int32_t> rp1, id1, rp2, id2;
+    std::vector<int32_t> rp1, id1, rp2, id2, lo1, hi1, lo2, hi2;
     std::vector<float> p1, t1, p2, t2;
     std::vector<uint8_t> m1, m2;
-    csr(cpu, rp1, id1, p1, t1, m1);
-    csr(gpu, rp2, id2, p2, t2, m2);
+    csr(cpu, rp1, id1, p1, t1, m1, lo1, hi1);
+    csr(gpu, rp2, id2, p2, t2, m2, lo2, hi2);
     nnz = id1.size();
+    groupEntries = static_cast<size_t>(std::count(id2.begin(), id2.end(), -1));
     // Equal bits on the host and the device (common/portable_exp.h), not within a tolerance.
-    equal = rp1 == rp2 && id1 == id2 && t1 == t2 && m1 == m2 && std::memcmp(p1.data(), p2.data(), p1.size() * 4) == 0;
+    equal = rp1 == rp2 && id1 == id2 && lo1 == lo2 && hi1 == hi2 && t1 == t2 && m1 == m2 &&
+            std::memcmp(p1.data(), p2.data(), p1.size() * 4) == 0;
     project::ReferenceCsr ref;
     project::SpanProjectionReference(student, teacher, nullptr, 0, eos, 1, student.vocab() - 1, in, ref);
-    // Revision 1: every reference bucket is one id (members[bucketPtr[b]]).
-    bool singleIds = ref.bucketPtr.size() == ref.probs.size() + 1;
-    for (size_t b = 0; singleIds && b < ref.probs.size(); ++b) singleIds = ref.bucketPtr[b + 1] - ref.bucketPtr[b] == 1;
-    if (!singleIds || ref.members != id2 || ref.rowPtr != rp2) err = "the CUDA rows list other ids than the reference";
-    std::vector<double> g2(p2.begin(), p2.end()), gt(t2.begin(), t2.end());
-    worst = std::max(WorstRatio(g2, ref.probs, gpu_check::projectionProbs), WorstRatio(gt, ref.tail, gpu_check::projectionTail));
+    std::vector<double> g2(p2.begin(), p2.end()), gt(t2.begin(), t2.end()), want;
+    if (!prefix) {  // revision 1: every reference bucket is one id (members[bucketPtr[b]])
+      bool singleIds = ref.bucketPtr.size() == ref.probs.size() + 1;
+      for (size_t b = 0; singleIds && b < ref.probs.size(); ++b) singleIds = ref.bucketPtr[b + 1] - ref.bucketPtr[b] == 1;
+      if (!singleIds || ref.members != id2 || ref.rowPtr != rp2) err = "the CUDA rows list other ids than the reference";
+      want = ref.probs;
+    } else {  // each row's buckets as (sorted members, q): the CSR's expanded by the first-claim rule over byteOrder
+      const std::vector<int32_t>& order = tables.trie.order;
+      std::vector<uint8_t> claimed(static_cast<size_t>(tables.outputSize), 0);
+      std::vector<double> got;
+      for (size_t j = 0; j < in.n && err.empty(); ++j) {
+        using Bucket = std::pair<std::vector<int32_t>, double>;
+        std::vector<Bucket> mine, theirs;
+        std::vector<int32_t> groups, touched;
+        for (int32_t b = rp2[j]; b < rp2[j + 1]; ++b) {
+          if (id2[b] >= 0) {
+            mine.push_back({{id2[b]}, p2[b]});
+            claimed[id2[b]] = 1;
+            touched.push_back(id2[b]);
+          } else {
+            groups.push_back(b);
+          }
+        }
+        std::stable_sort(groups.begin(), groups.end(), [&](int32_t x, int32_t y) { return hi2[x] - lo2[x] < hi2[y] - lo2[y]; });
+        for (int32_t b : groups) {
+          Bucket g{{}, p2[b]};
+          for (int32_t r = lo2[b]; r < hi2[b]; ++r)
+            if (!claimed[order[r]]) g.first.push_back(order[r]);
+          for (int32_t c : g.first) claimed[c] = 1, touched.push_back(c);
+          std::sort(g.first.begin(), g.first.end());
+          if (g.first.empty()) err = "row " + std::to_string(j) + " has a group that holds no id";
+          mine.push_back(std::move(g));
+        }
+        for (int32_t c : touched) claimed[c] = 0;
+        for (int32_t b = ref.rowPtr[j]; b < ref.rowPtr[j + 1]; ++b)
+          theirs.push_back({std::vector<int32_t>(ref.members.begin() + ref.bucketPtr[b], ref.members.begin() + ref.bucketPtr[b + 1]), ref.probs[b]});
+        std::sort(mine.begin(), mine.end());
+        std::sort(theirs.begin(), theirs.end());
+        if (mine.size() != theirs.size()) err = "row " + std::to_string(j) + ": " + std::to_string(mine.size()) + " buckets, the reference " + std::to_string(theirs.size());
+        for (size_t b = 0; b < mine.size() && err.empty(); ++b) {
+          if (mine[b].first != theirs[b].first) err = "row " + std::to_string(j) + ": a bucket's members differ from the reference's";
+          got.push_back(mine[b].second);
+          want.push_back(theirs[b].second);
+        }
+      }
+      g2 = got;
+    }
+    if (err.empty())
+      worst = std::max(WorstRatio(g2, want, gpu_check::projectionProbs), WorstRatio(gt, ref.tail, gpu_check::projectionTail));
 
     // Handed to the divergence on the device vs through the host CSR: the same bits.
     project::cuda::DeviceCsr dcsr;
@@ -798,8 +949,8 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
     const project::TeacherView tv{in.teacherIds, in.logprobs, in.topkIds, in.topkLogprobs, in.K};
     project::cuda::HostTables host{&tables.trie, tb, static_cast<size_t>(tt2.vocab()), tt2.bytes.size(), tables.specialMap.data()};
     project::cuda::RowsArgs ra{plan.tasks.data(), in.n, tv, in.m, plan.slots, nullptr, nullptr, nullptr};
-    if (err.empty()) err = project::cuda::ProjectRowsToDevice(&tables.device, host, ra, plan.mask.data(), &dcsr);
-    if (err.empty()) {  // the device CSR, read back: the rows WriteCsr wrote on the host, bit for bit
+    if (err.empty() && !prefix) err = project::cuda::ProjectRowsToDevice(&tables.device, host, ra, plan.mask.data(), &dcsr);
+    if (err.empty() && !prefix) {  // the device CSR, read back: the rows WriteCsr wrote on the host, bit for bit
       const size_t rows = in.n, slots = static_cast<size_t>(plan.slots);
       std::vector<int32_t> rb(rows), re(rows), ids(slots);
       std::vector<float> pr(slots), tl(rows);
@@ -816,7 +967,36 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
           err = "the device CSR differs from the host CSR at row " + std::to_string(j);
       }
     }
-    if (err.empty() && handOff) {
+    if (err.empty() && handOff && prefix) {  // the grouped targets through the divergence: CUDA vs the CPU
+      const size_t rows = in.n, vocab = static_cast<size_t>(tables.outputSize);
+      const std::vector<float> logits = RandomLogits(rows, vocab, seed + 9);
+      std::vector<float> g[2];
+      double l[2];
+      loss::SparseDivergenceArgs a;
+      a.logits = loss::LogitsArg{logits.data(), false, rows, vocab};
+      a.rowPtr = rp2.data();
+      a.ids = id2.data();
+      a.probs = p2.data();
+      a.tail = t2.data();
+      a.nnz = id2.size();
+      a.groupLo = lo2.data();
+      a.groupHi = hi2.data();
+      a.byteOrder = tables.trie.order.data();
+      a.byteOrderSize = tables.trie.order.size();
+      a.mask = m2.data();
+      a.params.kind = loss::kJSD;
+      a.params.beta = 0.5;
+      for (int d = 0; d < 2; ++d) {
+        g[d].assign(rows * vocab, 0.0f);
+        a.grad = g[d].data();
+        l[d] = loss::SparseDivergence(a, d ? Device::kCuda : Device::kCpu).loss;
+      }
+      const std::vector<double> gc(g[1].begin(), g[1].end()), gh(g[0].begin(), g[0].end());
+      const double cl = std::fabs(l[1] - l[0]) / (gpu_check::cudaVsCpuLoss.rel * std::fabs(l[0]) + gpu_check::cudaVsCpuLoss.abs);
+      const double cg = WorstRatio(gc, gh, gpu_check::cudaVsCpuGrad);
+      if (!(cl <= 1 && cg <= 1)) err = "the divergence on the grouped targets: CUDA vs CPU loss " + Fmt("%.2g", cl) + ", grad " + Fmt("%.2g", cg) + " of cudaVsCpu";
+    }
+    if (err.empty() && handOff && !prefix) {
       const size_t rows = in.n, vocab = static_cast<size_t>(tables.outputSize);
       const std::vector<float> logits = RandomLogits(rows, vocab, seed + 9);
       std::vector<float> gHost(rows * vocab), gDev(rows * vocab);
@@ -851,9 +1031,19 @@ void RunProjectionCase(size_t textBytes, int K, uint64_t seed, bool handOff) {
     err = e.code + ": " + e.what();
   }
   Report(name, err.empty() && equal && worst <= 1,
-         err.empty() ? std::to_string(in.n) + " rows, " + std::to_string(nnz) + " entries: CPU and CUDA CSR " + (equal ? "equal bits" : "DIFFER") +
-                           ", vs reference " + Fmt("%.2g", worst) + " of projectionProbs/Tail" + ", device CSR = host CSR" + (handOff ? ", divergence on it = via the host" : "")
+         err.empty() ? std::to_string(in.n) + " rows, " + std::to_string(nnz) + " entries (" + std::to_string(groupEntries) + " groups): CPU and CUDA CSR " +
+                           (equal ? "equal bits" : "DIFFER") + ", vs reference " + Fmt("%.2g", worst) + " of projectionProbs/Tail" +
+                           (prefix ? "" : ", device CSR = host CSR") +
+                           (handOff ? (prefix ? ", divergence on it: CUDA = CPU" : ", divergence on it = via the host") : "")
                      : err);
+}
+
+// The first-use check behind device 'auto' (loss.h): it must pass where the kernels are right.
+void RunSelfCheck() {
+  const std::string name = "the self-check behind device 'auto'";
+  if (!Selected(name)) return;
+  const loss::CudaCheck c = loss::CudaSelfCheck();
+  Report(name, c.ok, c.detail);
 }
 
 // PortableExp: the bits the span projection relies on, against the C library within 1 ulp.
@@ -925,6 +1115,39 @@ void RunBench() {
                   vocab, rows, limitName, best[1] * 1e3, bytes / best[1] / 1e9, best[0] * 1e3, best[1] / best[0]);
     }
     SetCudaWorkspaceLimit(0);
+  }
+  {  // prefix groups (revision 2) at Llama 3's vocabulary: RandomGroupedTargets' shapes (a 57,875-rank group, nested ones)
+    const size_t rows = 1024, vocab = 128256;
+    const std::vector<float> l = RandomLogits(rows, vocab, 3);
+    const Targets t = RandomGroupedTargets(rows, vocab, 4, false);
+    std::vector<float> g(rows * vocab);
+    loss::SparseDivergenceArgs a;
+    a.logits = loss::LogitsArg{l.data(), false, rows, vocab};
+    a.rowPtr = t.rowPtr.data();
+    a.ids = t.ids.data();
+    a.probs = t.probs.data();
+    a.tail = t.tail.data();
+    a.nnz = t.ids.size();
+    a.groupLo = t.lo.data();
+    a.groupHi = t.hi.data();
+    a.byteOrder = t.byteOrder.data();
+    a.byteOrderSize = t.byteOrder.size();
+    a.grad = g.data();
+    double best[2] = {1e9, 1e9};
+    for (int dev = 0; dev < 2; ++dev)
+      for (int it = 0; it < 3; ++it) {
+        const auto t0 = std::chrono::steady_clock::now();
+        try {
+          loss::SparseDivergence(a, dev ? Device::kCuda : Device::kCpu);
+        } catch (const Error& e) {
+          std::printf("end to end (groups): %s\n", e.what());
+          break;
+        }
+        best[dev] = std::min(best[dev], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    const double bytes = 2.0 * rows * vocab * 4;
+    std::printf("end to end vocab %6zu rows %zu fp32, prefix groups: CUDA %.1f ms (%.1f GB/s of logits + gradient, host to host), CPU %.1f ms, CUDA/CPU %.2f\n",
+                vocab, rows, best[1] * 1e3, bytes / best[1] / 1e9, best[0] * 1e3, best[1] / best[0]);
   }
 #endif
 }
@@ -999,6 +1222,27 @@ std::vector<DivergenceCase> DivergenceCases() {
     c.cpuOnly = lift > 700;
     add(c);
   }
+  // Prefix groups (revision 2): nested ranges, one wider than a block, one > 50,000 ids at vocab
+  // 128,256, single ids inside them; fp32 and bf16 (vector loads), scalar loads, in place, masks.
+  c = DivergenceCase();
+  c.name = "divergence groups vocab 128256 fp32";
+  c.groups = true, c.rows = kEmulated ? 4 : 16, c.vocab = 128256, c.temperature = 0.9, c.beta = 0.3, c.compareCpu = true;
+  add(c);
+  c.name = "divergence groups vocab 128256 bf16";
+  c.bf16 = true, c.temperature = 0.7, c.kinds = {"forward-kl", "jsd"}, c.quick = false;
+  add(c);
+  c = DivergenceCase();
+  c.name = "divergence groups vocab 4099 (scalar loads) fp32, in place";
+  c.groups = true, c.rows = R + 2, c.vocab = 4099, c.inPlace = true, c.compareCpu = true;
+  add(c);
+  c.name = "divergence groups vocab 4096 bf16, in place";
+  c.vocab = 4096, c.bf16 = true, c.temperature = 1.3, c.kinds = {"reverse-kl", "jsd"};
+  add(c);
+  c = DivergenceCase();
+  c.name = "divergence groups, one emptied by single ids (kernel direct)";
+  c.groups = true, c.emptied = true, c.rows = R + 1, c.vocab = 4096, c.maskEvery = 0;
+  for (unsigned b = 0; b < c.rows; ++b) c.blocks.push_back(b);
+  add(c);
   c = DivergenceCase();
   c.name = "divergence rows 70000 > 65535";
   c.rows = 70000, c.vocab = 8, c.support = 3, c.kinds = {"jsd"};
@@ -1087,12 +1331,19 @@ int main(int argc, char** argv) {
     if (!gOpt.quick || c.quick) RunPolicyCase(c);
   RunHugeCase();
   RunDeterminism();
+  RunSelfCheck();
 #if defined(__SANITIZE_THREAD__)
   RunProjectionCase(1500, 8, 41, false);
 #else
   RunProjectionCase(1500, 8, 41, true);
 #endif
   if (!gOpt.quick) RunProjectionCase(12000, 20, 42, !kEmulated);
+#if defined(__SANITIZE_THREAD__)
+  RunProjectionCase(1500, 8, 43, false, true);
+#else
+  RunProjectionCase(1500, 8, 43, true, true);
+#endif
+  if (!gOpt.quick) RunProjectionCase(12000, 20, 44, !kEmulated, true);
 #if defined(XOPD_CUDA_EMULATION)
   RunPipelineChecks();
 #endif

@@ -22,6 +22,7 @@ constexpr Tolerance cudaLoss{0.00001, 0.00001, 0, "CUDA expf (2 ulp) in per-thre
 constexpr Tolerance cudaVsCpuLoss{0.00001, 0.00001, 0, "CUDA expf and the CPU polynomial differ by a few ulp; row sums run in a different order"};
 constexpr Tolerance cudaVsCpuGrad{0.00003, 0, 0.000003, "two float32 paths, each within lossGrad of float64"};
 constexpr Tolerance directVsReference{1e-12, 1e-12, 0, "two float64 evaluations of the same formula in a different order"};
+constexpr Tolerance bucketCoefficient{0.00001, 1e-12, 0, "d loss / d z_u / p_u of one bucket: a shared float64 coefficient times a float32 exp (4 ulp), over a float64 softmax"};
 constexpr Tolerance zeroAtEquality{0, 2e-7, 0, "targets equal to the student's own probabilities rounded to float32: the divergence is second order in that rounding"};
 constexpr Tolerance tinyOtherLoss{0, 1e-9, 0, "p_other ~ 1e-9 summed directly: the loss is a float64 sum of terms no larger than 1e-8"};
 constexpr Tolerance tinyOtherGrad{0, 1e-12, 0, "gradient entries of ~1e-9 from float32 exps: 2e-5 relative of them"};

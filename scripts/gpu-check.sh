@@ -5,7 +5,8 @@
 #   2. runs every case against the float64 references (tolerances from test/helpers/tolerances.ts)
 #   3. runs the quick cases under compute-sanitizer memcheck, racecheck and synccheck
 #   4. the bench: fused vs unfused vs a device copy (device-resident), and end to end with the
-#      transfers (host logits in, host gradient out) against the CPU path
+#      transfers (host logits in, host gradient out) against the CPU path (single ids at vocab
+#      32,000 and 151,936; prefix groups at 128,256)
 #   5. lists the SASS and PTX of build/Release/xopd.node when the addon was built (cuobjdump)
 # Every step has a time limit, and a step that would start after 6 minutes is skipped (and counted
 # as failed), so the whole check ends within 8 minutes on one H200.

@@ -52,7 +52,8 @@ describe.skipIf(asanRun || !hasCompiler)('CUDA kernels under the emulation (no G
   }, 900_000);
 
   // ThreadSanitizer sees the fibers as threads that only the emulated barriers and shuffles order.
-  const tsanCases = ['vocab 4099 (scalar loads) fp32', 'support 1500', 'vocab 100 < block', 'policy gradient vocab 4099 fp32 PPO', 'span projection 1500'];
+  const tsanCases = ['vocab 4099 (scalar loads) fp32', 'support 1500', 'vocab 100 < block', 'policy gradient vocab 4099 fp32 PPO', 'span projection 1500',
+    'groups vocab 4099 (scalar loads) fp32, in place', 'span projection (prefix groups) 1500'];
   it('under ThreadSanitizer: no race', () => {
     build('tsan', path.join(buildDir, 'tsan'));
     const r = check(path.join(buildDir, 'tsan', 'xopd-gpu-check'), ['--quick', '--only', tsanCases.join('|')]);
@@ -86,6 +87,26 @@ describe.skipIf(asanRun || !hasCompiler)('CUDA kernels under the emulation (no G
       name: 'the vector pass without the support mask (support tokens counted in "other")',
       file: 'loss/sparse_divergence.cu', from: 'const uint32_t sel = (bits[i >> 5] >> (i & 31)) & ((1u << N) - 1u);', to: 'const uint32_t sel = 0u;',
       only: 'vocab 32000 fp32 forward-kl', mode: 'emulated', expect: /forward-kl +FAIL/,
+    },
+    {
+      name: 'the prefix-group walk without the barrier after claiming a group (the next group counts its members)',
+      file: 'loss/sparse_divergence.cu', from: '    __syncthreads();  // claimed before the next (wider) group reads the mask\n', to: '',
+      only: 'groups vocab 4099 (scalar loads) fp32, in place forward-kl', mode: 'emulated', expect: /forward-kl +FAIL/,
+    },
+    {
+      name: 'the prefix-group walk without the barrier between reading the claim mask and claiming',
+      file: 'loss/sparse_divergence.cu', from: '    __syncthreads();  // the mask is read for this group before its range is claimed\n', to: '',
+      only: 'groups vocab 4099 (scalar loads) fp32, in place forward-kl', mode: 'tsan', expect: /ThreadSanitizer: data race/,
+    },
+    {
+      name: 'the prefix-group walk without the claim mask (a group also counts single ids and narrower groups)',
+      file: 'loss/sparse_divergence.cu', from: 'if (!InSupport(bits, c)) member(next, c);', to: 'member(next, c);',
+      only: 'groups vocab 4096 bf16, in place jsd', mode: 'emulated', expect: /jsd +FAIL/,
+    },
+    {
+      name: 'the CUDA span projection without its prefix groups (revision 1 rows where revision 2 was asked for)',
+      file: 'project/span_projection.cu', from: 'prefix ? &groups : nullptr', to: 'nullptr',
+      only: 'span projection (prefix groups) 1500', mode: 'emulated', expect: /prefix groups\) 1500 bytes, k 8 +FAIL/,
     },
     {
       name: 'the divergence kernel without the row mask',

@@ -9,6 +9,7 @@ import { sparseDivergenceReference } from '../dev/loss-reference.js';
 import { fromBf16, toBf16 } from '../src/loss/logits.js';
 import { concatTargets, targetRow, type SparseTargets } from '../src/project/targets.js';
 import { addon, info } from '../src/core/native.js';
+import { callNative } from '../src/core/errors.js';
 import { errCode, finiteDiff, maxAbs, randomGroupedTargets, randomLogits, randomTargets, softmax } from './helpers/loss.js';
 import { TOL, expectAllClose, expectClose } from './helpers/tolerances.js';
 
@@ -259,21 +260,29 @@ describe('invariants (groups)', () => {
 });
 
 describe('devices', () => {
-  it("grouped targets on device 'cuda' are E_CUDA_UNAVAILABLE; 'auto' runs them on the CPU", () => {
+  it("grouped targets follow the device like single ids: 'cuda' without a device is E_CUDA_UNAVAILABLE, 'auto' the CPU's result", () => {
     const rows = 3, vocab = 50;
     const logits = randomLogits(rows, vocab, 51);
     const t = randomGroupedTargets(rows, vocab, 52, { maxGroups: 3 });
-    expect(() => sparseDivergence(logits, { rows, vocab }, t, { divergence: 'jsd', device: 'cuda' })).toThrow(expect.objectContaining(errCode('E_CUDA_UNAVAILABLE')));
-    if (info().cuda.devices > 0)
-      expect(() => sparseDivergence(logits, { rows, vocab }, t, { divergence: 'jsd', device: 'cuda' })).toThrow(/grouped buckets run on the CPU in this build/);
-    const auto = sparseDivergence(logits, { rows, vocab }, t, { divergence: 'jsd', device: 'auto' });
     const cpu = sparseDivergence(logits, { rows, vocab }, t, { divergence: 'jsd', device: 'cpu' });
-    expect(auto.loss).toBe(cpu.loss);
-    // the native entry point refuses too
+    const auto = sparseDivergence(logits, { rows, vocab }, t, { divergence: 'jsd', device: 'auto' });
     const n = addon<{ sparseDivergence(a: unknown): unknown }>();
-    if (info().cuda.compiled)
-      expect(() => n.sparseDivergence({ logits, rows, vocab, rowPtr: t.rowPtr, ids: t.ids, probs: t.probs, tail: t.tail, groupLo: t.groups!.lo,
-        groupHi: t.groups!.hi, byteOrder: t.groups!.byteOrder, device: 'cuda' })).toThrow(expect.objectContaining({ code: expect.stringMatching(/^E_CUDA/) }));
+    const direct = () => callNative(() => n.sparseDivergence({ logits, rows, vocab, rowPtr: t.rowPtr, ids: t.ids, probs: t.probs, tail: t.tail,
+      groupLo: t.groups!.lo, groupHi: t.groups!.hi, byteOrder: t.groups!.byteOrder, device: 'cuda' }));
+    if (info().cuda.devices === 0) {
+      // no device: the same error as for single ids (what is missing, not a grouped-bucket refusal)
+      expect(() => sparseDivergence(logits, { rows, vocab }, t, { divergence: 'jsd', device: 'cuda' }))
+        .toThrow(expect.objectContaining({ ...errCode('E_CUDA_UNAVAILABLE'), message: expect.stringMatching(info().cuda.compiled ? /no usable CUDA device/ : /built without CUDA/) }));
+      expect(direct).toThrow(expect.objectContaining({ ...errCode('E_CUDA_UNAVAILABLE'), message: expect.not.stringMatching(/grouped/) }));
+      expect(auto.loss).toBe(cpu.loss);
+      expect(auto.grad).toEqual(cpu.grad);
+    } else {  // a device: the CUDA kernel's grouped rows (gpu/check.cu covers them without one)
+      const got = sparseDivergence(logits, { rows, vocab }, t, { divergence: 'jsd', device: 'cuda' });
+      const ref = sparseDivergenceReference(logits, { rows, vocab }, t, { divergence: 'jsd' });
+      expectClose(got.loss, ref.loss, TOL.cudaLoss, 'loss');
+      expectAllClose(got.grad, ref.grad, TOL.lossGrad, 'grad');
+      expectClose(auto.loss, ref.loss, TOL.cudaLoss, "'auto'");
+    }
   });
 });
 

@@ -547,16 +547,18 @@ describe.runIf(process.env.XOPD_REQUIRE_CUDA === '1')('CUDA required (gpu-check)
 });
 
 describe('revision 2 on device cuda', () => {
-  it("'prefix' with device 'cuda' is E_CUDA_UNAVAILABLE (the CPU's in this build); 'auto' projects on the CPU", () => {
+  it("'prefix' follows the device like 'first': 'cuda' without a device is E_CUDA_UNAVAILABLE, 'auto' the CPU's targets", () => {
     const p = pairOf('llama3', 'qwen3', 'The answer is 5198.');
     const scores = teacherScores(p.t, 4, 3, siblings('qwen3'));
     const cpu = spanProjection(p, p.alignment, p.s, scores, { device: 'cpu' });
-    expect(() => spanProjection(p, p.alignment, p.s, scores, { device: 'cuda' })).toThrow(expect.objectContaining(errCode('E_CUDA_UNAVAILABLE')));
-    if (info().cuda.devices > 0)
-      expect(() => spanProjection(p, p.alignment, p.s, scores, { device: 'cuda' })).toThrow(/grouped buckets run on the CPU in this build/);
+    expect(cpu.groups).toBeDefined();
+    if (info().cuda.devices === 0)
+      expect(() => spanProjection(p, p.alignment, p.s, scores, { device: 'cuda' }))
+        .toThrow(expect.objectContaining({ ...errCode('E_CUDA_UNAVAILABLE'), message: expect.stringMatching(info().cuda.compiled ? /no usable CUDA device/ : /built without CUDA/) }));
     const auto = spanProjection(p, p.alignment, p.s, scores, { device: 'auto' });
     expect(Array.from(auto.ids)).toEqual(Array.from(cpu.ids));
     expect(Array.from(auto.probs)).toEqual(Array.from(cpu.probs));
+    expect(Array.from(auto.groups!.lo)).toEqual(Array.from(cpu.groups!.lo));
   });
 });
 
@@ -570,6 +572,23 @@ describe.skipIf(info().cuda.devices === 0)('CUDA span projection (device present
         const b = spanProjection(p, p.alignment, p.s, scores, { device: 'cuda', projection: 'first' });
         expect(Array.from(b.rowPtr)).toEqual(Array.from(a.rowPtr));
         expect(Array.from(b.ids)).toEqual(Array.from(a.ids));
+        expect(Array.from(b.probs)).toEqual(Array.from(a.probs));
+        expect(Array.from(b.tail)).toEqual(Array.from(a.tail));
+      }
+    }
+  });
+
+  it('revision 2 (prefix groups) equals the CPU path on real pairs', () => {
+    for (const [sName, tName] of [['llama3', 'qwen3'], ['qwen3', 'gemma3']] as const) {
+      for (const [n, text] of corpusTexts(3, 800, 43).entries()) {
+        const p = pairOf(sName, tName, text);
+        const scores = teacherScores(p.t, 8, 700 + n, siblings(tName));
+        const a = spanProjection(p, p.alignment, p.s, scores, { device: 'cpu' });
+        const b = spanProjection(p, p.alignment, p.s, scores, { device: 'cuda' });
+        expect(Array.from(b.rowPtr)).toEqual(Array.from(a.rowPtr));
+        expect(Array.from(b.ids)).toEqual(Array.from(a.ids));
+        expect(Array.from(b.groups!.lo)).toEqual(Array.from(a.groups!.lo));
+        expect(Array.from(b.groups!.hi)).toEqual(Array.from(a.groups!.hi));
         expect(Array.from(b.probs)).toEqual(Array.from(a.probs));
         expect(Array.from(b.tail)).toEqual(Array.from(a.tail));
       }

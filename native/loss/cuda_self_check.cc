@@ -1,5 +1,6 @@
 // The CUDA self-check behind device 'auto' (loss.h CudaSelfCheck): the CUDA path must reproduce
-// the CPU path on this machine before 'auto' hands it a single real batch.
+// the CPU path on this machine before 'auto' hands it a single real batch (single-id rows and rows
+// with prefix groups alike).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -47,15 +48,26 @@ std::string CheckShape(size_t rows, size_t vocab, bool bf16) {
     l32[i] = Logit(i + vocab);
     l16[i] = F32ToBf16(l32[i]);
   }
-  std::vector<int32_t> rowPtr(rows + 1), ids, actions(rows);
+  std::vector<int32_t> rowPtr(rows + 1), ids, lo, hi, byteOrder(vocab), actions(rows);
   std::vector<float> probs, tail(rows), adv(rows), old(rows);
+  for (size_t i = 0; i < vocab; ++i) byteOrder[i] = static_cast<int32_t>((i * 7919) % vocab);  // a permutation (7919 is prime)
   std::vector<uint8_t> mask(rows, 1);
   mask[1] = 0;
   for (size_t r = 0; r < rows; ++r) {
     const size_t support = 1 + (r * 7) % 13;
+    const bool groups = r % 2 == 0;  // even rows: two nested prefix groups (one wider than a block) besides the single ids
     for (size_t k = 0; k < support; ++k) {
       ids.push_back(static_cast<int32_t>((r * 977 + k * 7919) % vocab));
-      probs.push_back(0.7f / support);
+      probs.push_back((groups ? 0.5f : 0.7f) / support);
+      lo.push_back(0);
+      hi.push_back(0);
+    }
+    for (int32_t g = 0; groups && g < 2; ++g) {
+      const int32_t at = static_cast<int32_t>(r * 131 + 40 * g);
+      ids.push_back(-1);
+      probs.push_back(0.1f);
+      lo.push_back(at);
+      hi.push_back(at + (g ? 11 : 700));
     }
     tail[r] = 0.3f;
     rowPtr[r + 1] = static_cast<int32_t>(ids.size());
@@ -78,6 +90,10 @@ std::string CheckShape(size_t rows, size_t vocab, bool bf16) {
     a.probs = probs.data();
     a.tail = tail.data();
     a.nnz = ids.size();
+    a.groupLo = lo.data();
+    a.groupHi = hi.data();
+    a.byteOrder = byteOrder.data();
+    a.byteOrderSize = vocab;
     a.mask = mask.data();
     a.params.kind = kind;
     a.params.beta = 0.4;

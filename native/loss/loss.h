@@ -63,8 +63,7 @@ struct RowOutputs {
   int32_t* rowClipped;  // [rows] (policy gradient only)
 };
 
-// Throw E_TOKEN_ID / E_ARG_VALUE naming the first bad entry, E_CUDA on a device error;
-// SparseDivergence with prefix groups on device kCuda: E_CUDA_UNAVAILABLE (CPU only in this build).
+// Throw E_TOKEN_ID / E_ARG_VALUE naming the first bad entry, E_CUDA on a device error.
 LossTotals PolicyGradient(const PolicyGradientArgs& a, Device device);
 LossTotals SparseDivergence(const SparseDivergenceArgs& a, Device device);
 

@@ -4,9 +4,8 @@
 //   per row j: buckets = each single id s (p_s, q_s), each prefix group g (p_g = sum over the ids it
 //   holds, q_g), and "other" (p_o = sum over the rest, q_o = tail)
 //   loss = (1/N) sum_{j kept} D(q_j, p_j);  grad [rows, vocab] = d loss / d logits
-// Per row (a CUDA version can follow the same steps with a block per row: the member bitmask in
-// shared memory, as the single-id kernel keeps its support bitmask, and the members' labels in a
-// per-row scratch):
+// Per row (the CUDA kernel, sparse_divergence.cu, does the same math with a block per row and
+// its own way to the members: a first-claim walk over the groups, narrowest first):
 //   1. members: the single ids; a row with groups also walks its ranges of byteOrder (sorted by lo,
 //      the widest first, a stack of open ranges gives each rank to the innermost range), labels
 //      each column with its group, then lets the single ids overwrite their columns (first claim);
@@ -473,8 +472,6 @@ LossTotals SparseDivergence(const SparseDivergenceArgs& a, Device device) {
   std::vector<double> rowLoss(rows);
   const RowOutputs out{totals.kept ? 1.0 / static_cast<double>(totals.kept) : 0.0, rowLoss.data(), nullptr};
   if (device == Device::kCuda) {
-    XOPD_CHECK(!a.groupLo || std::all_of(a.ids, a.ids + a.nnz, [](int32_t id) { return id >= 0; }), "E_CUDA_UNAVAILABLE",
-               "grouped buckets run on the CPU in this build: use device 'cpu' or 'auto' for targets with prefix groups");
 #ifdef XOPD_WITH_CUDA
     RequireCudaDevice();
     int64_t badRow = -1;

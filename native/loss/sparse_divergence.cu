@@ -4,6 +4,12 @@
 // non-support tokens DIRECTLY (p_other is never 1 - rest). The support's exps, the floored q and
 // the bucket terms are computed by the block in parallel with Bucket() from loss_math.h (the same
 // code as the CPU path); pass 2 writes grad_u = exp(z_u/T - max) * C, then the support entries.
+// Prefix groups (DESIGN 5 revision 2): a row whose buckets include groups (ranges of byteOrder)
+// walks them from the narrowest to the widest with the bitmask as the claim set (single ids first,
+// then each group takes the columns of its range nobody holds yet: the first-claim rule), summing
+// each group's exps relative to its own max; afterwards the bitmask holds every bucket column, so
+// pass 1 is the same. After pass 2 the same walk, replayed, writes each member's
+// exp(z_u/T - max_g) * c_g over what pass 2 wrote there. Rows of single ids run as before.
 // Host side: chunks of rows through pinned staging and two streams (common/cuda_workspace.cuh).
 #include <mutex>
 #include <string>
@@ -70,13 +76,51 @@ __device__ __forceinline__ bool MaxSumOther(const T* z, size_t vocab, float invT
   return true;
 }
 
+// The first-claim walk over a row's prefix groups (ids[k] < 0: the range [lo[k], hi[k]) of
+// byteOrder), narrowest first (ties by entry), with bits holding exactly the row's single ids on
+// entry. For each group: member(k, column) in parallel for every column of its range not yet in
+// bits; then done(k) (after a barrier: every thread has read the mask); then the range is claimed.
+// Laminar ranges (CheckTargets) make a group's members its range minus every narrower group's and
+// every single id's. bits ends as every bucket column of the row.
+template <typename Member, typename Done>
+__device__ __forceinline__ void ClaimWalk(const int32_t* ids, const int32_t* lo, const int32_t* hi, int n, const int32_t* byteOrder,
+                                          uint32_t* bits, Member member, Done done) {
+  int prevWidth = -1, prevK = -1;
+  for (;;) {
+    int next = -1, width = 0;  // the narrowest group after (prevWidth, prevK); every thread finds the same one
+    for (int k = 0; k < n; ++k) {
+      if (ids[k] >= 0) continue;
+      const int wk = hi[k] - lo[k];
+      if ((wk > prevWidth || (wk == prevWidth && k > prevK)) && (next < 0 || wk < width)) {
+        next = k;
+        width = wk;
+      }
+    }
+    if (next < 0) return;
+    for (int r = lo[next] + static_cast<int>(threadIdx.x); r < hi[next]; r += kThreads) {
+      const int32_t c = byteOrder[r];
+      if (!InSupport(bits, c)) member(next, c);
+    }
+    __syncthreads();  // the mask is read for this group before its range is claimed
+    done(next);
+    for (int r = lo[next] + static_cast<int>(threadIdx.x); r < hi[next]; r += kThreads) {
+      const int32_t c = byteOrder[r];
+      atomicOr(&bits[c >> 5], 1u << (c & 31));
+    }
+    __syncthreads();  // claimed before the next (wider) group reads the mask
+    prevWidth = width;
+    prevK = next;
+  }
+}
+
 template <typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
     const T* __restrict__ logits, size_t vocab, const int32_t* __restrict__ rowBegin, const int32_t* __restrict__ rowEnd,
     int64_t idsBase, const int32_t* __restrict__ ids, const float* __restrict__ probs, const float* __restrict__ tail,
     const uint8_t* __restrict__ mask, DivergenceParams P, double invKept, T* __restrict__ grad, double* __restrict__ rowLoss,
     int64_t scratchBase, float* __restrict__ zSupport, double* __restrict__ eBuf, double* __restrict__ hBuf,
-    unsigned long long* __restrict__ badRow, size_t firstRow) {
+    unsigned long long* __restrict__ badRow, size_t firstRow, const int32_t* __restrict__ groupLo,
+    const int32_t* __restrict__ groupHi, const int32_t* __restrict__ byteOrder) {
   XOPD_DYNAMIC_SHARED(uint32_t, bits);  // ceil(vocab / 32) words: the row's support
   __shared__ double sh[2 * kWarps];
   const size_t r = blockIdx.x;
@@ -97,13 +141,42 @@ __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
   const size_t words = (vocab + 31) / 32;
   for (size_t i = threadIdx.x; i < words; i += kThreads) bits[i] = 0u;
   __syncthreads();
+  bool hasGroup = false;
   for (int k = threadIdx.x; k < n; k += kThreads) {
     const int32_t id = rowIds[k];
+    if (id < 0) {  // a prefix group (only with groupLo: the host checked the targets)
+      hasGroup = true;
+      continue;
+    }
     atomicOr(&bits[id >> 5], 1u << (id & 31));
     zS[k] = LoadF(z, id);
   }
-  __syncthreads();
+  const bool grouped = __syncthreads_or(hasGroup) && groupLo != nullptr;
   const float invT = static_cast<float>(P.invTemp);
+  const int32_t* rowLo = grouped ? groupLo + (b - idsBase) : nullptr;
+  const int32_t* rowHi = grouped ? groupHi + (b - idsBase) : nullptr;
+  if (grouped) {  // each group's (max of z/T, sum of exp relative to it) over its members -> zS, eS
+    float gm = -INFINITY;
+    double gs = 0.0;
+    ClaimWalk(rowIds, rowLo, rowHi, n, byteOrder, bits,
+              [&](int, int32_t c) {
+                const float x = LoadF(z, c) * invT;
+                if (x > gm) {
+                  gs *= expf(gm - x);
+                  gm = x;
+                }
+                gs += expf(x - gm);
+              },
+              [&](int k) {
+                BlockMaxSum(gm, gs, sh);
+                if (threadIdx.x == 0) {
+                  zS[k] = gm;
+                  eS[k] = gs;
+                }
+                gm = -INFINITY;
+                gs = 0.0;
+              });
+  }
   float m;
   double other;
   if (!MaxSumOther<T, VEC>(z, vocab, invT, bits, m, other, sh)) {
@@ -112,7 +185,7 @@ __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
   }
   double loss;
   const double w = invKept * P.invTemp;
-  const float C = static_cast<float>(RowBuckets(zS, n, rowProbs, tail[r], m, other, P, w, eS, hS, sh, &loss, &m));
+  const float C = static_cast<float>(RowBuckets(zS, n, rowProbs, tail[r], m, other, P, w, eS, hS, sh, &loss, &m, grouped ? rowIds : nullptr));
   // ---- pass 2 ----
   if (VEC) {
     constexpr int N = Vec<T>::N;
@@ -127,7 +200,18 @@ __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
     for (size_t i = threadIdx.x; i < vocab; i += kThreads) StoreF(g, i, expf(LoadF(z, i) * invT - m) * C);
   }
   __syncthreads();  // support entries are overwritten after pass 2 wrote them
-  for (int k = threadIdx.x; k < n; k += kThreads) StoreF(g, rowIds[k], static_cast<float>(hS[k]));
+  if (grouped) {  // the walk again, from the single ids alone: each member's gradient (z is intact:
+                  // logits and grad are distinct device buffers, as __restrict__ says)
+    for (size_t i = threadIdx.x; i < words; i += kThreads) bits[i] = 0u;
+    __syncthreads();
+    for (int k = threadIdx.x; k < n; k += kThreads)
+      if (rowIds[k] >= 0) atomicOr(&bits[rowIds[k] >> 5], 1u << (rowIds[k] & 31));
+    __syncthreads();
+    ClaimWalk(rowIds, rowLo, rowHi, n, byteOrder, bits,
+              [&](int k, int32_t c) { StoreF(g, c, expf(LoadF(z, c) * invT - zS[k]) * static_cast<float>(hS[k])); }, [](int) {});
+  }
+  for (int k = threadIdx.x; k < n; k += kThreads)
+    if (rowIds[k] >= 0) StoreF(g, rowIds[k], static_cast<float>(hS[k]));
   if (threadIdx.x == 0) rowLoss[r] = loss;
 }
 
@@ -155,18 +239,25 @@ xopd::cuda::Workspace<DivergenceSlot>& Ws() {
 }
 
 // Where each array sits in a slot's packed buffers, for chunks of at most R rows and E entries.
+// Targets with prefix groups add each entry's range (lo, hi) and, after the chunk's arrays, the
+// call's byteOrder (B ranks), copied once per slot.
 struct DivergenceLayout {
-  size_t rowBegin, ids, probs, tail, mask, inBytes;  // in: host targets of the chunk
-  size_t rowLoss, bad, outBytes;                     // out
-  size_t zSupport, eBuf, hBuf, scratchBytes;         // scratch (device only)
-  DivergenceLayout(size_t R, size_t E) {
+  size_t rowBegin, ids, probs, tail, mask, lo, hi, inBytes;  // in: host targets of the chunk
+  size_t byteOrder, inTotal;                                 // in: the call's byteOrder after them
+  size_t rowLoss, bad, outBytes;                             // out
+  size_t zSupport, eBuf, hBuf, scratchBytes;                 // scratch (device only)
+  DivergenceLayout(size_t R, size_t E, bool groups, size_t B) {
     Packing in, out, sc;
     rowBegin = in.Add((R + 1) * 4);
     ids = in.Add(E * 4);
     probs = in.Add(E * 4);
     tail = in.Add(R * 4);
     mask = in.Add(R);
+    lo = in.Add(groups ? E * 4 : 0);
+    hi = in.Add(groups ? E * 4 : 0);
     inBytes = in.bytes;
+    byteOrder = in.Add(groups ? B * 4 : 0);
+    inTotal = in.bytes;
     rowLoss = out.Add(R * 8);
     bad = out.Add(8);
     outBytes = out.bytes;
@@ -185,34 +276,37 @@ std::string Run(const SparseDivergenceArgs& a, const DeviceTargets* dt, const Ro
   if (!err.empty()) return err;
   const size_t rows = a.logits.rows, vocab = a.logits.vocab, rowBytes = vocab * sizeof(T);
   const bool hostTargets = dt == nullptr;
+  const bool groups = hostTargets && a.groupLo != nullptr;
+  const size_t B = groups ? a.byteOrderSize : 0;
   auto entry = [&](size_t r) -> int64_t { return hostTargets ? a.rowPtr[r] : dt->hostBegin[r]; };
   // Device bytes of one row (logits, gradient, its per-row arrays) and of one target entry.
-  const size_t perRow = 2 * rowBytes + 4 + 4 + 1 + 8 + 16, perEntry = (hostTargets ? 8 : 0) + 4 + 8 + 8;
+  const size_t perRow = 2 * rowBytes + 4 + 4 + 1 + 8 + 16, perEntry = (hostTargets ? 8 : 0) + (groups ? 8 : 0) + 4 + 8 + 8;
 
   size_t budget = 0;
   if (!(err = xopd::cuda::DeviceBudget(ws.DeviceBytes(), &budget)).empty()) return err;
   std::vector<Chunk> chunks;
   size_t R = 0, E = 0;
   for (;;) {  // a failed allocation (memory taken by others meanwhile) halves the chunks
-    if (!(err = xopd::cuda::PlanChunks(rows, perRow, entry, perEntry, budget / 2, &chunks)).empty()) return err;
+    const size_t fixed = B * 4 + 64;  // a slot's copy of byteOrder
+    if (!(err = xopd::cuda::PlanChunks(rows, perRow, entry, perEntry, budget / 2 > fixed ? budget / 2 - fixed : 0, &chunks)).empty()) return err;
     xopd::cuda::ChunkMaxima(chunks, &R, &E);
-    const DivergenceLayout L(R, E);
+    const DivergenceLayout L(R, E, groups, B);
     cudaError_t e = cudaSuccess;
     for (DivergenceSlot& s : ws.slot) {
-      for (auto [buf, n] : {std::pair<DeviceBuffer*, size_t>{&s.logits, R * rowBytes}, {&s.grad, R * rowBytes}, {&s.in, L.inBytes},
+      for (auto [buf, n] : {std::pair<DeviceBuffer*, size_t>{&s.logits, R * rowBytes}, {&s.grad, R * rowBytes}, {&s.in, L.inTotal},
                             {&s.out, L.outBytes}, {&s.scratch, L.scratchBytes}})
         if (e == cudaSuccess) e = buf->Reserve(n);
-      for (auto [buf, n] : {std::pair<PinnedBuffer*, size_t>{&s.hLogits, R * rowBytes}, {&s.hGrad, R * rowBytes}, {&s.hIn, L.inBytes},
+      for (auto [buf, n] : {std::pair<PinnedBuffer*, size_t>{&s.hLogits, R * rowBytes}, {&s.hGrad, R * rowBytes}, {&s.hIn, L.inTotal},
                             {&s.hOut, L.outBytes}})
         if (e == cudaSuccess) e = buf->Reserve(n);
     }
     if (e == cudaSuccess) break;
     ws.Release();
     if (e != cudaErrorMemoryAllocation || R == 1)
-      return xopd::cuda::AllocationError("the divergence's device workspace", 2 * (R * perRow + E * perEntry), e);
+      return xopd::cuda::AllocationError("the divergence's device workspace", 2 * (R * perRow + E * perEntry + B * 4), e);
     budget /= 2;
   }
-  const DivergenceLayout L(R, E);
+  const DivergenceLayout L(R, E, groups, B);
   xopd::cuda::SlotStreams streams;
   if (!(err = streams.Create()).empty()) return err;
 
@@ -229,7 +323,12 @@ std::string Run(const SparseDivergenceArgs& a, const DeviceTargets* dt, const Ro
       std::memcpy(s.hIn.as<float>(L.probs), a.probs + ch.e0, ne * 4);
       std::memcpy(s.hIn.as<float>(L.tail), a.tail + ch.r0, nr * 4);
       if (a.mask) std::memcpy(s.hIn.as<uint8_t>(L.mask), a.mask + ch.r0, nr);
-      XOPD_CUDA_TRY(cudaMemcpyAsync(s.in.ptr, s.hIn.ptr, L.inBytes, cudaMemcpyHostToDevice, st));
+      if (groups) {
+        std::memcpy(s.hIn.as<int32_t>(L.lo), a.groupLo + ch.e0, ne * 4);
+        std::memcpy(s.hIn.as<int32_t>(L.hi), a.groupHi + ch.e0, ne * 4);
+        if (c < 2) std::memcpy(s.hIn.as<int32_t>(L.byteOrder), a.byteOrder, B * 4);  // the slot's first chunk
+      }
+      XOPD_CUDA_TRY(cudaMemcpyAsync(s.in.ptr, s.hIn.ptr, c < 2 ? L.inTotal : L.inBytes, cudaMemcpyHostToDevice, st));
     }
     XOPD_CUDA_TRY(cudaMemsetAsync(s.out.as<char>(L.bad), 0xFF, 8, st));
     FusedLaunch f;
@@ -245,6 +344,11 @@ std::string Run(const SparseDivergenceArgs& a, const DeviceTargets* dt, const Ro
       f.probs = s.in.as<float>(L.probs);
       f.tail = s.in.as<float>(L.tail);
       f.mask = a.mask ? s.in.as<uint8_t>(L.mask) : nullptr;
+      if (groups) {
+        f.groupLo = s.in.as<int32_t>(L.lo);
+        f.groupHi = s.in.as<int32_t>(L.hi);
+        f.byteOrder = s.in.as<int32_t>(L.byteOrder);
+      }
     } else {
       f.rowBegin = dt->rowBegin + ch.r0;
       f.rowEnd = dt->rowEnd + ch.r0;
@@ -312,7 +416,8 @@ std::string LaunchFused(const FusedLaunch& f, cudaStream_t stream) {
   auto go = [&](auto kernel) {
     XOPD_LAUNCH(kernel, dim3(static_cast<unsigned>(f.rows)), dim3(kThreads), smem, stream)(
         static_cast<const T*>(f.logits), f.vocab, f.rowBegin, f.rowEnd, f.idsBase, f.ids, f.probs, f.tail, f.mask, f.P, f.invKept,
-        static_cast<T*>(f.grad), f.rowLoss, f.scratchBase, f.zSupport, f.eBuf, f.hBuf, f.badRow, f.firstRow);
+        static_cast<T*>(f.grad), f.rowLoss, f.scratchBase, f.zSupport, f.eBuf, f.hBuf, f.badRow, f.firstRow, f.groupLo, f.groupHi,
+        f.byteOrder);
   };
   if (vec) go(vectorKernel);
   else go(scalarKernel);

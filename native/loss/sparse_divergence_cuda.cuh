@@ -14,21 +14,32 @@ namespace cuda {
 // Whether id i is set in a row's support bitmask.
 __device__ __forceinline__ bool InSupport(const uint32_t* bits, size_t i) { return (bits[i >> 5] >> (i & 31)) & 1u; }
 
-// Bucket math for one row, in parallel over its n support entries (every pointer at the row's
-// first entry); returns C (the per-token coefficient of "other") and leaves each support entry's
-// final gradient in hBuf. Same formulas as the CPU.
+// Bucket math for one row, in parallel over its n bucket entries (every pointer at the row's first
+// entry); returns C (the per-token coefficient of "other") and leaves each entry's final gradient
+// coefficient in hBuf. Same formulas as the CPU. ids null: every entry a single id, zSupport its
+// gathered logit z_s. Otherwise an entry with ids[k] < 0 is a prefix group: zSupport[k] holds the
+// max of z/T over its members and eBuf[k] (on entry) the sum of exp(z_u/T - that max) over them;
+// its hBuf[k] ends as the coefficient c_g of grad_u = exp(z_u/T - max_g) * c_g for its members.
 __device__ __forceinline__ double RowBuckets(const float* zSupport /*gathered z_s*/, int n, const float* probs, float tail,
                                              float mo, double other, const DivergenceParams& P, double w, double* eBuf,
-                                             double* hBuf, double* sh, double* lossOut, float* shiftOut) {
-  // M = max(mo, support max); "other" is brought to M's scale in float64 (so = e^(mo - M)).
+                                             double* hBuf, double* sh, double* lossOut, float* shiftOut,
+                                             const int32_t* ids = nullptr) {
+  // M = max(mo, every bucket's max); "other" is brought to M's scale in float64 (so = e^(mo - M)).
   float M = mo;
-  for (int k = threadIdx.x; k < n; k += kThreads) M = fmaxf(M, static_cast<float>(static_cast<double>(zSupport[k]) * P.invTemp));
+  for (int k = threadIdx.x; k < n; k += kThreads)
+    M = fmaxf(M, ids && ids[k] < 0 ? zSupport[k] : static_cast<float>(static_cast<double>(zSupport[k]) * P.invTemp));
   double unused = 0.0;
   BlockMaxSum(M, unused, sh);
   const double so = other > 0.0 ? exp(static_cast<double>(mo) - M) : 0.0;
   double sumE = 0.0, sumQ = 0.0;
   for (int k = threadIdx.x; k < n; k += kThreads) {
-    const double e = exp(static_cast<double>(zSupport[k]) * P.invTemp - M);
+    double e;
+    if (ids && ids[k] < 0) {  // a group: e_g = (its sum relative to max_g) e^(max_g - M); the sum kept in hBuf
+      hBuf[k] = eBuf[k];
+      e = eBuf[k] * exp(static_cast<double>(zSupport[k]) - M);
+    } else {
+      e = exp(static_cast<double>(zSupport[k]) * P.invTemp - M);
+    }
     eBuf[k] = e;
     sumE += e;
     sumQ += FlooredQ(P.kind, probs[k], P.epsilon);
@@ -41,7 +52,8 @@ __device__ __forceinline__ double RowBuckets(const float* zSupport /*gathered z_
   double loss = 0.0, H = 0.0;
   for (int k = threadIdx.x; k < n; k += kThreads) {
     const BucketTerm t = Bucket(P.kind, P.beta, eBuf[k] / Z, FlooredQ(P.kind, probs[k], P.epsilon) * norm);
-    hBuf[k] = t.h;
+    // a group keeps h_g / sum_g (sum_g >= 1 when it has a member; 0 only for a group with none)
+    hBuf[k] = ids && ids[k] < 0 ? (hBuf[k] > 0.0 ? t.h / hBuf[k] : 0.0) : t.h;
     loss += t.loss;
     H += t.h;
   }
@@ -50,7 +62,9 @@ __device__ __forceinline__ double RowBuckets(const float* zSupport /*gathered z_
   const BucketTerm to = Bucket(P.kind, P.beta, other * so / Z, qo * norm);
   loss += to.loss;
   H += to.h;
-  for (int k = threadIdx.x; k < n; k += kThreads) hBuf[k] = (hBuf[k] - eBuf[k] / Z * H) * w;  // final support grads
+  // final gradients: a single id's entry; a group's coefficient (h_g / sum_g - e^(max_g - M) H / Z) w
+  for (int k = threadIdx.x; k < n; k += kThreads)
+    hBuf[k] = ids && ids[k] < 0 ? (hBuf[k] - exp(static_cast<double>(zSupport[k]) - M) * H / Z) * w : (hBuf[k] - eBuf[k] / Z * H) * w;
   *lossOut = loss;
   // grad_u = e^(z_u/T - mo) * C for u in "other" (no such u: pass 2 writes only overwritten entries)
   *shiftOut = other > 0.0 ? mo : M;
@@ -69,6 +83,11 @@ struct FusedLaunch {
   int64_t idsBase = 0, scratchBase = 0;
   const int32_t* ids = nullptr;
   const float* probs = nullptr;
+  // Prefix groups (null: single ids only): a group entry's range [groupLo, groupHi) of byteOrder,
+  // indexed as ids; byteOrder [vocab at most] a column per rank.
+  const int32_t* groupLo = nullptr;
+  const int32_t* groupHi = nullptr;
+  const int32_t* byteOrder = nullptr;
   const float* tail = nullptr;   // [rows]
   const uint8_t* mask = nullptr; // [rows] or null
   float* zSupport = nullptr;

@@ -18,10 +18,12 @@ namespace cuda {
 struct DeviceTables;  // opaque, owned by a projector
 
 struct HostTables {
-  const ByteTrie* trie;
+  const ByteTrie* trie;    // its rangeLo / rangeHi / depth too (revision 2)
   TokenBytesView teacher;  // host pointers
   size_t teacherVocab, teacherBytes;
   const int32_t* specialMap;  // [teacherVocab]
+  const int32_t* rankOf = nullptr;  // [outputSize] (SpanTables::rankOf; revision 2)
+  size_t outputSize = 0;
 };
 
 struct RowsArgs {
@@ -33,9 +35,12 @@ struct RowsArgs {
   int32_t* outIds;       // [slots] host (ProjectRows only)
   double* outProbs;      // [slots] host (ProjectRows only)
   int32_t* outCount;     // [rows] host (ProjectRows only)
+  bool prefix = false;   // revision 2: prefix groups (ProjectRows only)
+  int32_t* outNodes = nullptr;  // [slots] host: -1 or a group's trie node (prefix only)
 };
 
-// Every row's entries (merged per id, unsorted) into the host slots, as the CPU's RunRows.
+// Every row's entries (merged per id, unsorted) into the host slots, as the CPU's RunRows (with
+// prefix: revision 2, the nodes too).
 std::string ProjectRows(DeviceTables** tables, const HostTables& host, const RowsArgs& a);
 
 // The projection's targets left in device memory for the divergence (loss/loss_cuda.h
@@ -51,7 +56,8 @@ struct DeviceCsr {
   const uint8_t* mask = nullptr;      // [rows] device
   std::vector<int64_t> hostBegin;     // [rows + 1] host: each row's first slot, then the slot count
 };
-// mask: [rows] host (the plan's mask).
+// mask: [rows] host (the plan's mask). Revision 1 only (a.prefix: an error; revision 2's targets
+// go through the host, whose WriteCsr turns the nodes into ranges).
 std::string ProjectRowsToDevice(DeviceTables** tables, const HostTables& host, const RowsArgs& a, const uint8_t* mask, DeviceCsr* out);
 
 void FreeTables(DeviceTables* tables);

@@ -223,12 +223,14 @@ void RunRows(SpanTables& tables, const ProjectInput& in, const RowPlan& plan, De
   const TeacherView tv{in.teacherIds, in.logprobs, in.topkIds, in.topkLogprobs, in.K};
   const TokenBytesView tb{tt.bytes.data(), tt.offsets.data(), tt.special.data()};
   if (device == Device::kCuda) {
-    XOPD_CHECK(in.projection == Projection::kFirst, "E_CUDA_UNAVAILABLE",
-               "grouped buckets run on the CPU in this build: project with device 'cpu' (or 'auto'), or with projection 'first'");
 #ifdef XOPD_WITH_CUDA
     RequireCudaDevice();
-    cuda::HostTables host{&tables.trie, tb, static_cast<size_t>(tt.vocab()), tt.bytes.size(), tables.specialMap.data()};
-    cuda::RowsArgs a{plan.tasks.data(), n, tv, in.m, plan.slots, out.ids.data(), out.probs.data(), out.count.data()};
+    cuda::HostTables host{&tables.trie, tb, static_cast<size_t>(tt.vocab()), tt.bytes.size(), tables.specialMap.data(), tables.rankOf.data(),
+                          tables.rankOf.size()};
+    const bool prefix = in.projection == Projection::kPrefix;
+    out.nodes.assign(prefix ? static_cast<size_t>(plan.slots) : 0, -1);
+    cuda::RowsArgs a{plan.tasks.data(), n, tv, in.m, plan.slots, out.ids.data(), out.probs.data(), out.count.data(), prefix,
+                     prefix ? out.nodes.data() : nullptr};
     const std::string err = cuda::ProjectRows(&tables.device, host, a);
     if (!err.empty()) throw Error("E_CUDA", err);
 #else

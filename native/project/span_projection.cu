@@ -1,5 +1,5 @@
-// Sparse span projection (DESIGN 5), CUDA path: one thread per student row, running ProjectRow
-// from span_row.h (the CPU path's code). The projector's tables (student trie, teacher token
+// Sparse span projection (DESIGN 5, revisions 1 and 2), CUDA path: one thread per student row,
+// running ProjectRow from span_row.h (the CPU path's code, prefix groups and first claim included). The projector's tables (student trie, teacher token
 // bytes and special flags, the special-token map) are copied to the device on first use and kept.
 // The host plans the rows (k, m, |u|, output slots); the CSR is built on the host from the slots
 // (ProjectRows), or left on the device for the divergence (ProjectRowsToDevice).
@@ -17,7 +17,7 @@ namespace cuda {
 
 // Per-call device buffers of one projector, grown as needed.
 struct CallBuffers {
-  enum Slot { kTasks, kTeacherIds, kLogprobs, kTopkIds, kTopkLogprobs, kIds, kProbs, kCount, kProbsF, kTail, kMask, kRowBegin, kRowEnd, kSlots };
+  enum Slot { kTasks, kTeacherIds, kLogprobs, kTopkIds, kTopkLogprobs, kIds, kProbs, kCount, kProbsF, kTail, kMask, kRowBegin, kRowEnd, kNodes, kSlots };
   void* p[kSlots] = {};
   size_t bytes[kSlots] = {};
   std::string Reserve(int slot, size_t n) {
@@ -45,6 +45,7 @@ struct CallBuffers {
 
 struct DeviceTables {
   int32_t *first = nullptr, *child = nullptr, *token = nullptr, *root = nullptr, *specialMap = nullptr;
+  int32_t *rangeLo = nullptr, *rangeHi = nullptr, *depth = nullptr, *rankOf = nullptr;  // revision 2
   uint8_t *label = nullptr, *tbytes = nullptr, *tspecial = nullptr;
   uint32_t* toffsets = nullptr;
   CallBuffers calls;
@@ -71,13 +72,15 @@ Projectors& All() {
   return *p;
 }
 
+// groups: revision 2 (outNodes [slots]); null: revision 1.
 __global__ void ProjectRowsKernel(const RowTask* __restrict__ tasks, size_t rows, TeacherView tv, TokenBytesView tb, TrieView trie,
                                   const int32_t* __restrict__ specialMap, int32_t* __restrict__ outIds, double* __restrict__ outProbs,
-                                  int32_t* __restrict__ outCount) {
+                                  int32_t* __restrict__ outCount, PrefixGroupsView groups, bool prefix, int32_t* __restrict__ outNodes) {
   const size_t j = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
   if (j >= rows) return;
   const RowTask t = tasks[j];
-  outCount[j] = ProjectRow(t, tv, tb, trie, specialMap, outIds + t.at, outProbs + t.at);
+  outCount[j] = ProjectRow(t, tv, tb, trie, specialMap, outIds + t.at, outProbs + t.at, prefix ? &groups : nullptr,
+                           prefix ? outNodes + t.at : nullptr);
 }
 
 // Row j's slots as WriteCsr (span_projection.cc) finishes a row: entries sorted by id, their sum
@@ -127,7 +130,9 @@ std::string UploadTables(DeviceTables* d, const HostTables& h) {
       !(e = Upload(&d->tbytes, h.teacher.bytes, h.teacherBytes)).empty() ||
       !(e = Upload(&d->toffsets, h.teacher.offsets, h.teacherVocab + 1)).empty() ||
       !(e = Upload(&d->tspecial, h.teacher.special, h.teacherVocab)).empty() ||
-      !(e = Upload(&d->specialMap, h.specialMap, h.teacherVocab)).empty())
+      !(e = Upload(&d->specialMap, h.specialMap, h.teacherVocab)).empty() ||
+      !(e = Upload(&d->rangeLo, t.rangeLo.data(), t.rangeLo.size())).empty() || !(e = Upload(&d->rangeHi, t.rangeHi.data(), t.rangeHi.size())).empty() ||
+      !(e = Upload(&d->depth, t.depth.data(), t.depth.size())).empty() || !(e = Upload(&d->rankOf, h.rankOf, h.rankOf ? h.outputSize : 0)).empty())
     return e;
   return "";
 }
@@ -135,7 +140,8 @@ std::string UploadTables(DeviceTables* d, const HostTables& h) {
 void FreeTablesLocked(DeviceTables* d) {
   for (void* p : {static_cast<void*>(d->first), static_cast<void*>(d->child), static_cast<void*>(d->token), static_cast<void*>(d->root),
                   static_cast<void*>(d->specialMap), static_cast<void*>(d->label), static_cast<void*>(d->tbytes),
-                  static_cast<void*>(d->tspecial), static_cast<void*>(d->toffsets)})
+                  static_cast<void*>(d->tspecial), static_cast<void*>(d->toffsets), static_cast<void*>(d->rangeLo),
+                  static_cast<void*>(d->rangeHi), static_cast<void*>(d->depth), static_cast<void*>(d->rankOf)})
     if (p) cudaFree(p);
   d->calls.Free();
   auto& live = All().live;
@@ -167,9 +173,12 @@ std::string RunKernel(DeviceTables** tables, const HostTables& host, const RowsA
   if (!(e = buf.Reserve(CallBuffers::kTasks, a.rows * sizeof(RowTask))).empty() || !(e = buf.Reserve(CallBuffers::kTeacherIds, m * 4)).empty() ||
       !(e = buf.Reserve(CallBuffers::kLogprobs, m * 4)).empty() || !(e = buf.Reserve(CallBuffers::kTopkIds, m * K * 4)).empty() ||
       !(e = buf.Reserve(CallBuffers::kTopkLogprobs, m * K * 4)).empty() || !(e = buf.Reserve(CallBuffers::kIds, slots * 4)).empty() ||
-      !(e = buf.Reserve(CallBuffers::kProbs, slots * 8)).empty() || !(e = buf.Reserve(CallBuffers::kCount, a.rows * 4)).empty())
+      !(e = buf.Reserve(CallBuffers::kProbs, slots * 8)).empty() || !(e = buf.Reserve(CallBuffers::kCount, a.rows * 4)).empty() ||
+      (a.prefix && !(e = buf.Reserve(CallBuffers::kNodes, slots * 4)).empty()))
     return e;
   XOPD_CUDA_TRY(cudaMemcpyAsync(buf.p[CallBuffers::kTasks], a.tasks, a.rows * sizeof(RowTask), cudaMemcpyHostToDevice, stream));
+  // (every entry a row writes sets its node; -1 elsewhere, so the host never reads a stale node)
+  if (a.prefix && slots) XOPD_CUDA_TRY(cudaMemsetAsync(buf.p[CallBuffers::kNodes], 0xFF, slots * 4, stream));
   if (m) {
     XOPD_CUDA_TRY(cudaMemcpyAsync(buf.p[CallBuffers::kTeacherIds], a.teacher.ids, m * 4, cudaMemcpyHostToDevice, stream));
     XOPD_CUDA_TRY(cudaMemcpyAsync(buf.p[CallBuffers::kLogprobs], a.teacher.logprobs, m * 4, cudaMemcpyHostToDevice, stream));
@@ -182,11 +191,13 @@ std::string RunKernel(DeviceTables** tables, const HostTables& host, const RowsA
                        buf.as<const int32_t>(CallBuffers::kTopkIds), buf.as<const float>(CallBuffers::kTopkLogprobs), a.teacher.K};
   const TokenBytesView tb{d->tbytes, d->toffsets, d->tspecial};
   const TrieView trie{d->first, d->label, d->child, d->token, d->root};
+  const PrefixGroupsView groups{d->rangeLo, d->rangeHi, d->depth, d->rankOf, static_cast<int32_t>(m)};
   const unsigned threads = 128, blocks = static_cast<unsigned>((a.rows + threads - 1) / threads);
   auto kernel = ProjectRowsKernel;
   XOPD_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, stream)(buf.as<const RowTask>(CallBuffers::kTasks), a.rows, tv, tb, trie, d->specialMap,
                                                                buf.as<int32_t>(CallBuffers::kIds), buf.as<double>(CallBuffers::kProbs),
-                                                               buf.as<int32_t>(CallBuffers::kCount));
+                                                               buf.as<int32_t>(CallBuffers::kCount), groups, a.prefix,
+                                                               a.prefix ? buf.as<int32_t>(CallBuffers::kNodes) : nullptr);
   XOPD_CUDA_TRY(cudaGetLastError());
   *out = d;
   return "";
@@ -219,6 +230,8 @@ std::string ProjectRows(DeviceTables** tables, const HostTables& host, const Row
   if (a.slots) {
     XOPD_CUDA_TRY(cudaMemcpyAsync(a.outIds, buf.p[CallBuffers::kIds], static_cast<size_t>(a.slots) * 4, cudaMemcpyDeviceToHost, cs.s));
     XOPD_CUDA_TRY(cudaMemcpyAsync(a.outProbs, buf.p[CallBuffers::kProbs], static_cast<size_t>(a.slots) * 8, cudaMemcpyDeviceToHost, cs.s));
+    if (a.prefix)
+      XOPD_CUDA_TRY(cudaMemcpyAsync(a.outNodes, buf.p[CallBuffers::kNodes], static_cast<size_t>(a.slots) * 4, cudaMemcpyDeviceToHost, cs.s));
   }
   XOPD_CUDA_TRY(cudaStreamSynchronize(cs.s));
   return "";
@@ -227,6 +240,7 @@ std::string ProjectRows(DeviceTables** tables, const HostTables& host, const Row
 std::string ProjectRowsToDevice(DeviceTables** tables, const HostTables& host, const RowsArgs& a, const uint8_t* mask, DeviceCsr* out) {
   std::lock_guard<std::mutex> lock(All().mu);
   if (a.slots > 0x7FFFFFFF) return "the projection has more than 2^31 output slots: split the batch";
+  if (a.prefix) return "prefix groups (revision 2) are not handed over on the device: write the CSR on the host";
   out->hostBegin.resize(a.rows + 1);
   for (size_t j = 0; j < a.rows; ++j) out->hostBegin[j] = a.tasks[j].at;
   out->hostBegin[a.rows] = a.slots;

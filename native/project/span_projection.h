@@ -6,7 +6,6 @@
 //   PlanRows                              per chunk (PlanChunk): the mode of each student row and its
 //                                         teacher positions k..m and |u|, plus output slots
 //   RunRows                               every row's walk (span_row.h ProjectRow), CPU or CUDA
-//                                         (revision 2, prefix groups: CPU only in this build)
 //   WriteCsr                              per row: the buckets (below), tail = 1 - sum, the mask
 //
 // The targets' format (what WriteCsr writes and sparseDivergence reads; DESIGN 5 and 6):

@@ -6,7 +6,7 @@
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, runOnDevice, type Device } from '../core/native.js';
+import { addon, runOnDevice, type Device } from '../core/native.js';
 import { andMasks, checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
 import { checkTargets, hasGroups, oneHotTargets, type SparseTargets } from '../project/targets.js';
 
@@ -28,7 +28,7 @@ export interface SparseDivergenceOptions<L extends Logits = Logits> {
   mask?: Uint8Array;
   /** floor of q for reverse KL and JSD before renormalising (default 1e-8) */
   epsilon?: number;
-  /** 'auto' (default), 'cpu' or 'cuda'; targets with prefix groups run on the CPU in this build ('auto' picks it) */
+  /** 'auto' (default), 'cpu' or 'cuda' (single ids and prefix groups alike) */
   device?: Device;
   /** a buffer to write the gradient into (same type and length as logits; may be logits itself) */
   out?: GradOf<L>;
@@ -61,15 +61,9 @@ export function sparseDivergenceOn<L extends Logits>(native: SparseDivergenceNat
   const epsilon = opts.epsilon === undefined ? 1e-8 : check.num(opts.epsilon, 'epsilon', 1e-30, 0.009);
   const mask = andMasks(checkMask(opts.mask, rows), t.mask);
   const out = checkOut(opts.out, logits);
-  const grouped = hasGroups(t);
-  if (grouped && opts.device === 'cuda') {
-    resolveDevice('cuda');  // no CUDA at all: that error first
-    check.fail(ErrorCode.CUDA_UNAVAILABLE, "grouped buckets run on the CPU in this build: use device 'cpu' or 'auto' for targets with prefix groups");
-  }
-  if (grouped) resolveDevice(opts.device ?? 'auto');  // checks the name
-  const g = grouped ? t.groups : undefined;
+  const g = hasGroups(t) ? t.groups : undefined;
   // (in place: a CUDA fault may have overwritten the logits, so the CPU cannot redo the call)
-  const r = runOnDevice(grouped ? 'cpu' : opts.device ?? 'auto', (device) => callNative(() => native.sparseDivergence({
+  const r = runOnDevice(opts.device ?? 'auto', (device) => callNative(() => native.sparseDivergence({
     logits, rows, vocab, rowPtr: t.rowPtr, ids: t.ids, probs: t.probs, tail: t.tail, mask,
     groupLo: g?.lo, groupHi: g?.hi, byteOrder: g?.byteOrder,
     divergence, beta, temperature, epsilon, device, out,

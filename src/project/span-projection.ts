@@ -12,7 +12,7 @@
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, runOnDevice, type Device } from '../core/native.js';
+import { addon, runOnDevice, type Device } from '../core/native.js';
 import type { NativeTokenTable, Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkAlignment, type Alignment } from '../align/types.js';
 import { Targets, type SparseTargets } from './targets.js';
@@ -39,7 +39,7 @@ export interface SpanProjectionOptions {
   studentVocab?: Int32Array;
   /** ChunkFlags bits that do not mask a row (default 0); APPROX and TAIL rows never get targets */
   includeFlags?: number;
-  /** 'cpu' (default: the rows are small and the data is on the host), 'cuda' or 'auto' ('prefix' runs on the CPU in this build) */
+  /** 'cpu' (default: the rows are small and the data is on the host), 'cuda' or 'auto' (both projections) */
   device?: Device;
   /** 'prefix' (default): DESIGN 5 revision 2, prefix groups; 'first': revision 1, every path to first(x) */
   projection?: Projection;
@@ -132,22 +132,11 @@ export function spanProjection(bridge: TokenizerPair, alignment: Alignment, stud
   const includeFlags = opts.includeFlags === undefined ? 0 : check.int(opts.includeFlags, 'includeFlags', 0, 255);
   const projection = opts.projection === undefined ? 'prefix' : check.oneOf(opts.projection, 'projection', PROJECTIONS);
   const projector = spanProjector(pair, studentVocab);
-  const r = runOnDevice(projectionDevice(opts.device ?? 'cpu', projection), (device) => callNative(() => projector.project({
+  const r = runOnDevice(opts.device ?? 'cpu', (device) => callNative(() => projector.project({
     studentIds: sIds, teacherIds: tIds, studentStart: a.studentStart, studentEnd: a.studentEnd, teacherStart: a.teacherStart,
     teacherEnd: a.teacherEnd, flags: a.flags, logprobs: teacher.logprobs, topkIds: teacher.topkIds, topkLogprobs: teacher.topkLogprobs,
     k, includeFlags, device, projection,
   })));
   const groups = r.lo && r.hi ? { lo: r.lo, hi: r.hi, byteOrder: projector.byteOrder } : undefined;
   return new Targets({ rowPtr: r.rowPtr, ids: r.ids, probs: r.probs, tail: r.tail, mask: r.mask, groups }) as Targets & { mask: Uint8Array };
-}
-
-/** Revision 2 runs on the CPU in this build: 'auto' picks it, 'cuda' is refused. */
-function projectionDevice(device: Device, projection: Projection): Device {
-  if (projection === 'first') return device;
-  if (device === 'cuda') {
-    resolveDevice('cuda');  // no CUDA at all: that error first
-    check.fail(ErrorCode.CUDA_UNAVAILABLE, "grouped buckets run on the CPU in this build: project with device 'cpu' or 'auto', or with projection 'first'");
-  }
-  resolveDevice(device);  // checks the name
-  return 'cpu';
 }
