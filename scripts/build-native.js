@@ -61,8 +61,17 @@ const jobs = String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
 if (has('cmake') && process.env.XOPD_BUILDER !== 'gyp') {
   const cmakeJs = packageBin('cmake-js', 'cmake-js');
   if (!cmakeJs) fail("cmake-js is not installed (it is a dependency of xopd: reinstall, or run 'npm install cmake-js')");
-  const args = ['build', '--parallel', jobs, '--CDXOPD_CUDA=' + (cuda ? 'ON' : 'OFF'),
-    '--CDXOPD_SANITIZE=' + (sanitize ? 'ON' : 'OFF'), '--CDXOPD_DEV=' + (dev ? 'ON' : 'OFF')];
+  const wanted = { XOPD_CUDA: cuda, XOPD_SANITIZE: sanitize, XOPD_DEV: dev };
+  // cmake-js `build` configures only a directory never configured, so a cached choice (XOPD_CUDA=ON
+  // from an earlier install) would outlive the one asked for now: then configure from scratch.
+  const cache = path.join(process.env.XOPD_BUILD_DIR ?? path.join(root, 'build'), 'CMakeCache.txt');
+  const cached = existsSync(cache) ? readFileSync(cache, 'utf8') : '';
+  const stale = Object.entries(wanted).some(([k, on]) => {
+    const m = new RegExp(`^${k}:BOOL=(\\w+)$`, 'm').exec(cached);
+    return m !== null && (m[1] === 'ON') !== on;
+  });
+  if (stale) console.log('[xopd] the build folder was configured with other options: configuring it again');
+  const args = [stale ? 'rebuild' : 'build', '--parallel', jobs, ...Object.entries(wanted).map(([k, on]) => `--CD${k}=${on ? 'ON' : 'OFF'}`)];
   if (process.env.XOPD_BUILD_DIR) args.push('--out', process.env.XOPD_BUILD_DIR);
   if (!has('nvcc') && cuda) console.log('[xopd] nvcc not found: building the CPU addon only');
   if (dev) console.log('[xopd] a checkout: the dev addon (xopd_dev.node) is built too');
