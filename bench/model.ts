@@ -1,13 +1,14 @@
 /**
  * The embedded model's speed: training tokens/s (forward + cross-entropy + backward + AdamW) and
  * sampling tokens/s (KV cache), with the FLOP/s they achieve as a share of this CPU's peak,
- * measured in the same run by independent FMA chains on every worker (modelKernels.measurePeak).
+ * measured in the same run by independent FMA chains on every worker (the dev addon's modelDev.measurePeak).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Model } from '../src/model/model.js';
 import { packageRoot } from '../src/core/native.js';
 import { modelNative } from '../src/model/native.js';
+import { modelDev } from '../dev/model-kernels.js';
 import { info } from '../src/core/native.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { generateProblems, promptIds, responseIds, taskVocabIds } from '../src/tasks/arithmetic.js';
@@ -24,7 +25,7 @@ export const modelSuite: Suite = {
   name: 'model',
   summary: 'embedded decoder: training and sampling tokens/s, achieved FLOP/s vs this CPU\'s measured FMA peak',
   async run({ quick }) {
-    const { measurePeak, gemmKernel } = modelNative().modelKernels;
+    const { measurePeak, gemmKernel } = modelDev();
     const peak = measurePeak(quick ? 0.5 : 1.5);
     const rows: Row[] = [];
     const notes = [`threads ${info().threads}, GEMM kernel ${gemmKernel()}, peak ${(peak.flops / 1e9).toFixed(1)} GFLOP/s (${peak.kernel} FMA chains on ${peak.threads} workers, FMA = 2 FLOPs)`,
@@ -87,7 +88,7 @@ export const modelSuite: Suite = {
     {
       const M = 2048, N = 384, K = 128;
       const a = new Float32Array(M * K).fill(0.01), b = new Float32Array(K * N).fill(0.02), c = new Float32Array(M * N);
-      const { gemm } = modelNative().modelKernels;
+      const { gemm } = modelDev();
       gemm(M, N, K, a, false, b, true, c, false, false);
       const reps = quick ? 10 : 40;
       const t = performance.now();

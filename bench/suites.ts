@@ -5,5 +5,6 @@ import { tokenizerSuite } from './tokenizer.js';
 import { alignSuite } from './align.js';
 import { lossSuite } from './loss.js';
 import { modelSuite } from './model.js';
+import { serveSuite } from './serve.js';
 
-export const SUITES: Suite[] = [tokenizerSuite, alignSuite, lossSuite, modelSuite, distillSuite];
+export const SUITES: Suite[] = [tokenizerSuite, alignSuite, lossSuite, modelSuite, distillSuite, serveSuite];

@@ -1,11 +1,9 @@
-// The addon's entry point: version/threads/CUDA info, then every module's registration.
-#include <napi.h>
-
+// The addon's entry point: version/threads/CUDA info, then every module's registration. The same
+// file starts both builds: xopd.node (the stages' binding.cc files) and xopd_dev.node (those plus
+// native/dev/: references, bench kernels and test hooks; never shipped).
+#include "common/binding.h"
 #include "common/cuda_info.h"
-#include "common/errors.h"
-#include "common/registry.h"
 #include "common/threads.h"
-#include "common/typed.h"
 
 namespace {
 
@@ -19,6 +17,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   cuda.Set("compiled", Napi::Boolean::New(env, ci.compiled));
   cuda.Set("devices", Napi::Number::New(env, ci.devices));
   if (!ci.error.empty()) cuda.Set("error", Napi::String::New(env, ci.error));
+  cuda.Set("workspaceLimit", Napi::Number::New(env, static_cast<double>(xopd::CudaWorkspaceLimit())));
   out.Set("cuda", cuda);
   Napi::Array mods = Napi::Array::New(env);
   uint32_t i = 0;
@@ -36,9 +35,26 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// Frees the device and pinned memory the CUDA paths keep between calls; returns the bytes freed.
+Napi::Value ReleaseCudaMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(xopd::ReleaseCudaWorkspaces()));
+}
+
+// The cap on that memory per op, in bytes (0: XOPD_CUDA_WORKSPACE_MB or the default of 1024 MiB).
+Napi::Value SetCudaWorkspaceLimit(const Napi::CallbackInfo& info) {
+  return xopd::Guard(info, [&]() -> Napi::Value {
+    const double bytes = xopd::NumArg(info[0], "bytes");
+    XOPD_CHECK(bytes == 0 || (bytes >= (1 << 20) && bytes <= 1e15), "E_ARG_RANGE", "the CUDA workspace limit must be 0 (the default) or at least 1 MiB");
+    xopd::SetCudaWorkspaceLimit(static_cast<size_t>(bytes));
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("releaseCudaMemory", Napi::Function::New(env, ReleaseCudaMemory, "releaseCudaMemory"));
+  exports.Set("setCudaWorkspaceLimit", Napi::Function::New(env, SetCudaWorkspaceLimit, "setCudaWorkspaceLimit"));
   for (auto& r : xopd::registry()) r.second(env, exports);
   return exports;
 }

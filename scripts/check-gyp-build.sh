@@ -16,4 +16,5 @@ XOPD_ADDON="$work/build/Release/xopd.node" node -e "
   const a = require(process.env.XOPD_ADDON); const i = a.info();
   if (i.cuda.compiled) { console.error('node-gyp build unexpectedly has CUDA'); process.exit(1); }
   console.log('node-gyp addon loads:', JSON.stringify(i));"
-XOPD_ADDON="$work/build/Release/xopd.node" npx vitest run test/native.test.ts test/tokenizer-errors.test.ts
+# native-surface: the node-gyp addon exports exactly the shipped names, like the cmake one.
+XOPD_ADDON="$work/build/Release/xopd.node" npx vitest run test/native.test.ts test/native-surface.test.ts test/tokenizer-errors.test.ts

@@ -4,10 +4,14 @@
 
 // core: errors every entry point raises, the native addon
 export { XopdError, ErrorCode } from './core/errors.js';
-export { info, setThreads, version, type NativeInfo, type Device } from './core/native.js';
+export {
+  info, setThreads, version, setAutoDevice, cudaStatus, releaseCudaMemory, setCudaWorkspaceLimit,
+  type NativeInfo, type Device, type AutoDevice, type CudaStatus,
+} from './core/native.js';
 
 // tokenizer: the exact bytes of every token (DESIGN 2), chat templates
-export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions } from './tokenizer/tokenizer.js';
+export { Tokenizer, TOKENIZER_PACKAGES, type EncodeOptions, type DecodeOptions, type LoadOptions } from './tokenizer/tokenizer.js';
+export { PromptParser, type PromptParserOptions } from './tokenizer/prompt-parse.js';
 export type { ChatMessage } from './tokenizer/chat-template.js';
 export type { TokenizerKind } from './tokenizer/token-bytes.js';
 
@@ -17,8 +21,8 @@ export { ChunkFlags, type ChunkFlag, type Alignment } from './align/types.js';
 export { alignPairs, alignTables, type AlignmentDetails, type AlignOptions } from './align/aligner.js';
 
 // project: the teacher's top-k as sparse targets over student tokens (DESIGN 5)
-export { spanProjection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';
-export { oneHotTargets, concatTargets, type SparseTargets } from './project/targets.js';
+export { spanProjection, PROJECTIONS, type Projection, type SpanTeacher, type SpanProjectionOptions, type TokenizerPair } from './project/span-projection.js';
+export { oneHotTargets, concatTargets, targetRow, Targets, type SparseTargets, type BucketGroups, type TargetRow } from './project/targets.js';
 
 // loss: chunk credit and policy gradient (DESIGN 4), the fused bucketed divergence (DESIGN 6)
 export { chunkAdvantages, type ChunkAdvantageOptions, type ChunkSignal } from './loss/chunk-advantages.js';

@@ -8,7 +8,7 @@ import { chunksOf, partitionProblem } from './helpers/definition.js';
 
 const tok: Record<string, Tokenizer> = {};
 beforeAll(() => {
-  for (const n of ['qwen3', 'llama3', 'deepseek_v3', 'mistral']) tok[n] = Tokenizer.load(n);
+  for (const n of ['qwen3', 'llama3', 'deepseek_v3', 'mistral', 'gemma3']) tok[n] = Tokenizer.load(n);
 });
 
 const utf8 = new TextDecoder();
@@ -139,6 +139,61 @@ describe('retokenize', () => {
     const bos = tok.deepseek_v3!.encode('Hi <｜begin▁of▁sentence｜> there', { addSpecialTokens: false });
     expect(Array.from(bos).some((id) => tok.deepseek_v3!.isSpecial(id))).toBe(true);
     expect(Array.from(ds.retokenize(bos)).some((id) => tok.llama3!.isSpecial(id))).toBe(false);
+  });
+
+  it('text spelling <s>, </s>, <unk> reaches a SentencePiece teacher as the same bytes (issue 16)', () => {
+    // Mistral's encoder splits such a spelling out and starts each piece after it with a space:
+    // before, "Use <s>old</s> new price" reached it as " Use <s> old</s>  new price".
+    for (const [sName, response] of [['qwen3', 'Use <s>old</s> new price'], ['llama3', 'HTML: <s>strike</s>, <unk>x</s>\n<s>  two  spaces'],
+      ['deepseek_v3', '<s>starts with a spelling'], ['gemma3', 'a</s>b c <s>d</s>']] as const) {
+      const bridge = new TokenizerBridge(tok[sName]!, tok.mistral!);
+      const s = tok[sName]!.encode(response, { addSpecialTokens: false });
+      const t = bridge.retokenize(s);
+      expect(Array.from(t).some((id) => tok.mistral!.isSpecial(id))).toBe(false);
+      // Only the space Mistral puts before a response, where the response starts with text.
+      expect(text(tok.mistral!, t)).toBe(response.startsWith('<s>') ? response : ' ' + response);
+      const a = bridge.align(s, t);
+      expect(approxChunks(a)).toEqual(response.startsWith('<s>') ? [] : [0]);
+      expect(masked(a)).toBeLessThanOrEqual(1);
+    }
+    expect(text(tok.mistral!, new TokenizerBridge(tok.qwen3!, tok.mistral!).retokenize(tok.qwen3!.encode('Use <s>old</s> new price', { addSpecialTokens: false }))))
+      .toBe(' Use <s>old</s> new price');
+  });
+
+  it('a control token both sides have (Gemma 3 and Mistral <unk>) is followed by the student\'s bytes, no added space', () => {
+    const g = tok.gemma3!, m = tok.mistral!;
+    const unkG = g.id('<unk>')!, unkM = m.id('<unk>')!;
+    expect(g.isSpecial(unkG) && m.isSpecial(unkM)).toBe(true);
+    const s = Int32Array.from([...g.encode('Hello', { addSpecialTokens: false }), unkG, ...g.encode('world again', { addSpecialTokens: false }), unkG]);
+    const toMistral = new TokenizerBridge(g, m);
+    const t = toMistral.retokenize(s);
+    expect(Array.from(t).filter((id) => id === unkM).length).toBe(2);
+    // Before: " Hello<unk> world again<unk>".
+    expect(text(m, t)).toBe(' Hello<unk>world again<unk>');
+    const a = toMistral.align(s, t);
+    expect(approxChunks(a)).toEqual([0]);
+    // And the other way: Gemma 3 puts no space before a text, so the bytes are the student's exactly.
+    const ms = Int32Array.from([...m.encode('Hello', { addSpecialTokens: false }), unkM, ...m.encode('world', { addSpecialTokens: false })]);
+    const toGemma = new TokenizerBridge(m, g);
+    const gt = toGemma.retokenize(ms);
+    expect(Array.from(gt)).toContain(unkG);
+    expect(text(g, gt)).toBe(text(m, ms));
+    expect(toGemma.align(ms, gt).flags.every((f) => (f & (ChunkFlags.APPROX | ChunkFlags.TAIL)) === 0)).toBe(true);
+  });
+
+  it('text spelling Gemma 3 control tokens reaches Gemma 3 as the same bytes, as ordinary tokens', () => {
+    // Not ending in </s>: for a Mistral student that is its end of turn, which becomes Gemma 3's.
+    const spelled = 'Use <bos>x<eos> <start_of_turn>model\n<unk> <end_of_turn>\n\n<pad><mask> <s>old</s> done';
+    for (const sName of ['qwen3', 'llama3', 'deepseek_v3', 'mistral']) {
+      const bridge = new TokenizerBridge(tok[sName]!, tok.gemma3!);
+      const s = tok[sName]!.encode(spelled, { addSpecialTokens: false });
+      const shared = new Set(['<unk>', '<s>', '</s>'].filter((c) => tok.gemma3!.id(c) !== undefined && tok.gemma3!.isSpecial(tok.gemma3!.id(c)!)));
+      const t = bridge.retokenize(s);
+      // Only a control token the student emitted and Gemma 3 has too (Mistral's <unk>) stays one.
+      for (const id of t) if (tok.gemma3!.isSpecial(id)) expect(shared.has(tok.gemma3!.token(id))).toBe(true);
+      expect(text(tok.gemma3!, t)).toBe(text(tok[sName]!, s));
+      expect(bridge.align(s, t).flags.every((f) => (f & (ChunkFlags.APPROX | ChunkFlags.TAIL)) === 0)).toBe(true);
+    }
   });
 
   it('invalid UTF-8 from the student becomes U+FFFD for the teacher, and one APPROX chunk', () => {

@@ -24,6 +24,7 @@ describe('xopd align', () => {
     expect(r.out).toMatch(/chunks: \d+; 1:1 chunks: \d+ \(\d+\.\d%\)/);
     expect(r.out).toContain('student tokens masked: 1 (');
     expect(r.out).toContain('byte streams: differ (1 byte edits');
+    expect(r.out).toContain('␣ is a space, · separates the tokens of a chunk'); // the marks are explained
     // --color forces colour (the small Mistral tokenizer on both sides: the same vocabulary, all 1:1).
     const colored = await run(['align', '--student', 'mistral', '--teacher', folder, '--color', 'Sure, 12345 apples.']);
     expect(colored.out).toMatch(ANSI);

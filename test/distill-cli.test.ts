@@ -55,6 +55,7 @@ describe('wrong options and values are refused (exit 2, a message, no work done)
     [['--steps', '-1'], /--steps must be at least 0/],
     [['--batch-size', '0'], /--batch-size must be at least 1/],
     [['--divergence', 'kl'], /--divergence must be one of forward-kl, reverse-kl, jsd, got 'kl'/],
+    [['--projection', 'longest'], /--projection must be one of first, prefix, got 'longest'/],
     [['--beta', '1.5'], /--beta must be at most 1/],
     [['--credit', 'equal'], /--credit must be one of proportional, uniform/],
     [['--loss', 'ppo'], /loss must be 'chunk-pg', 'span-kl' or weights/],
@@ -121,6 +122,8 @@ describe('options in the API', () => {
   it('resolveDistillOptions names the option at fault', () => {
     expect(() => resolveDistillOptions({ batchSize: 0 })).toThrow(/batchSize must be in \[1, 65536\], got 0/);
     expect(() => resolveDistillOptions({ divergence: 'kl' as never })).toThrow(/divergence must be one of/);
+    expect(() => resolveDistillOptions({ projection: 'longest' as never })).toThrow(/projection must be one of 'first', 'prefix'/);
+    expect(resolveDistillOptions({}).projection).toBe('prefix');
     expect(() => resolveDistillOptions({ stepz: 1 } as never)).toThrow(/unknown distill option 'stepz'/);
     expect(resolveDistillOptions({ loss: { chunkPg: 1, spanKl: 2 } }).loss).toEqual({ chunkPg: 1, spanKl: 2 });
     expect(parseLoss('span-kl=1')).toEqual({ chunkPg: 0, spanKl: 1 });

@@ -39,7 +39,8 @@ function stepsIn(metricsFile: string): number[] {
   return MetricsLog.read(metricsFile).filter((r) => r.kind === 'step').map((r) => r.step);
 }
 
-describe('xopd distill under kill and interrupt', () => {
+// Each test runs xopd distill as processes, several in a row: minutes on a loaded 2-core machine.
+describe('xopd distill under kill and interrupt', { timeout: 240_000 }, () => {
   it('SIGKILL while a checkpoint is being written: --resume continues from the last complete one', async () => {
     // Kill the moment a checkpoint's temp folder appears (the write has begun, the rename has not
     // happened). A kill that lands after the rename is retried with a fresh run.

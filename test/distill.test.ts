@@ -97,6 +97,22 @@ describe('served teacher', () => {
   });
 });
 
+describe('span projection revisions', () => {
+  it("the Distiller projects with its projection option: same rollouts, other targets under 'first' and 'prefix'", async () => {
+    const run = async (projection: 'first' | 'prefix') => {
+      const d = new Distiller({ student: Model.load(LLAMA3_STUDENT), teacher, task },
+        { loss: 'span-kl', divergence: 'forward-kl', projection, batchSize: 4, evalSize: 0, seed: 3, maxTokens: 60 });
+      expect(d.options.projection).toBe(projection);
+      return d.step(1);
+    };
+    const [first, prefix] = [await run('first'), await run('prefix')];
+    expect(prefix.studentTokens).toBe(first.studentTokens);  // the same samples and chunks
+    expect(prefix.chunks).toBe(first.chunks);
+    expect(prefix.lossSpanKl).not.toBe(first.lossSpanKl);  // groups where the teacher leaves a number inside a student token
+    expect(new Distiller({ student: Model.load(LLAMA3_STUDENT), teacher, task }).options.projection).toBe('prefix');
+  });
+});
+
 describe('context limits', () => {
   it("a teacher response longer than the teacher's context is cut; the student tokens past the cut are masked", async () => {
     const student = Model.load(DEFAULT_STUDENT);

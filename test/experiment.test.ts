@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STUDENT, DEFAULT_TEACHER } from '../src/run/job.js';
-import { ARMS, OPD_ARMS, makeArm } from '../src/experiment/arms.js';
+import { ARMS, DEFAULT_PROJECTION, OPD_ARMS, makeArm } from '../src/experiment/arms.js';
 import { MeteredModel } from '../src/experiment/metered.js';
 import { Model } from '../src/model/model.js';
 import { arithmeticDistillTask } from '../src/tasks/distill-task.js';
@@ -46,7 +46,7 @@ describe('arms', () => {
     expect(teacher.maxSequenceLength).toBe(72);
     for (const arm of ARMS) {
       const before = student.flops + teacher.flops;
-      const stepper = makeArm(arm, student, teacher, arithmeticDistillTask(), { batchSize: 3, maxTokens: 140, topK: 4, seed: 5, projection: 'first' });
+      const stepper = makeArm(arm, student, teacher, arithmeticDistillTask(), { batchSize: 3, maxTokens: 140, topK: 4, seed: 5, projection: DEFAULT_PROJECTION });
       const r = await stepper.step(1);
       expect(r.studentTokens).toBeGreaterThan(0);
       expect(student.flops + teacher.flops).toBeGreaterThan(before); // every arm is charged
@@ -57,10 +57,10 @@ describe('arms', () => {
     }
   }, 120_000);
 
-  it('a projection this build lacks is refused with the revision it would need', () => {
+  it('an unknown projection is refused, naming the revisions there are', () => {
     const m = new MeteredModel(Model.load(DEFAULT_STUDENT));
     const settings = { batchSize: 1, maxTokens: 8, topK: 1, seed: 1, projection: 'nonsense' as 'first' };
-    expect(() => makeArm('span-rkl', m, m, arithmeticDistillTask(), settings)).toThrow(/projection 'nonsense' is not in this build/);
+    expect(() => makeArm('span-rkl', m, m, arithmeticDistillTask(), settings)).toThrow(/projection 'nonsense' is not one of first, prefix/);
   });
 });
 
@@ -85,6 +85,9 @@ describe('xopd experiment --quick (the CI smoke)', () => {
 
   it('runs both regimes through both stages for the student and the control', () => {
     expect(first.code, first.err).toBe(0);
+    // stage 0: the styles regime's teacher and student are not shipped, so the run builds them
+    expect(first.err).toMatch(/stage 0 \(models the regimes build\): 2 runs, 0 cached, 2 to run/);
+    expect(report.notes.filter((n) => n.startsWith('Stage 0: the styles regime')).length).toBe(2);
     expect(report.regimes.map((r) => r.name)).toEqual(Object.keys(REGIMES));
     for (const r of report.regimes) {
       const q = quickRegime(REGIMES[r.name]!);
@@ -114,7 +117,9 @@ describe('xopd experiment --quick (the CI smoke)', () => {
       expect(r.tax.map((t) => t.arm)).toEqual(q.stage2.controlArms.filter((a) => OPD_ARMS.includes(a)));
       // OPD arms align (cross-tokenizer: not all chunks 1:1); SFT and ULD do not
       expect(r.cross.alignment.map((a) => a.arm)).toEqual(OPD_ARMS);
-      for (const a of r.cross.alignment) expect(a.oneToOneShare > 0.3 && a.oneToOneShare < 1).toBe(true);
+      // a trained student's rollouts have multi-digit Llama 3 tokens; the styles student, built by 2
+      // pre-training steps in the smoke, writes noise that may align 1:1 throughout
+      for (const a of r.cross.alignment) expect(r.name === 'shipped' ? a.oneToOneShare > 0.3 && a.oneToOneShare < 1 : a.oneToOneShare > 0 && a.oneToOneShare <= 1).toBe(true);
     }
     const summary = JSON.parse(first.out);
     expect(summary.summary.map((s: { regime: string }) => s.regime)).toEqual(Object.keys(REGIMES));
@@ -133,7 +138,7 @@ describe('xopd experiment --quick (the CI smoke)', () => {
     const again = await xopd(['experiment', '--quick', '--jobs', '2', '--cache', cache, '--out', out, '--json']);
     expect(again.code, again.err).toBe(0);
     const runs = [...again.err.matchAll(/(\d+) runs, (\d+) cached, (\d+) to run/g)];
-    expect(runs.length).toBe(3);
+    expect(runs.length).toBe(4); // stage 0, stage 1, the grid, the seeds
     for (const m of runs) expect([m[1], m[3]]).toEqual([m[2], '0']);
     const second: ExperimentReport = JSON.parse(readFileSync(path.join(out, 'data.json'), 'utf8'));
     expect(second.regimes).toEqual(report.regimes);

@@ -1,15 +1,15 @@
 // The fused policy-gradient loss (DESIGN 4) against the float64 reference, finite differences and
 // the PPO clipping rules, with and without clipping.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { addon } from '../src/core/native.js';
 import { policyGradientLoss } from '../src/loss/policy-gradient.js';
+import { CPU_PATHS, lossOnPath } from '../dev/loss-kernels.js';
 import { policyGradientLossReference } from '../dev/loss-reference.js';
 import { fromBf16, toBf16 } from '../src/loss/logits.js';
 import { rng } from '../dev/corpus.js';
-import { addon } from '../src/core/native.js';
-import { errCode, finiteDiff, randomLogits, softmax, worstError } from './helpers/loss.js';
+import { errCode, finiteDiff, randomLogits, softmax } from './helpers/loss.js';
+import { TOL, expectAllClose, expectClose } from './helpers/tolerances.js';
 
-const simd = (name?: string) => addon<{ lossSimd(n?: string): string }>().lossSimd(name);
-afterAll(() => { simd('auto'); });
 
 function batch(rows: number, vocab: number, seed: number) {
   const r = rng(seed);
@@ -26,18 +26,18 @@ function batch(rows: number, vocab: number, seed: number) {
 }
 
 describe('policyGradientLoss matches the float64 reference', () => {
-  for (const simdPath of ['avx2', 'scalar']) {
+  for (const path of CPU_PATHS) {
     for (const vocab of [29, 4099]) {
-      it(`${simdPath}, vocab ${vocab}, with and without clipping`, () => {
-        simd(simdPath);
+      it(`${path} CPU path, vocab ${vocab}, with and without clipping`, () => {
+        const { policyGradientLoss } = lossOnPath(path);
         const rows = 23;
         const b = batch(rows, vocab, vocab);
         for (const clipped of [false, true]) {
           const opts = clipped ? { oldLogprobs: b.oldLogprobs, clip: { low: 0.2, high: 0.28, dual: 3 } } : {};
           const got = policyGradientLoss(b.logits, { rows, vocab }, b.actions, b.advantages, b.mask, { ...opts, device: 'cpu' });
           const ref = policyGradientLossReference(b.logits, { rows, vocab }, b.actions, b.advantages, b.mask, opts);
-          expect(Math.abs(got.loss - ref.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(ref.loss)));
-          expect(worstError(got.grad, ref.grad, 2e-5, 2e-6)).toBeLessThanOrEqual(1);
+          expectClose(got.loss, ref.loss, TOL.policyGradientLoss, 'loss');
+          expectAllClose(got.grad, ref.grad, TOL.lossGrad, 'grad');
           expect(got.stats.clippedFraction).toBe(ref.clippedFraction);
           expect(got.stats.rows).toBe(rows - 4);
           if (clipped) expect(got.stats.clippedFraction).toBeGreaterThan(0.1);
@@ -53,8 +53,8 @@ describe('policyGradientLoss matches the float64 reference', () => {
     const got = policyGradientLoss(l16, { rows, vocab }, b.actions, b.advantages, b.mask, { device: 'cpu' });
     expect(got.grad).toBeInstanceOf(Uint16Array);
     const ref = policyGradientLossReference(fromBf16(l16), { rows, vocab }, b.actions, b.advantages, b.mask);
-    expect(Math.abs(got.loss - ref.loss)).toBeLessThan(1e-5);
-    expect(worstError(fromBf16(got.grad), ref.grad, 2 ** -8, 1e-6)).toBeLessThanOrEqual(1);
+    expectClose(got.loss, ref.loss, TOL.bf16Loss, 'loss');
+    expectAllClose(fromBf16(got.grad), ref.grad, TOL.bf16Grad, 'bf16 grad');
   });
 });
 
@@ -68,13 +68,12 @@ describe('policy-gradient gradients against finite differences', () => {
       const f = (x: Float64Array) => policyGradientLossReference(x, { rows, vocab }, b.actions, b.advantages, b.mask, opts).loss;
       const x = Float64Array.from(b.logits);
       const ref = policyGradientLossReference(x, { rows, vocab }, b.actions, b.advantages, b.mask, opts);
-      const fd = finiteDiff(f, x, coords, 1e-6);
-      // (clipping boundaries are kinks; none lies within 1e-6 of these ratios)
-      coords.forEach((c, k) => expect(Math.abs(ref.grad[c]! - fd[k]!)).toBeLessThan(1e-8));
+      const fd = finiteDiff(f, x, coords, TOL.float64VsFd.h);
+      expectAllClose(coords.map((c) => ref.grad[c]!), fd, TOL.float64VsFd, 'reference vs finite differences');
       const got = policyGradientLoss(b.logits, { rows, vocab }, b.actions, b.advantages, b.mask, { ...opts, device: 'cpu' });
       const ffd = finiteDiff((y) => policyGradientLoss(Float32Array.from(y), { rows, vocab }, b.actions, b.advantages, b.mask, { ...opts, device: 'cpu' }).loss,
-        x, coords, 1e-2);
-      coords.forEach((c, k) => expect(Math.abs(got.grad[c]! - ffd[k]!)).toBeLessThan(2e-4));
+        x, coords, TOL.float32KernelVsFd.h);
+      expectAllClose(coords.map((c) => got.grad[c]!), ffd, TOL.float32KernelVsFd, 'fused kernel vs finite differences');
       // masked rows: zero gradient
       for (let v = 0; v < vocab; v++) expect(got.grad[3 * vocab + v]).toBe(0);
     });
@@ -90,16 +89,16 @@ describe('PPO clipping rules (one row, vocab 4)', () => {
 
   it('inside the range the gradient is ratio * A * dlogpi; loss -ratio * A', () => {
     const r = run(1.5, 1.1);
-    expect(r.loss).toBeCloseTo(-1.1 * 1.5, 5);
+    expectClose(r.loss, -1.1 * 1.5, TOL.ppoRatio, 'loss');
     expect(r.stats.clippedFraction).toBe(0);
     const p = softmax(z);
-    expect(r.grad[0]).toBeCloseTo(-1.1 * 1.5 * (1 - p[0]!), 5);
+    expectClose(r.grad[0]!, -1.1 * 1.5 * (1 - p[0]!), TOL.ppoRatio, 'grad of the action');
   });
   it('A > 0 above 1 + high, and A < 0 below 1 - low: clipped, no gradient', () => {
     for (const [A, ratio, bound] of [[2, 1.5, 1.28], [-2, 0.5, 0.8]] as const) {
       const r = run(A, ratio);
       expect(r.stats.clippedFraction).toBe(1);
-      expect(r.loss).toBeCloseTo(-bound * A, 5);
+      expectClose(r.loss, -bound * A, TOL.ppoRatio, 'clipped loss');
       expect(Array.from(r.grad)).toEqual([0, 0, 0, 0]);
     }
   });
@@ -107,17 +106,17 @@ describe('PPO clipping rules (one row, vocab 4)', () => {
     for (const [A, ratio] of [[2, 0.5], [-2, 1.6]] as const) {
       const r = run(A, ratio);
       expect(r.stats.clippedFraction).toBe(0);
-      expect(r.loss).toBeCloseTo(-ratio * A, 5);
+      expectClose(r.loss, -ratio * A, TOL.ppoRatio, 'unclipped loss');
       expect(Math.abs(r.grad[0]!)).toBeGreaterThan(0.1);
     }
   });
   it('dual clip: A < 0 and ratio above c bounds the loss at -c * A, no gradient', () => {
     const r = run(-1, 20);
     expect(r.stats.clippedFraction).toBe(1);
-    expect(r.loss).toBeCloseTo(10, 4);
+    expectClose(r.loss, 10, TOL.ppoRatio, 'dual-clipped loss');
     expect(Array.from(r.grad)).toEqual([0, 0, 0, 0]);
     const off = run(-1, 20, { low: 0.2, high: 0.28, dual: 0 });
-    expect(off.loss).toBeCloseTo(20, 3);
+    expectClose(off.loss, 20, TOL.ppoRatio, 'loss without the dual clip');
     expect(off.stats.clippedFraction).toBe(0);
   });
 });
@@ -134,7 +133,7 @@ describe('policy gradient: masks and bad input', () => {
     const r = policyGradientLoss(poisoned, { rows, vocab }, badActions, b.advantages, mask, { device: 'cpu' });
     let want = 0;
     for (const j of [0, 2, 3]) want -= b.advantages[j]! * Math.log(softmax(b.logits.subarray(j * vocab, (j + 1) * vocab))[b.actions[j]!]!) / 3;
-    expect(r.loss).toBeCloseTo(want, 5);
+    expectClose(r.loss, want, TOL.policyGradientLoss, 'mean over kept rows');
     expect(r.stats.rows).toBe(3);
     const none = policyGradientLoss(b.logits, { rows, vocab }, b.actions, b.advantages, new Uint8Array(rows), { device: 'cpu' });
     expect(none.loss).toBe(0);

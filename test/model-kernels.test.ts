@@ -1,8 +1,11 @@
 // The model's kernels against plain references: packed GEMM (every transpose/accumulate mode and
-// ragged shape), cross-entropy, and logprob/top-k rows.
+// ragged shape; the kernel and its reference through the dev addon), cross-entropy, and
+// logprob/top-k rows (the shipped modelKernels). Tolerances: test/helpers/tolerances.ts.
 import { describe, expect, it } from 'vitest';
 import { rng } from '../dev/corpus.js';
+import { modelDev } from '../dev/model-kernels.js';
 import { modelNative } from '../src/model/native.js';
+import { TOL, expectAllClose, expectClose } from './helpers/tolerances.js';
 
 const K = () => modelNative().modelKernels;
 
@@ -21,27 +24,25 @@ describe('packed GEMM', () => {
           for (const acc of [false, true]) {
             const a = randn(M * Kd, seed++), b = randn(Kd * N, seed++), c0 = randn(M * N, seed++);
             const got = c0.slice(), want = c0.slice();
-            K().gemm(M, N, Kd, a, aT, b, bT, got, acc, false);
-            K().gemm(M, N, Kd, a, aT, b, bT, want, acc, true);
-            let worst = 0;
-            for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-            // float32 accumulation of Kd products of magnitude <= 1
-            expect(worst, `M${M} N${N} K${Kd} aT${aT} bT${bT} acc${acc}`).toBeLessThanOrEqual(2e-6 * Kd + 1e-6);
+            modelDev().gemm(M, N, Kd, a, aT, b, bT, got, acc, false);
+            modelDev().gemm(M, N, Kd, a, aT, b, bT, want, acc, true);
+            const tol = { ...TOL.gemmPerK, abs: TOL.gemmPerK.abs * Kd + 1e-6 };
+            expectAllClose(got, want, tol, `M${M} N${N} K${Kd} aT${aT} bT${bT} acc${acc}`);
           }
   });
   it('computes a row alone exactly as inside a batch (the KV-cache guarantee)', () => {
     const M = 29, N = 70, Kd = 45;
     const a = randn(M * Kd, 7), b = randn(Kd * N, 8);
     const all = new Float32Array(M * N);
-    K().gemm(M, N, Kd, a, false, b, true, all, false, false);
+    modelDev().gemm(M, N, Kd, a, false, b, true, all, false, false);
     for (const m of [0, 5, 6, 28]) {
       const one = new Float32Array(N);
-      K().gemm(1, N, Kd, a.subarray(m * Kd, (m + 1) * Kd), false, b, true, one, false, false);
+      modelDev().gemm(1, N, Kd, a.subarray(m * Kd, (m + 1) * Kd), false, b, true, one, false, false);
       expect(Array.from(one)).toEqual(Array.from(all.subarray(m * N, (m + 1) * N)));
     }
   });
   it('rejects bad shapes with an error code', () => {
-    expect(() => K().gemm(2, 2, 2, new Float32Array(3), false, new Float32Array(4), false, new Float32Array(4), false, false))
+    expect(() => modelDev().gemm(2, 2, 2, new Float32Array(3), false, new Float32Array(4), false, new Float32Array(4), false, false))
       .toThrow(expect.objectContaining({ code: 'E_ARG_SHAPE' }));
   });
 });
@@ -67,11 +68,11 @@ describe('softmax rows', () => {
       const ls = logSoftmax(z.subarray(r * V, (r + 1) * V));
       for (let v = 0; v < V; v++) {
         const g = t[r]! < 0 ? 0 : (Math.exp(ls[v]!) - (v === t[r] ? 1 : 0)) / count;
-        expect(grad[r * V + v]!).toBeCloseTo(g, 6);
+        expectClose(grad[r * V + v]!, g, TOL.crossEntropy, `grad ${r}, ${v}`);
       }
       if (t[r]! >= 0) want -= ls[t[r]!]!;
     }
-    expect(loss).toBeCloseTo(want / count, 6);
+    expectClose(loss, want / count, TOL.crossEntropy, 'loss');
   });
   it('logprobsTopK gives realised logprobs (floor for -1) and the k best, ties to the lower index', () => {
     const V = 20, R = 3;
@@ -80,14 +81,14 @@ describe('softmax rows', () => {
     const t = Int32Array.from([2, -1, 19]);
     const r = K().logprobsTopK(z, t, V, 4, -30);
     const ls0 = logSoftmax(z.subarray(0, V));
-    expect(r.logprobs[0]!).toBeCloseTo(ls0[2]!, 5);
+    expectClose(r.logprobs[0]!, ls0[2]!, TOL.logprob, 'realised logprob');
     expect(r.logprobs[1]).toBe(-30);
     expect(Array.from(r.topIdx.subarray(0, 2))).toEqual([5, 6]);
     for (let row = 0; row < R; row++) {
       const ls = logSoftmax(z.subarray(row * V, (row + 1) * V));
       const order = ls.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 4);
       expect(Array.from(r.topIdx.subarray(row * 4, row * 4 + 4))).toEqual(order.map((o) => o[1]));
-      order.forEach((o, j) => expect(r.topLogprobs[row * 4 + j]!).toBeCloseTo(o[0], 5));
+      order.forEach((o, j) => expectClose(r.topLogprobs[row * 4 + j]!, o[0], TOL.logprob, `top ${j} of row ${row}`));
     }
   });
 });

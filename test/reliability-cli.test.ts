@@ -43,7 +43,9 @@ const CASES: Array<[string, string[], number, RegExp | null]> = [
   ['align: a file of invalid UTF-8', ['align', '--file', invalidUtf8, '--json'], 0, null],
   ['info: a stray positional', ['info', 'extra'], 2, /E_CLI_USAGE/],
   ['start: a stray option', ['start', '--fast'], 2, /E_CLI_USAGE/],
+  ['start: a --student folder that does not exist', ['start', '--student', path.join(dir, 'no-student'), '--out', path.join(dir, 'start-run'), '--no-progress'], 1, /E_MODEL_NOT_FOUND.*no-student/],
   ['experiment: an unknown arm', ['experiment', '--arms', 'x'], 2, /E_CLI_USAGE/],
+  ['distill: a --config file that does not exist', ['distill', '--config', path.join(dir, 'none.json')], 2, /^xopd distill: error E_CLI_USAGE: --config .*none\.json/],
   ['bench: an unknown option', ['bench', '--fastest'], 2, /E_CLI_USAGE/],
   ['serve-teacher: a model folder that does not exist', ['serve-teacher', '--model', path.join(dir, 'no-model'), '--port', '0'], 1, /E_MODEL_NOT_FOUND/],
   ['eval: a model folder without config.json', ['eval', '--model', emptyDir], 1, /E_MODEL_NOT_FOUND.*config\.json/],
@@ -61,6 +63,8 @@ describe('CLI: bad command lines and files', () => {
     if (code === 0) expect(r.err).toBe('');
     // Every failure is an XopdError line (or the usage text), never a raw stack trace.
     expect(r.err).not.toMatch(/^\s+at /m);
+    // ... and names the command once.
+    if (argv[0]) expect(r.err.split(`xopd ${argv[0]}:`).length - 1).toBeLessThanOrEqual(1);
     tried++;
   });
 

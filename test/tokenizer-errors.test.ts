@@ -39,6 +39,15 @@ describe('Tokenizer bad input', () => {
     expect(() => Tokenizer.fromPackage('@lenml/tokenizer-does-not-exist')).toThrow(code('E_TOKENIZER_NOT_FOUND'));
     expect(() => Tokenizer.load('../../nowhere')).toThrow(code('E_TOKENIZER_NOT_FOUND'));
   });
+  it('a mistyped short name lists the short names instead of suggesting a package of that name', () => {
+    for (const spec of ['qwen', 'llama-3', 'Qwen3']) {
+      let message = '';
+      try { Tokenizer.load(spec); } catch (e) { message = (e as Error).message; expect((e as { code?: string }).code).toBe('E_TOKENIZER_NOT_FOUND'); }
+      expect(message).toContain(`unknown tokenizer "${spec}"`);
+      for (const short of ['qwen3', 'llama3', 'gemma3', 'deepseek_v3', 'mistral']) expect(message).toContain(short);
+      expect(message).not.toContain('npm install');
+    }
+  });
   it('fromDir on a copied folder works and names it', () => {
     const d = path.join(tmp, 'copy');
     mkdirSync(d);

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveTeacher, type TeacherServer } from '../src/serve/teacher-server.js';
-import { TeacherServerError, VllmTeacher, apiRoot } from '../src/serve/vllm-teacher.js';
+import { TeacherServerError, VllmTeacher, apiRoot, failureSummary } from '../src/serve/vllm-teacher.js';
 import type { ScoreRequest } from '../src/model/roles.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { XopdError } from '../src/core/errors.js';
@@ -162,13 +162,26 @@ describe('VllmTeacher faults', () => {
     const f = await listen(() => {});
     const url = f.url;
     await f.close(); // nothing listens on this port now
-    const client = new VllmTeacher({ baseUrls: url, tokenizer: qwen, model: 'm', retries: 1, backoffMs: 5 });
+    const client = new VllmTeacher({ baseUrls: url, tokenizer: qwen, model: 'm', retries: 3, backoffMs: 5 });
     const err = (await client.score([requests[0]!], { topK: 1 }).catch((e: unknown) => e)) as TeacherServerError;
     await client.close();
     expect(err.code).toBe('E_TEACHER_UNREACHABLE');
-    expect(err.attempts).toBe(2);
-    expect(err.message).toContain(`teacher server ${url}/v1 failed (unreachable) after 2 attempts`);
-    expect(err.message).toContain('ECONNREFUSED');
+    expect(err.attempts).toBe(4);
+    expect(err.message).toContain(`teacher server ${url}/v1 failed (unreachable) after 4 attempts`);
+    // Summarised once: the server and the refused connection appear once, not once per attempt.
+    expect(err.message.split('server down or unreachable').length - 1).toBe(1);
+    expect(err.message.split(url).length - 1).toBe(1);
+  });
+
+  it('a failure summary names each server once and counts the earlier errors that differ', () => {
+    const msg = failureSummary([
+      { server: 'http://a:1/v1', message: 'connect ECONNREFUSED' },
+      { server: 'http://b:1/v1', message: 'timed out after 5 ms' },
+      { server: 'http://a:1/v1', message: 'connect ECONNREFUSED' },
+      { server: 'http://b:1/v1', message: 'timed out after 5 ms' },
+    ], 'timeout', 'POST /completions');
+    expect(msg).toBe('teacher servers http://a:1/v1, http://b:1/v1 failed (timeout) after 4 attempts of POST /completions; ' +
+      'last error (http://b:1/v1): timed out after 5 ms; earlier: http://a:1/v1: connect ECONNREFUSED (2 times)');
   });
 
   it('recovers when a later attempt succeeds, and fails over from a dead server to a live one', async () => {

@@ -1,26 +1,33 @@
 // One student/teacher pair: byte streams, runs (equal: one run; else ByteDiff), synchronized cuts,
 // then chunks and flags (DESIGN 3.1-3.4):
 //   - consecutive cuts make a chunk; it is exact when both cuts lie in the same run, else APPROX;
-//   - a teacher that ends first (truncated): the chunk reaching past its last byte, and every student
-//     token after it (one chunk each, no teacher tokens), are TAIL;
+//   - a truncated teacher: the chunk reaching past its last byte, and every student token after it
+//     (one chunk each, no teacher tokens), are TAIL. The caller says whether it cut the teacher
+//     (TeacherIds): cut short, the diff is a prefix alignment and the rest of the student is the
+//     tail; whole, there is no tail. Not said, it is read from the bytes: the teacher's bytes end
+//     first, in a final run of equal bytes that holds its whole last token and at least anchorBytes
+//     bytes or all its bytes (a prefix of the student's text, after any earlier differences). A
+//     teacher cut from the retokenized student response looks so unless the cut falls less than
+//     anchorBytes after a differing region (the rest is then APPROX: masked all the same, or, when
+//     the teacher's last bytes recur close after, matched there). Any other end, a difference in the
+//     last bytes included, is one APPROX chunk holding both sides' differing tokens (DESIGN 3.2, 3.3);
 //   - OVERSIZE when either side has more than maxChunkTokens tokens;
 //   - when the student ends with an end-of-turn id and so does the teacher, those two form a final
 //     1:1 chunk and the rest is aligned without them.
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
 
 #include "align/align.h"
 #include "common/errors.h"
+#include "common/threads.h"
 
 namespace xopd {
 namespace align {
 namespace {
-
-inline bool CharStart(const uint8_t* bytes, int32_t size, int32_t at) {
-  return at >= size || (bytes[at] & 0xC0) != 0x80;
-}
 
 inline bool Contains(const int32_t* sorted, int32_t count, int32_t id) {
   return count > 0 && std::binary_search(sorted, sorted + count, id);
@@ -50,11 +57,22 @@ void Stream(const TokenTable& table, const int32_t* ids, int32_t n, std::vector<
   }
 }
 
-// Chunks of the body (ids [0, n) x [0, m)) from its cuts, runs and how the diff ended.
+}  // namespace
+
 void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, const DiffResult* diff,
-                 std::vector<Cut>& cuts, PairResult& out) {
+                 TeacherIds teacher, int32_t anchorBytes, std::vector<Cut>& cuts, PairResult& out) {
   const int32_t n = p.n, m = p.m, N = p.offS[n], M = p.offT[m];
-  const bool tail = !equal && diff->end == DiffEnd::kTeacherEnded;
+  bool tail = !equal && diff->end == DiffEnd::kTeacherEnded && teacher != TeacherIds::kComplete;
+  if (tail && teacher == TeacherIds::kInfer && M > 0) {
+    // The diff ended on a matched teacher byte. A teacher cut short ends in re-synchronized text:
+    // the final run holds its whole last token (the last one with bytes) and either anchorBytes
+    // bytes (what re-anchors the diff after a difference) or all the teacher's bytes. A match found
+    // by the stream-end search inside a difference region (a lone combining mark matched to an
+    // earlier one) does not.
+    int32_t last = m - 1;
+    while (last > 0 && p.offT[last] == M) --last;
+    tail = !runs.empty() && runs.back().y <= p.offT[last] && (runs.back().len >= anchorBytes || runs.back().y == 0);
+  }
   if (!tail) {
     // The end of both streams: inside the last run when it reaches both ends (or the streams are equal).
     int32_t endRun = equal ? 0 : (!runs.empty() && runs.back().x + runs.back().len == N &&
@@ -97,8 +115,6 @@ void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, c
   }
 }
 
-}  // namespace
-
 void PairResult::Clear() {
   sStart.clear();
   sEnd.clear();
@@ -111,8 +127,7 @@ void PairResult::Clear() {
   diffEnd = 0;
 }
 
-// Shared tail of both implementations: the end-of-turn chunk, OVERSIZE, and the per-token chunk map.
-static void Finish(int32_t n, int32_t m, bool eot, const AlignOptions& opt, PairResult& out) {
+void FinishPair(int32_t n, int32_t m, bool eot, const AlignOptions& opt, PairResult& out) {
   if (eot) AddChunk(out, n - 1, n, m - 1, m, 0);
   const size_t C = out.flags.size();
   for (size_t c = 0; c < C; ++c) {
@@ -124,7 +139,7 @@ static void Finish(int32_t n, int32_t m, bool eot, const AlignOptions& opt, Pair
     for (int32_t i = out.sStart[c]; i < out.sEnd[c]; ++i) out.studentChunk[i] = int32_t(c);
 }
 
-static bool EndOfTurnPair(const int32_t* s, int32_t n, const int32_t* t, int32_t m, const AlignOptions& opt) {
+bool EndOfTurnPair(const int32_t* s, int32_t n, const int32_t* t, int32_t m, const AlignOptions& opt) {
   return n > 0 && m > 0 && Contains(opt.studentEos, opt.studentEosCount, s[n - 1]) &&
          Contains(opt.teacherEos, opt.teacherEosCount, t[m - 1]);
 }
@@ -328,14 +343,12 @@ void PairTables::Build(const TokenTable& st, const TokenTable& tt) {
 }
 
 void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
-               const AlignOptions& opt, AlignScratch& w, PairResult& out, const char* sName,
-               const char* tName) {
-  const TokenTable& ts = *pt.student;
-  const TokenTable& tt = *pt.teacher;
+               const AlignOptions& opt, TeacherIds teacher, AlignScratch& w, PairResult& out,
+               const char* sName, const char* tName) {
   out.Clear();
   const bool eot = EndOfTurnPair(s, n, t, m, opt);
   const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
-  if (!opt.generalPath && pt.fast && nb > 0 && mb > 0) {
+  if (pt.fast && nb > 0 && mb > 0) {
     if (AlignEqualStreams(pt, s, nb, t, mb, opt.maxChunkTokens, out) == Fast::kDone) {
       if (eot) {
         AddChunk(out, n - 1, n, m - 1, m, 0);
@@ -343,8 +356,18 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
       }
       return;
     }
-    out.Clear();
   }
+  AlignPairGeneral(pt, s, n, t, m, opt, teacher, w, out, sName, tName);
+}
+
+void AlignPairGeneral(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+                      const AlignOptions& opt, TeacherIds teacher, AlignScratch& w, PairResult& out,
+                      const char* sName, const char* tName) {
+  const TokenTable& ts = *pt.student;
+  const TokenTable& tt = *pt.teacher;
+  out.Clear();
+  const bool eot = EndOfTurnPair(s, n, t, m, opt);
+  const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
   CheckIds(ts, s, size_t(n), sName);
   CheckIds(tt, t, size_t(m), tName);
   if (nb > 0 || mb > 0) {
@@ -359,52 +382,35 @@ void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t*
       runs.clear();
       if (N > 0) runs.push_back({0, 0, N});
     } else {
-      ByteDiff(p.bytesS, N, p.bytesT, M, opt.diff, w.diffScratch, w.diff);
+      ByteDiff(p.bytesS, N, p.bytesT, M, teacher == TeacherIds::kTruncated, opt.diff, w.diffScratch, w.diff);
       out.edits = w.diff.edits;
       out.diffEnd = int32_t(w.diff.end);
     }
     w.cuts.clear();
     w.cuts.push_back({0, 0, equal || (!runs.empty() && runs[0].x == 0 && runs[0].y == 0) ? 0 : -1});
     SyncCuts(p, runs, w.cuts);
-    BuildChunks(p, runs, equal, &w.diff, w.cuts, out);
+    BuildChunks(p, runs, equal, &w.diff, teacher, opt.diff.anchorBytes, w.cuts, out);
   }
-  Finish(n, m, eot, opt, out);
+  FinishPair(n, m, eot, opt, out);
 }
 
-void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
-                        const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out) {
-  out.Clear();
-  const bool eot = EndOfTurnPair(s, n, t, m, opt);
-  const int32_t nb = eot ? n - 1 : n, mb = eot ? m - 1 : m;
-  if (nb > 0 || mb > 0) {
-    // Byte streams token by token.
-    std::vector<int32_t> offS(1, 0), offT(1, 0);
-    std::vector<uint8_t> bytesS, bytesT;
-    for (int32_t i = 0; i < nb; ++i) {
-      for (uint32_t b = 0; b < ts.length(s[i]); ++b) bytesS.push_back(ts.data(s[i])[b]);
-      offS.push_back(int32_t(bytesS.size()));
+void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLen, const int32_t* const* t,
+                const size_t* tLen, const TeacherIds* teacher, size_t B, const AlignOptions& opt,
+                std::vector<PairResult>& out, PairAligner align) {
+  for (size_t k = 0; k < B; ++k)
+    XOPD_CHECK(sLen[k] < size_t(INT32_MAX) && tLen[k] < size_t(INT32_MAX), "E_TOO_LONG", "a sequence is longer than 2^31 - 1 tokens");
+  out.resize(B);
+  std::atomic<size_t> next{0};
+  const size_t workers = std::min<size_t>(B, size_t(ThreadCount()));
+  ParallelFor(workers, [&](size_t, size_t, int) {
+    thread_local AlignScratch scratch;
+    for (size_t k = next.fetch_add(1); k < B; k = next.fetch_add(1)) {
+      char sn[48], tn[48];
+      std::snprintf(sn, sizeof sn, "studentIds[%zu]", k);
+      std::snprintf(tn, sizeof tn, "teacherIds[%zu]", k);
+      align(pt, s[k], int32_t(sLen[k]), t[k], int32_t(tLen[k]), opt, teacher[k], scratch, out[k], sn, tn);
     }
-    for (int32_t j = 0; j < mb; ++j) {
-      for (uint32_t b = 0; b < tt.length(t[j]); ++b) bytesT.push_back(tt.data(t[j])[b]);
-      offT.push_back(int32_t(bytesT.size()));
-    }
-    const bool equal = bytesS == bytesT;
-    out.bytesEqual = equal;
-    DiffResult diff;
-    if (equal) {
-      if (!bytesS.empty()) diff.runs.push_back({0, 0, int32_t(bytesS.size())});
-    } else {
-      ByteDiffReference(bytesS.data(), int32_t(bytesS.size()), bytesT.data(), int32_t(bytesT.size()), diff);
-      out.edits = diff.edits;
-      out.diffEnd = int32_t(diff.end);
-    }
-    PairBytes p{offS.data(), offT.data(), nb, mb, bytesS.data(), bytesT.data()};
-    std::vector<Cut> cuts;
-    cuts.push_back({0, 0, equal || (!diff.runs.empty() && diff.runs[0].x == 0 && diff.runs[0].y == 0) ? 0 : -1});
-    SyncCutsReference(p, diff.runs, cuts);
-    BuildChunks(p, diff.runs, equal, &diff, cuts, out);
-  }
-  Finish(n, m, eot, opt, out);
+  }, 1);
 }
 
 }  // namespace align

@@ -5,7 +5,8 @@
 //                         runs ──► SyncCuts (linear merge of the two offset arrays per run)
 //                              ──► chunks + flags (OVERSIZE / APPROX / TAIL)
 // One kernel per file: byte_diff.cc (bounded Myers), sync_cuts.cc (the merge), align.cc (the pair
-// driver and flags); each has a plain reference beside it. Bindings live in align_binding.cc.
+// driver and flags, AlignBatch); each has a plain reference beside it (*_reference.cc, declared in
+// align_reference.h, dev addon only). The JS binding is binding.cc.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -42,7 +43,8 @@ struct DiffLimits {
 // How the diff ended.
 enum class DiffEnd : int32_t {
   kBoth = 0,           // both streams consumed
-  kTeacherEnded = 1,   // teacher bytes consumed at (x, M), x < N: student bytes [x, N) are a tail
+  kTeacherEnded = 1,   // teacher bytes consumed at (x, M), x < N, on a matched byte (or M = 0): the
+                       // student bytes [x, N) may be a tail (BuildChunks decides, align.cc)
   kStudentEnded = 2,   // student bytes consumed at (N, y), y < M: teacher bytes [y, M) are extra
   kGaveUp = 3,         // limits reached at (x, y): the rest differs as one region
 };
@@ -61,10 +63,10 @@ struct DiffScratch {
 
 // Bounded, anchored Myers over bytes (byte_diff.cc): linear on equal stretches, each difference
 // region searched from its first differing byte until `anchorBytes` equal bytes (or a stream end).
-void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const DiffLimits& lim,
+// `truncated`: b (the teacher) was cut short, so a's bytes past b's end cost nothing (a prefix
+// alignment); otherwise both streams are whole (a global alignment).
+void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, bool truncated, const DiffLimits& lim,
               DiffScratch& scratch, DiffResult& out);
-// Plain O(n*m) dynamic program of the same edit metric (insertions + deletions); small inputs only.
-void ByteDiffReference(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, DiffResult& out);
 
 // A chunk boundary: student token index i, teacher token index j, and the run it lies in (-1: none,
 // the start or end of two streams that differ there).
@@ -85,8 +87,15 @@ struct PairBytes {
 // on a UTF-8 character boundary of both streams. Appends cuts in order; the caller adds the start
 // and end. A zero-byte token joins the chunk before it.
 void SyncCuts(const PairBytes& p, const std::vector<Run>& runs, std::vector<Cut>& cuts);
-// The same set from the definition: set intersection per run, then boundary checks.
-void SyncCutsReference(const PairBytes& p, const std::vector<Run>& runs, std::vector<Cut>& cuts);
+
+// What the caller knows of a pair's teacher ids (DESIGN 3.2): TAIL is for student tokens past the end
+// of a teacher cut short. kInfer reads it from the bytes (align.cc, BuildChunks).
+enum class TeacherIds : uint8_t {
+  kInfer = 0,      // not said: a tail when the teacher's bytes end first, in a final run of equal
+                   // bytes holding its whole last token and anchorBytes bytes or all its bytes
+  kComplete = 1,   // the whole response: never TAIL; a difference at the end is one APPROX chunk
+  kTruncated = 2,  // cut short: a prefix alignment; every student token past its end is TAIL
+};
 
 struct AlignOptions {
   int32_t maxChunkTokens = 6;
@@ -95,7 +104,6 @@ struct AlignOptions {
   const int32_t* teacherEos = nullptr;  // sorted ids that end a teacher turn
   int32_t teacherEosCount = 0;
   DiffLimits diff;
-  bool generalPath = false;  // skip the fused equal-stream pass (tests of the general path)
 };
 
 // std::vector storage whose resize() leaves new elements uninitialised (outputs are always written).
@@ -151,13 +159,55 @@ struct AlignScratch {
 };
 
 // Optimised pair alignment (align.cc): one fused pass when the streams are equal (ids checked on
-// the way), else the general path (ids checked first; throws E_TOKEN_ID naming sName/tName).
+// the way), else AlignPairGeneral.
 void AlignPair(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
-               const AlignOptions& opt, AlignScratch& scratch, PairResult& out, const char* sName,
-               const char* tName);
-// Reference: materialised streams, ByteDiffReference when they differ, SyncCutsReference, plain flags.
-void AlignPairReference(const TokenTable& ts, const int32_t* s, int32_t n, const TokenTable& tt,
-                        const int32_t* t, int32_t m, const AlignOptions& opt, PairResult& out);
+               const AlignOptions& opt, TeacherIds teacher, AlignScratch& scratch, PairResult& out,
+               const char* sName, const char* tName);
+// The general path alone (ids checked first; throws E_TOKEN_ID naming sName/tName): offsets, byte
+// streams, ByteDiff when they differ, SyncCuts, BuildChunks. AlignPair takes it whenever the fused
+// pass does not finish; the dev addon can force it (native/dev/align.cc).
+void AlignPairGeneral(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+                      const AlignOptions& opt, TeacherIds teacher, AlignScratch& scratch, PairResult& out,
+                      const char* sName, const char* tName);
+
+// How AlignBatch aligns one pair: AlignPair, or (dev addon) the general path or the reference.
+using PairAligner = void (*)(const PairTables& pt, const int32_t* s, int32_t n, const int32_t* t, int32_t m,
+                             const AlignOptions& opt, TeacherIds teacher, AlignScratch& scratch, PairResult& out,
+                             const char* sName, const char* tName);
+
+// A batch of pairs: pair k is (s[k], sLen[k]) against (t[k], tLen[k]), teacher[k] says whether its
+// teacher ids are complete; pairs run on all cores, one pair at a time per worker in dynamic order.
+void AlignBatch(const PairTables& pt, const int32_t* const* s, const size_t* sLen, const int32_t* const* t,
+                const size_t* tLen, const TeacherIds* teacher, size_t B, const AlignOptions& opt,
+                std::vector<PairResult>& out, PairAligner align = AlignPair);
+
+// ---- shared by the kernels and their references (align_reference.cc) ----
+
+// at is the start of a UTF-8 character of bytes[0, size) (or its end).
+inline bool CharStart(const uint8_t* bytes, int32_t size, int32_t at) {
+  return at >= size || (bytes[at] & 0xC0) != 0x80;  // not a UTF-8 continuation byte
+}
+
+// Appends the run (x, y, len), merged into the last one when it continues it.
+inline void PushRun(std::vector<Run>& runs, int32_t x, int32_t y, int32_t len) {
+  if (len <= 0) return;
+  if (!runs.empty()) {
+    Run& r = runs.back();
+    if (r.x + r.len == x && r.y + r.len == y) {
+      r.len += len;
+      return;
+    }
+  }
+  runs.push_back({x, y, len});
+}
+
+// The student ends with an end-of-turn id and so does the teacher: those two form a final 1:1 chunk.
+bool EndOfTurnPair(const int32_t* s, int32_t n, const int32_t* t, int32_t m, const AlignOptions& opt);
+// Chunks and flags of the body (ids [0, p.n) x [0, p.m)) from its cuts, runs and how the diff ended.
+void BuildChunks(const PairBytes& p, const std::vector<Run>& runs, bool equal, const DiffResult* diff,
+                 TeacherIds teacher, int32_t anchorBytes, std::vector<Cut>& cuts, PairResult& out);
+// The end-of-turn chunk, OVERSIZE and the per-token chunk map of a pair of n and m tokens.
+void FinishPair(int32_t n, int32_t m, bool eot, const AlignOptions& opt, PairResult& out);
 
 }  // namespace align
 }  // namespace xopd

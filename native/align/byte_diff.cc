@@ -6,14 +6,14 @@
 // that anchor is read back from the stored V arrays and its inner snakes become runs. Then the walk
 // goes on from the anchor. Every search is capped (maxEdits, a global work budget), so the whole diff
 // is O(N + M) time with a bounded constant; what is past a cap is one difference region.
-// ByteDiffReference: the textbook O(n*m) dynamic program of the same metric, for tests.
+// Its plain reference, the textbook O(n*m) dynamic program of the same metric, is byte_diff_reference.cc.
+// `truncated`: the teacher (b) was cut short, so the student's bytes past its end cost nothing.
 #include <algorithm>
 #include <cstring>
 #include <functional>
 #include <string>
 
 #include "align/align.h"
-#include "common/errors.h"
 
 namespace xopd {
 namespace align {
@@ -34,18 +34,6 @@ inline int32_t CommonPrefix(const uint8_t* a, const uint8_t* b, int32_t n) {
   }
   while (i < n && a[i] == b[i]) ++i;
   return i;
-}
-
-inline void PushRun(std::vector<Run>& runs, int32_t x, int32_t y, int32_t len) {
-  if (len <= 0) return;
-  if (!runs.empty()) {
-    Run& r = runs.back();
-    if (r.x + r.len == x && r.y + r.len == y) {
-      r.len += len;
-      return;
-    }
-  }
-  runs.push_back({x, y, len});
 }
 
 // V_d lives at v[d*d .. d*d + 2d], diagonal k at index d*d + k + d.
@@ -85,18 +73,23 @@ struct SearchResult {
   int32_t x = 0, y = 0;     // where the walk resumes (relative)
   int32_t pathEnd = 0;      // x where the recorded path ends on diagonal k (relative)
   int64_t cost = 0;         // edits to reach both stream ends this way (a stream-end anchor)
-  int32_t rank = 0;         // among equal costs: 0 teacher ended (a tail), 1 both ended, 2 student ended
+  int32_t rank = 0;         // among equal costs: 0 teacher ended on a matched byte, 1 both, 2 student ended
 };
 
 // Greedy Myers from (0, 0) over a[0, n) and b[0, m) (a[0] != b[0]). Anchors:
 //  - a snake of K equal bytes: the walk resumes at its start (the first one found, smallest d);
 //  - a stream end. Reaching (n, m) after d edits costs d. Reaching only one end costs d plus the
-//    other stream's remaining bytes (a tail or extra teacher bytes); such a point is kept as a
-//    candidate while the search goes on to that cost, so a cheaper way to both ends wins. Equal
-//    costs prefer the teacher ending first (a truncated teacher reads as a tail, not as deleted
-//    bytes), then both ends, then the student ending first.
-SearchResult MyersAnchor(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const DiffLimits& lim,
-                         int64_t& budget, DiffScratch& scratch) {
+//    other stream's remaining bytes (deleted student bytes or extra teacher bytes), except that
+//    with `truncated` the student's bytes past the teacher's end cost nothing (a prefix alignment:
+//    the teacher was cut short there). Such a point is kept as a candidate while the search goes
+//    on to that cost, so a cheaper way wins. Equal costs prefer (global) the teacher's bytes ending
+//    on a snake (its last byte matched: the streams agree where the teacher stops), then both
+//    ends, then the student ending first; a teacher end reached by an insertion (its last byte
+//    unmatched) is no better than deleting the student's remaining bytes: it ranks and ends as both
+//    (ByteDiff). With `truncated`: both ends (more bytes matched), then a teacher end on a snake,
+//    then one on an insertion, then the student ending first.
+SearchResult MyersAnchor(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, bool truncated,
+                         const DiffLimits& lim, int64_t& budget, DiffScratch& scratch) {
   SearchResult best;  // best stream-end candidate so far
   const int32_t maxD = int32_t(std::min<int64_t>(lim.maxEdits, int64_t(n) + m));
   const int32_t K = std::max(1, lim.anchorBytes);
@@ -118,8 +111,10 @@ SearchResult MyersAnchor(const uint8_t* a, int32_t n, const uint8_t* b, int32_t 
       cur[k + d] = x;
       if (s >= K) return {Anchor::kSnake, d, k, x0, y0, x0, 0, 0};
       if (x == n || y == m) {
-        const int64_t cost = int64_t(d) + (n - x) + (m - y);
-        const int32_t rank = y == m && x < n ? 0 : (x == n && y == m ? 1 : 2);
+        const bool teacherEnd = y == m && x < n;
+        const int64_t cost = int64_t(d) + (truncated && teacherEnd ? 0 : n - x) + (m - y);
+        const int32_t rank = truncated ? (!teacherEnd ? (y == m ? 0 : 3) : s > 0 ? 1 : 2)
+                                       : (teacherEnd ? (s > 0 ? 0 : 1) : y == m ? 1 : 2);
         if (best.anchor == Anchor::kNone || cost < best.cost || (cost == best.cost && rank < best.rank))
           best = {Anchor::kEnd, d, k, x, y, x, cost, rank};
         if (x == n && y == m) return best;  // both ends after d edits: every later candidate costs more
@@ -176,7 +171,7 @@ bool Resync(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, int32_t x,
 
 }  // namespace
 
-void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const DiffLimits& lim,
+void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, bool truncated, const DiffLimits& lim,
               DiffScratch& scratch, DiffResult& out) {
   out.runs.clear();
   out.edits = 0;
@@ -193,7 +188,18 @@ void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const Di
       break;
     }
     if (y == m) {
-      out.end = DiffEnd::kTeacherEnded;
+      // The teacher's bytes are used up first. A teacher cut short has a tail here. Otherwise only
+      // where the streams agree on its last byte (or it has none) can the rest of the student be a
+      // tail; else the rest is deleted bytes of the last difference region.
+      const bool matchedEnd = !out.runs.empty() && out.runs.back().x + out.runs.back().len == x &&
+                              out.runs.back().y + out.runs.back().len == y;
+      if (truncated || m == 0 || matchedEnd) {
+        out.end = DiffEnd::kTeacherEnded;
+      } else {
+        out.end = DiffEnd::kBoth;
+        out.edits += n - x;
+        x = n;
+      }
       break;
     }
     if (x == n) {
@@ -204,7 +210,7 @@ void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const Di
       out.end = DiffEnd::kGaveUp;
       break;
     }
-    SearchResult r = MyersAnchor(a + x, n - x, b + y, m - y, lim, budget, scratch);
+    SearchResult r = MyersAnchor(a + x, n - x, b + y, m - y, truncated, lim, budget, scratch);
     if (r.anchor == Anchor::kNone) {
       // Too different for the edit search: find the next place where anchorBytes student bytes
       // occur in the teacher's nearby bytes, and make everything up to it one region.
@@ -226,56 +232,6 @@ void ByteDiff(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, const Di
   }
   out.x = x;
   out.y = y;
-}
-
-void ByteDiffReference(const uint8_t* a, int32_t n, const uint8_t* b, int32_t m, DiffResult& out) {
-  XOPD_CHECK(int64_t(n + 1) * (m + 1) <= (int64_t(1) << 22), "E_TOO_LONG",
-             "the reference diff is for small inputs: (n+1)*(m+1) must be at most 2^22");
-  // D[i][j]: fewest insertions + deletions turning a[i:] into b[j:].
-  const int32_t W = m + 1;
-  std::vector<int32_t> D(size_t(n + 1) * W);
-  for (int32_t i = n; i >= 0; --i) {
-    for (int32_t j = m; j >= 0; --j) {
-      int32_t& v = D[size_t(i) * W + j];
-      if (i == n) v = m - j;
-      else if (j == m) v = n - i;
-      else if (a[i] == b[j]) v = D[size_t(i + 1) * W + j + 1];
-      else v = 1 + std::min(D[size_t(i + 1) * W + j], D[size_t(i) * W + j + 1]);
-    }
-  }
-  out.runs.clear();
-  out.edits = D[0];
-  out.end = DiffEnd::kBoth;
-  int32_t i = 0, j = 0;
-  bool ended = false;
-  while (i < n || j < m) {
-    if (!ended && j == m && i < n) {  // the teacher's bytes are used up first: the rest is a tail
-      out.end = DiffEnd::kTeacherEnded;
-      out.x = i;
-      out.y = j;
-      ended = true;
-    }
-    if (!ended && i == n && j < m) {
-      out.end = DiffEnd::kStudentEnded;
-      out.x = i;
-      out.y = j;
-      ended = true;
-    }
-    if (i < n && j < m && a[i] == b[j]) {
-      PushRun(out.runs, i, j, 1);
-      ++i, ++j;
-    } else if (j < m && (i == n || D[size_t(i) * W + j + 1] <= D[size_t(i + 1) * W + j])) {
-      ++j;  // insertion first on ties, as ByteDiff
-    } else {
-      ++i;
-    }
-  }
-  if (!ended) {
-    out.x = n;
-    out.y = m;
-  }
-  // As ByteDiff: edits of the aligned part (a tail or extra teacher bytes are not edits).
-  out.edits -= (n - out.x) + (m - out.y);
 }
 
 }  // namespace align

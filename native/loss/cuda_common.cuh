@@ -1,12 +1,10 @@
-// Device helpers shared by the CUDA loss kernels: grow-only device buffers, element loads/stores
-// (fp32 and bf16 as uint16), 16-byte vector access, and block reductions that every thread of the
-// block reads back identically (so no broadcast step and a deterministic order).
+// Device helpers shared by the CUDA loss kernels: element loads/stores (fp32 and bf16 as uint16),
+// 16-byte vector access, and block reductions that every thread of the block reads back
+// identically (a fixed merge order: deterministic, and no broadcast step left to the caller).
 #pragma once
-#include <cuda_runtime.h>
-
 #include <cstdint>
-#include <string>
 
+#include "common/cuda_macros.h"
 #include "loss/loss_math.h"
 
 namespace xopd {
@@ -15,36 +13,7 @@ namespace cuda {
 
 constexpr int kThreads = 512;  // one block per row
 constexpr int kWarps = kThreads / 32;
-
-#define XOPD_CUDA_TRY(expr)                                                        \
-  do {                                                                             \
-    cudaError_t e_ = (expr);                                                       \
-    if (e_ != cudaSuccess) {                                                       \
-      cudaGetLastError();                                                          \
-      return std::string(#expr) + " failed: " + cudaGetErrorString(e_);            \
-    }                                                                              \
-  } while (0)
-
-// Device memory kept between calls (one set per op), grown when a call needs more.
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  std::string Reserve(size_t n) {
-    if (n <= bytes) return "";
-    if (ptr) cudaFree(ptr);
-    ptr = nullptr;
-    bytes = 0;
-    cudaError_t e = cudaMalloc(&ptr, n == 0 ? 1 : n);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      return "cudaMalloc of " + std::to_string(n) + " bytes failed (" + cudaGetErrorString(e) + "): reduce the batch";
-    }
-    bytes = n;
-    return "";
-  }
-  template <typename T>
-  T* as() const { return static_cast<T*>(ptr); }
-};
+constexpr unsigned kFullWarp = 0xffffffffu;
 
 __device__ __forceinline__ float LoadF(const float* p, size_t i) { return p[i]; }
 __device__ __forceinline__ float LoadF(const uint16_t* p, size_t i) { return __uint_as_float(static_cast<uint32_t>(p[i]) << 16); }
@@ -88,7 +57,8 @@ inline bool RowsVectorizable(size_t vocab) { return (vocab * sizeof(T)) % 16 == 
 
 __device__ __forceinline__ bool IsFinite(float x) { return (x - x) == 0.0f; }
 
-// Online (max, sum of exp) merge; -inf on either side means "empty".
+// Online (max, sum of exp) merge; -inf on either side means "empty". One float64 exp: the side
+// holding the larger max keeps its sum as it is.
 __device__ __forceinline__ void MergeMaxSum(float& m, double& s, float m2, double s2) {
   if (m2 == -INFINITY) return;
   if (m == -INFINITY) {
@@ -96,37 +66,56 @@ __device__ __forceinline__ void MergeMaxSum(float& m, double& s, float m2, doubl
     s = s2;
     return;
   }
-  const float M = fmaxf(m, m2);
-  s = s * exp(static_cast<double>(m) - M) + s2 * exp(static_cast<double>(m2) - M);
-  m = M;
+  if (m >= m2) {
+    s += s2 * exp(static_cast<double>(m2) - m);
+  } else {
+    s = s * exp(static_cast<double>(m) - m2) + s2;
+    m = m2;
+  }
+}
+
+// (max, sum-exp) over the 32 lanes of a warp: every lane ends with the same pair (xor butterfly).
+__device__ __forceinline__ void WarpMaxSum(float& m, double& s) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float m2 = __shfl_xor_sync(kFullWarp, m, o);
+    const double s2 = __shfl_xor_sync(kFullWarp, s, o);
+    MergeMaxSum(m, s, m2, s2);
+  }
 }
 
 // Block-wide (max, sum-exp): every thread returns the same pair. sh: 2 * kWarps doubles.
+// Each warp merges its lanes, then warp 0 alone merges the kWarps partial pairs (4 butterfly rounds
+// instead of every thread folding all of them) and publishes the result.
 __device__ __forceinline__ void BlockMaxSum(float& m, double& s, double* sh) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    float m2 = __shfl_xor_sync(0xffffffffu, m, o);
-    double s2 = __shfl_xor_sync(0xffffffffu, s, o);
-    MergeMaxSum(m, s, m2, s2);
-  }
+  WarpMaxSum(m, s);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  __syncthreads();
+  __syncthreads();  // sh may still be read from the previous reduction
   if (lane == 0) {
     sh[warp] = m;
     sh[kWarps + warp] = s;
   }
   __syncthreads();
-  m = -INFINITY;
-  s = 0.0;
-  for (int w = 0; w < kWarps; ++w) MergeMaxSum(m, s, static_cast<float>(sh[w]), sh[kWarps + w]);
+  if (warp == 0) {
+    m = lane < kWarps ? static_cast<float>(sh[lane]) : -INFINITY;
+    s = lane < kWarps ? sh[kWarps + lane] : 0.0;
+    WarpMaxSum(m, s);
+    if (lane == 0) {
+      sh[0] = m;
+      sh[kWarps] = s;
+    }
+  }
+  __syncthreads();
+  m = static_cast<float>(sh[0]);
+  s = sh[kWarps];
 }
 
 // Block-wide sum of a double: every thread returns the same value. sh: kWarps doubles.
 __device__ __forceinline__ double BlockSum(double v, double* sh) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFullWarp, v, o);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  __syncthreads();
+  __syncthreads();  // sh may still be read from the previous reduction
   if (lane == 0) sh[warp] = v;
   __syncthreads();
   double t = 0.0;

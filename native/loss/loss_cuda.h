@@ -1,61 +1,36 @@
-// Host entry points of the CUDA loss kernels (policy_gradient.cu, sparse_divergence.cu). Plain
-// pointers to host memory in, host memory out; each returns "" on success or the error text
-// (the binding turns it into an XopdError). Declared always, defined only when built with CUDA.
+// Host entry points of the CUDA loss kernels (policy_gradient.cu, sparse_divergence.cu). Host
+// logits in, host gradient out, through pinned staging in chunks of rows (common/cuda_workspace.cuh);
+// each returns "" on success or the error text (raised as E_CUDA), and sets *badRow to the first
+// row holding NaN/Inf (else -1). Declared always, defined only with CUDA.
 #pragma once
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
-#include "loss/loss_math.h"
+#include "loss/loss.h"
 
 namespace xopd {
 namespace loss {
 namespace cuda {
 
-struct PolicyGradientArgs {
-  const void* logits;  // [rows, vocab] fp32, or bf16 as uint16
-  bool bf16;
-  size_t rows, vocab;
-  const int32_t* actions;    // [rows]
-  const float* advantages;   // [rows]
-  const uint8_t* mask;       // [rows] or null
-  const float* oldLogprobs;  // [rows] or null
-  PgParams params;
-  double invKept;            // 1 / number of unmasked rows (0 when none)
-  void* grad;                // out [rows, vocab], same dtype as logits
-  double* rowLoss;           // out [rows]
-  int32_t* rowClipped;       // out [rows]
-  int64_t* badRow;           // out: first row holding NaN/Inf, or -1
-};
+std::string PolicyGradient(const PolicyGradientArgs& a, const RowOutputs& out, int64_t* badRow);
+std::string SparseDivergence(const SparseDivergenceArgs& a, const RowOutputs& out, int64_t* badRow);
 
-struct SparseDivergenceArgs {
-  const void* logits;
-  bool bf16;
-  size_t rows, vocab;
-  const int32_t* rowPtr;  // [rows + 1]
-  const int32_t* ids;     // [nnz]
-  const float* probs;     // [nnz]
-  const float* tail;      // [rows]
-  const uint8_t* mask;    // [rows] or null
-  DivergenceParams params;
-  double invKept;
-  void* grad;
-  double* rowLoss;
-  int64_t* badRow;
+// Targets already in device memory (the CUDA span projection's output, handed over without a
+// trip through the host). Row r's entries are k in [rowBegin[r], rowEnd[r]) of ids/probs; the host
+// knows an upper bound of each row's entries (hostBegin, [rows + 1], non-decreasing, rowEnd[r] <=
+// hostBegin[r + 1]) to size the chunks, and the mask (hostMask, [rows] or null) for the mean.
+struct DeviceTargets {
+  const int32_t* rowBegin = nullptr;  // [rows] device
+  const int32_t* rowEnd = nullptr;    // [rows] device
+  const int32_t* ids = nullptr;       // device
+  const float* probs = nullptr;       // device
+  const float* tail = nullptr;        // [rows] device
+  const uint8_t* mask = nullptr;      // [rows] device, or null
+  const int64_t* hostBegin = nullptr; // [rows + 1] host
+  const uint8_t* hostMask = nullptr;  // [rows] host, or null
 };
-
-std::string PolicyGradient(const PolicyGradientArgs& a);
-std::string SparseDivergence(const SparseDivergenceArgs& a);
-
-// Bench support: times `iters` fused forward+backward calls on device-resident data (no host
-// transfers), and a device-to-device copy of the same bytes. Seconds per call.
-struct DeviceTiming {
-  double fusedSeconds = 0;
-  double unfusedSeconds = 0;  // softmax kernel (materialised) then gradient kernel
-  double copySeconds = 0;     // cudaMemcpy D2D of the logits' bytes
-  std::string device;
-};
-std::string BenchSparseDivergence(size_t rows, size_t vocab, bool bf16, int supportPerRow, int iters, DeviceTiming* out);
+// a's targets (rowPtr, ids, probs, tail, mask) are not read: t holds them.
+std::string SparseDivergenceDeviceTargets(const SparseDivergenceArgs& a, const DeviceTargets& t, const RowOutputs& out, int64_t* badRow);
 
 }  // namespace cuda
 }  // namespace loss

@@ -5,11 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define XOPD_HD __host__ __device__ inline
-#else
-#define XOPD_HD inline
-#endif
+#include "common/cuda_macros.h"
 
 namespace xopd {
 namespace loss {

@@ -7,8 +7,6 @@
 #include <limits>
 
 #include "common/errors.h"
-#include "common/registry.h"
-#include "common/typed.h"
 #include "loss/loss_math.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -22,7 +20,7 @@ namespace loss {
 namespace {
 
 // 2048 floats = 8 KiB: a block is read from memory once for its max, then again from L1 for exp.
-constexpr size_t kBlock = 2048;
+constexpr size_t kBlock = kRowBlock;
 constexpr float kLog2e = 1.44269504088896341f;
 // One-constant range reduction r = x - n ln2 (one FMA): the error n * 1.9e-9 stays below an ulp
 // of the result for |n| < 30, i.e. wherever exp(x) is not negligible next to exp(0) = 1.
@@ -109,6 +107,42 @@ bool MaxSumScalar(const T* x, size_t n, float scale, const int32_t* skip, size_t
     s = sEnd;
     float bs = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     sum += bs;
+    hook(b0 / kBlock);
+  }
+  *maxOut = m;
+  *sumOut = sum;
+  return true;
+}
+
+// MaxSumScalar with the skipped tokens given as a bitmap (bit u of skipBits set: skip u).
+template <typename T>
+bool MaxSumBitsScalar(const T* x, size_t n, float scale, const uint64_t* skipBits, float* maxOut, double* sumOut, float* keep,
+                      float* blockMax, BlockHook hook) {
+  auto skipped = [&](size_t u) { return (skipBits[u >> 6] >> (u & 63)) & 1u; };
+  float m = kNegInf;
+  double sum = 0.0;
+  for (size_t b0 = 0; b0 < n; b0 += kBlock) {
+    const size_t len = std::min(kBlock, n - b0);
+    float bm = kNegInf, check = 0.0f;
+    for (size_t i = 0; i < len; ++i) {
+      const float v = Load(x + b0 + i) * scale;
+      check += v;  // NaN or +-inf anywhere, skipped or not, makes this non-finite
+      if (!skipped(b0 + i)) bm = std::max(bm, v);
+    }
+    if (!(check - check == 0.0f)) return false;
+    if (bm > m) {
+      sum *= std::exp(static_cast<double>(m) - static_cast<double>(bm));
+      m = bm;
+    }
+    float* kb = keep ? keep + b0 : nullptr;
+    if (keep) blockMax[b0 / kBlock] = m;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < len; ++i) {
+      const float e = m == kNegInf || skipped(b0 + i) ? 0.0f : ExpNeg(Load(x + b0 + i) * scale - m);
+      acc[i & 7] += e;
+      if (kb) kb[i] = e;
+    }
+    sum += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     hook(b0 / kBlock);
   }
   *maxOut = m;
@@ -326,6 +360,75 @@ XOPD_AVX2 bool MaxSumAvx2(const T* x, size_t n, float scale, const int32_t* skip
   return true;
 }
 
+// All-ones in the lanes of the skipped tokens u .. u+7 (u a multiple of 8) of a skip bitmap's bytes.
+XOPD_AVX2 inline __m256 LaneMask8(const uint8_t* bytes, size_t u) {
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bytes[u >> 3]), bit), bit));
+}
+
+// MaxSumAvx2 with the skipped tokens given as a bitmap (rows with many skipped tokens, such as the
+// members of a large prefix group): a lane mask from one bitmap byte per 8 tokens, whatever the
+// number skipped. The max, like the sum, is over the tokens not skipped.
+template <bool kUnit, typename T>
+XOPD_AVX2 bool MaxSumBitsAvx2(const T* x, size_t n, float scale, const uint64_t* skipBits, float* maxOut, double* sumOut, float* keep,
+                              float* blockMax, BlockHook hook) {
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(skipBits);  // little-endian: byte k = tokens 8k .. 8k+7
+  const __m256 vscale = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(kNegInf);
+  auto skipped = [&](size_t u) { return (skipBits[u >> 6] >> (u & 63)) & 1u; };
+  float m = kNegInf;
+  double sum = 0.0;
+  for (size_t b0 = 0; b0 < n; b0 += kBlock) {
+    const size_t len = std::min(kBlock, n - b0);
+    const T* src = x + b0;
+    __m256 mx = ninf, c0 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+      const __m256 v = Load8(src + i);
+      c0 = _mm256_add_ps(c0, v);
+      mx = _mm256_max_ps(mx, _mm256_blendv_ps(v, ninf, LaneMask8(bytes, b0 + i)));
+    }
+    float bm = HMax(mx), check = HSum(c0);
+    for (; i < len; ++i) {
+      const float v = Load(src + i);
+      check += v;
+      if (!skipped(b0 + i)) bm = std::max(bm, v);
+    }
+    bm *= scale;
+    check *= scale;
+    if (!(check - check == 0.0f) || !(bm - bm == 0.0f || bm == kNegInf)) return false;
+    if (bm > m) {
+      sum *= std::exp(static_cast<double>(m) - static_cast<double>(bm));
+      m = bm;
+    }
+    float* kb = keep ? keep + b0 : nullptr;
+    if (keep) blockMax[b0 / kBlock] = m;
+    float bs = 0.0f;
+    if (m == kNegInf) {
+      if (kb) std::fill(kb, kb + len, 0.0f);  // every token so far is skipped
+    } else {
+      const __m256 vm = _mm256_set1_ps(m);
+      __m256 a0 = _mm256_setzero_ps();
+      for (i = 0; i + 8 <= len; i += 8) {
+        _mm_prefetch(reinterpret_cast<const char*>(src + len + i), _MM_HINT_T0);
+        const __m256 e = _mm256_andnot_ps(LaneMask8(bytes, b0 + i), ExpNeg8(Shift8<kUnit>(Load8(src + i), vscale, vm)));
+        if (kb) _mm256_storeu_ps(kb + i, e);
+        a0 = _mm256_add_ps(a0, e);
+      }
+      bs = HSum(a0);
+      for (; i < len; ++i) {
+        const float e = skipped(b0 + i) ? 0.0f : ExpNeg(Load(src + i) * scale - m);
+        if (kb) kb[i] = e;
+        bs += e;
+      }
+    }
+    sum += bs;
+    hook(b0 / kBlock);
+  }
+  *maxOut = m;
+  *sumOut = sum;
+  return true;
+}
+
 template <bool kUnit, typename T>
 XOPD_AVX2 void ScaledExpAvx2(const T* x, size_t n, float scale, float m, float c, T* out, bool stream) {
   const __m256 vscale = _mm256_set1_ps(scale), vm = _mm256_set1_ps(m), vc = _mm256_set1_ps(c);
@@ -368,6 +471,12 @@ XOPD_AVX2 void ScaleKeptAvx2(const float* keep, size_t n, float f, T* out, bool 
   for (; i < n; ++i) Store(out + i, keep[i] * f);
 }
 
+XOPD_AVX2 void ExpNegShiftedAvx2(float* x, const float* shift, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, ExpNeg8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(shift + i))));
+  for (; i < n; ++i) x[i] = ExpNeg(x[i] - shift[i]);
+}
+
 bool CpuHasAvx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -406,6 +515,13 @@ float ExpNeg(float x) {
   return out;
 }
 
+void ExpNegShifted(float* x, const float* shift, size_t n) {
+#ifdef XOPD_X86_SIMD
+  if (UseAvx2()) return ExpNegShiftedAvx2(x, shift, n);
+#endif
+  for (size_t i = 0; i < n; ++i) x[i] = ExpNeg(x[i] - shift[i]);
+}
+
 template <typename T>
 bool RowMaxSumExp(const T* x, size_t n, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum) {
 #ifdef XOPD_X86_SIMD
@@ -442,10 +558,28 @@ RowPipeline<T>::RowPipeline(size_t n, bool stream) : n_(n), blocks_((n + kBlock 
 template <typename T>
 void RowPipeline<T>::WriteBlock(Row& r, size_t b) {
   const size_t b0 = b * kBlock, len = std::min(kBlock, n_ - b0);
+  bool stream = stream_, patchOut = false;
+  if (!r.blockStart.empty() && r.blockStart[b + 1] > r.blockStart[b]) {
+    // Block entries: the block is written as exps * factor, so an entry's kept exp becomes
+    // value / factor (two roundings). Where that cannot be represented (factor 0 or tiny), the
+    // block is written with cached stores and the entries stored after it.
+    const double f = r.factor[b];
+    patchOut = !(std::fabs(f) >= 1e-30);
+    const double inv = patchOut ? 0.0 : 1.0 / f;
+    for (uint32_t k = r.blockStart[b]; k < r.blockStart[b + 1] && !patchOut; ++k) {
+      const double e = static_cast<double>(r.blockValues[k]) * inv;
+      patchOut = !(std::fabs(e) <= 1e30);
+      r.exps[r.blockCols[k]] = static_cast<float>(e);
+    }
+    if (patchOut) stream = false;
+  }
 #ifdef XOPD_X86_SIMD
-  if (UseAvx2()) return ScaleKeptAvx2(r.exps + b0, len, r.factor[b], r.out + b0, stream_);
+  if (UseAvx2()) ScaleKeptAvx2(r.exps + b0, len, r.factor[b], r.out + b0, stream);
+  else
 #endif
-  ScaleKeptScalar(r.exps + b0, len, r.factor[b], r.out + b0);
+    ScaleKeptScalar(r.exps + b0, len, r.factor[b], r.out + b0);
+  if (patchOut)
+    for (uint32_t k = r.blockStart[b]; k < r.blockStart[b + 1]; ++k) Store(r.out + r.blockCols[k], r.blockValues[k]);
 }
 
 template <typename T>
@@ -456,24 +590,41 @@ void RowPipeline<T>::FinishPending() {
   if (stream_) StoreFence();  // the streamed stores land before the entries below overwrite theirs
   for (const auto& [id, v] : p.fixes) Store(p.out + id, static_cast<float>(v));
   p.out = nullptr;
+  p.blockStart.clear();
 }
 
 template <typename T>
-bool RowPipeline<T>::MaxSumExp(const T* x, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum) {
+bool RowPipeline<T>::MaxSumExp(const T* x, float scale, const int32_t* skip, size_t nSkip, float* max, double* sum,
+                               const BlockEntries* gather, const uint64_t* skipBits) {
   Row& c = rows_[cur_];
-  // After each block of this row, the same block of the pending row's gradient.
+  gatherRow_ = x;
+  gather_ = gather;
+  gatherScale_ = scale;
+  // After each block of this row: its listed columns (the block is in L1), then the same block of
+  // the pending row's gradient.
   BlockHook hook{[](void* ctx, size_t b) {
                    auto* self = static_cast<RowPipeline*>(ctx);
+                   if (const BlockEntries* g = self->gather_)
+                     for (uint32_t k = g->start[b]; k < g->start[b + 1]; ++k)
+                       g->values[k] = Load(self->gatherRow_ + g->cols[k]) * self->gatherScale_;
                    Row& p = self->rows_[1 - self->cur_];
                    if (p.out && b == p.written) self->WriteBlock(p, p.written++);
                  },
                  this};
   bool ok;
 #ifdef XOPD_X86_SIMD
-  if (UseAvx2()) ok = MaxSumAvx2(x, n_, scale, skip, nSkip, max, sum, c.exps, c.blockMax.data(), hook);
+  if (UseAvx2() && skipBits)
+    ok = scale == 1.0f ? MaxSumBitsAvx2<true>(x, n_, scale, skipBits, max, sum, c.exps, c.blockMax.data(), hook)
+                       : MaxSumBitsAvx2<false>(x, n_, scale, skipBits, max, sum, c.exps, c.blockMax.data(), hook);
+  else if (UseAvx2())
+    ok = MaxSumAvx2(x, n_, scale, skip, nSkip, max, sum, c.exps, c.blockMax.data(), hook);
   else
 #endif
+  if (skipBits)
+    ok = MaxSumBitsScalar(x, n_, scale, skipBits, max, sum, c.exps, c.blockMax.data(), hook);
+  else
     ok = MaxSumScalar(x, n_, scale, skip, nSkip, max, sum, c.exps, c.blockMax.data(), hook);
+  gather_ = nullptr;
   if (ok) FinishPending();
   return ok;
 }
@@ -498,6 +649,14 @@ void RowPipeline<T>::Fix(int32_t id, double value) {
 }
 
 template <typename T>
+void RowPipeline<T>::FixBlocks(std::vector<int32_t>& cols, std::vector<uint32_t>& start, std::vector<float>& values) {
+  Row& r = rows_[1 - cur_];
+  r.blockCols.swap(cols);
+  r.blockStart.swap(start);
+  r.blockValues.swap(values);
+}
+
+template <typename T>
 void RowPipeline<T>::Zero(T* out) {
   FinishPending();
   std::memset(out, 0, n_ * sizeof(T));
@@ -506,6 +665,15 @@ void RowPipeline<T>::Zero(T* out) {
 template <typename T>
 void RowPipeline<T>::Flush() {
   FinishPending();
+}
+
+template <typename T>
+void RowPipeline<T>::Reset() {
+  for (Row& r : rows_) {
+    r.out = nullptr;
+    r.fixes.clear();
+    r.blockStart.clear();
+  }
 }
 
 template class RowPipeline<float>;
@@ -531,18 +699,6 @@ std::string SetSimd(const std::string& name) {
 }
 
 std::string ActiveSimd() { return UseAvx2() ? "avx2" : "scalar"; }
-
-namespace {
-Registration reg("loss.row_ops", [](Napi::Env env, Napi::Object exports) {
-  // lossSimd(name?): selects the CPU path of the loss kernels ("auto" | "avx2" | "scalar"); returns the active one.
-  exports.Set("lossSimd", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    return Guard(info, [&]() -> Napi::Value {
-      if (info.Length() > 0 && info[0].IsString()) SetSimd(info[0].As<Napi::String>().Utf8Value());
-      return Napi::String::New(info.Env(), ActiveSimd());
-    });
-  }));
-});
-}  // namespace
 
 }  // namespace loss
 }  // namespace xopd

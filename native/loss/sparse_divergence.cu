@@ -4,20 +4,22 @@
 // non-support tokens DIRECTLY (p_other is never 1 - rest). The support's exps, the floored q and
 // the bucket terms are computed by the block in parallel with Bucket() from loss_math.h (the same
 // code as the CPU path); pass 2 writes grad_u = exp(z_u/T - max) * C, then the support entries.
-// Also here: the bench's device-resident timing of this kernel against an unfused two-kernel
-// baseline (softmax written out, then a gradient kernel) and a device-to-device copy.
+// Host side: chunks of rows through pinned staging and two streams (common/cuda_workspace.cuh).
 #include <mutex>
-#include <vector>
+#include <string>
 
-#include "loss/cuda_common.cuh"
+#include "common/cuda_workspace.cuh"
 #include "loss/loss_cuda.h"
+#include "loss/sparse_divergence_cuda.cuh"
 
 namespace xopd {
 namespace loss {
 namespace cuda {
+using xopd::cuda::Chunk;
+using xopd::cuda::DeviceBuffer;
+using xopd::cuda::Packing;
+using xopd::cuda::PinnedBuffer;
 namespace {
-
-__device__ __forceinline__ bool InSupport(const uint32_t* bits, size_t i) { return (bits[i >> 5] >> (i & 31)) & 1u; }
 
 // Pass 1 over one row: per-thread (max, sum exp) over the NON-support tokens, merged across the
 // block (max -inf and sum 0 when the support is the whole row). The max is theirs alone: with the
@@ -68,55 +70,14 @@ __device__ __forceinline__ bool MaxSumOther(const T* z, size_t vocab, float invT
   return true;
 }
 
-// Bucket math for one row, in parallel over the support; returns C (the per-token coefficient of
-// "other") and leaves each support entry's final gradient in supportGrad. Same formulas as the CPU.
-__device__ __forceinline__ double RowBuckets(const float* zSupport /*gathered z_s*/, int b, int n, const float* probs, float tail,
-                                             float mo, double other, const DivergenceParams& P, double w, double* eBuf,
-                                             double* hBuf, double* sh, double* lossOut, float* shiftOut) {
-  // M = max(mo, support max); "other" is brought to M's scale in float64 (so = e^(mo - M)).
-  float M = mo;
-  for (int k = threadIdx.x; k < n; k += kThreads) M = fmaxf(M, static_cast<float>(static_cast<double>(zSupport[b + k]) * P.invTemp));
-  double unused = 0.0;
-  BlockMaxSum(M, unused, sh);
-  const double so = other > 0.0 ? exp(static_cast<double>(mo) - M) : 0.0;
-  double sumE = 0.0, sumQ = 0.0;
-  for (int k = threadIdx.x; k < n; k += kThreads) {
-    const double e = exp(static_cast<double>(zSupport[b + k]) * P.invTemp - M);
-    eBuf[b + k] = e;
-    sumE += e;
-    sumQ += FlooredQ(P.kind, probs[b + k], P.epsilon);
-  }
-  sumE = BlockSum(sumE, sh);
-  sumQ = BlockSum(sumQ, sh);
-  const double Z = other * so + sumE;
-  const double qo = FlooredQ(P.kind, tail, P.epsilon);
-  const double norm = P.kind == kForwardKL ? 1.0 : 1.0 / (sumQ + qo);
-  double loss = 0.0, H = 0.0;
-  for (int k = threadIdx.x; k < n; k += kThreads) {
-    const BucketTerm t = Bucket(P.kind, P.beta, eBuf[b + k] / Z, FlooredQ(P.kind, probs[b + k], P.epsilon) * norm);
-    hBuf[b + k] = t.h;
-    loss += t.loss;
-    H += t.h;
-  }
-  loss = BlockSum(loss, sh);
-  H = BlockSum(H, sh);
-  const BucketTerm to = Bucket(P.kind, P.beta, other * so / Z, qo * norm);
-  loss += to.loss;
-  H += to.h;
-  for (int k = threadIdx.x; k < n; k += kThreads) hBuf[b + k] = (hBuf[b + k] - eBuf[b + k] / Z * H) * w;  // final support grads
-  *lossOut = loss;
-  // grad_u = e^(z_u/T - mo) * C for u in "other" (no such u: pass 2 writes only overwritten entries)
-  *shiftOut = other > 0.0 ? mo : M;
-  return ((other > 0.0 ? to.h / other : 0.0) - so * H / Z) * w;
-}
-
 template <typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
-    const T* __restrict__ logits, size_t vocab, const int32_t* __restrict__ rowPtr, const int32_t* __restrict__ ids,
-    const float* __restrict__ probs, const float* __restrict__ tail, const uint8_t* __restrict__ mask, DivergenceParams P,
-    double invKept, T* __restrict__ grad, double* __restrict__ rowLoss, float* __restrict__ zSupport,
-    double* __restrict__ eBuf, double* __restrict__ hBuf, unsigned long long* __restrict__ badRow) {
-  extern __shared__ uint32_t bits[];  // ceil(vocab / 32) words: the row's support
+    const T* __restrict__ logits, size_t vocab, const int32_t* __restrict__ rowBegin, const int32_t* __restrict__ rowEnd,
+    int64_t idsBase, const int32_t* __restrict__ ids, const float* __restrict__ probs, const float* __restrict__ tail,
+    const uint8_t* __restrict__ mask, DivergenceParams P, double invKept, T* __restrict__ grad, double* __restrict__ rowLoss,
+    int64_t scratchBase, float* __restrict__ zSupport, double* __restrict__ eBuf, double* __restrict__ hBuf,
+    unsigned long long* __restrict__ badRow, size_t firstRow) {
+  XOPD_DYNAMIC_SHARED(uint32_t, bits);  // ceil(vocab / 32) words: the row's support
   __shared__ double sh[2 * kWarps];
   const size_t r = blockIdx.x;
   const T* z = logits + r * vocab;
@@ -126,26 +87,32 @@ __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
     if (threadIdx.x == 0) rowLoss[r] = 0.0;
     return;
   }
-  const int b = rowPtr[r], n = rowPtr[r + 1] - rowPtr[r];
+  const int64_t b = rowBegin[r];
+  const int n = static_cast<int>(rowEnd[r] - b);
+  const int32_t* rowIds = ids + (b - idsBase);
+  const float* rowProbs = probs + (b - idsBase);
+  float* zS = zSupport + (b - scratchBase);
+  double* eS = eBuf + (b - scratchBase);
+  double* hS = hBuf + (b - scratchBase);
   const size_t words = (vocab + 31) / 32;
   for (size_t i = threadIdx.x; i < words; i += kThreads) bits[i] = 0u;
   __syncthreads();
   for (int k = threadIdx.x; k < n; k += kThreads) {
-    const int32_t id = ids[b + k];
+    const int32_t id = rowIds[k];
     atomicOr(&bits[id >> 5], 1u << (id & 31));
-    zSupport[b + k] = LoadF(z, id);
+    zS[k] = LoadF(z, id);
   }
   __syncthreads();
   const float invT = static_cast<float>(P.invTemp);
   float m;
   double other;
   if (!MaxSumOther<T, VEC>(z, vocab, invT, bits, m, other, sh)) {
-    if (threadIdx.x == 0) atomicMin(badRow, static_cast<unsigned long long>(r));
+    if (threadIdx.x == 0) atomicMin(badRow, static_cast<unsigned long long>(firstRow + r));
     return;
   }
   double loss;
   const double w = invKept * P.invTemp;
-  const float C = static_cast<float>(RowBuckets(zSupport, b, n, probs, tail[r], m, other, P, w, eBuf, hBuf, sh, &loss, &m));
+  const float C = static_cast<float>(RowBuckets(zS, n, rowProbs, tail[r], m, other, P, w, eS, hS, sh, &loss, &m));
   // ---- pass 2 ----
   if (VEC) {
     constexpr int N = Vec<T>::N;
@@ -160,85 +127,166 @@ __global__ void __launch_bounds__(kThreads) SparseDivergenceKernel(
     for (size_t i = threadIdx.x; i < vocab; i += kThreads) StoreF(g, i, expf(LoadF(z, i) * invT - m) * C);
   }
   __syncthreads();  // support entries are overwritten after pass 2 wrote them
-  for (int k = threadIdx.x; k < n; k += kThreads) StoreF(g, ids[b + k], static_cast<float>(hBuf[b + k]));
+  for (int k = threadIdx.x; k < n; k += kThreads) StoreF(g, rowIds[k], static_cast<float>(hS[k]));
   if (threadIdx.x == 0) rowLoss[r] = loss;
 }
 
-// ---- unfused baseline (bench only): softmax written out, then a gradient kernel ----
-
-template <typename T>
-__global__ void __launch_bounds__(kThreads) SoftmaxKernel(const T* __restrict__ logits, size_t vocab, float invT, float* __restrict__ probsOut) {
-  __shared__ double sh[2 * kWarps];
-  const size_t r = blockIdx.x;
-  const T* z = logits + r * vocab;
-  float m = -INFINITY, s = 0.0f;
-  for (size_t i = threadIdx.x; i < vocab; i += kThreads) {
-    const float x = LoadF(z, i) * invT;
-    if (x > m) {
-      s *= expf(m - x);
-      m = x;
-    }
-    s += expf(x - m);
+// One pipeline slot: device buffers and their pinned staging.
+struct DivergenceSlot {
+  DeviceBuffer logits, grad, in, out, scratch;
+  PinnedBuffer hLogits, hGrad, hIn, hOut;
+  template <typename D, typename H>
+  void ForEach(D onDevice, H onPinned) {
+    onDevice(logits);
+    onDevice(grad);
+    onDevice(in);
+    onDevice(out);
+    onDevice(scratch);
+    onPinned(hLogits);
+    onPinned(hGrad);
+    onPinned(hIn);
+    onPinned(hOut);
   }
-  double sum = s;
-  BlockMaxSum(m, sum, sh);
-  const float inv = static_cast<float>(1.0 / sum);
-  for (size_t i = threadIdx.x; i < vocab; i += kThreads) probsOut[r * vocab + i] = expf(LoadF(z, i) * invT - m) * inv;
-}
-
-template <typename T>
-__global__ void __launch_bounds__(kThreads) GradFromSoftmaxKernel(const float* __restrict__ p, size_t vocab, const int32_t* __restrict__ rowPtr,
-                                                                  const int32_t* __restrict__ ids, const float* __restrict__ probs,
-                                                                  const float* __restrict__ tail, DivergenceParams P, double w,
-                                                                  T* __restrict__ grad, double* __restrict__ eBuf, double* __restrict__ hBuf,
-                                                                  float* __restrict__ pSupport) {
-  extern __shared__ uint32_t bits[];
-  __shared__ double sh[2 * kWarps];
-  const size_t r = blockIdx.x;
-  const float* pr = p + r * vocab;
-  const int b = rowPtr[r], n = rowPtr[r + 1] - rowPtr[r];
-  const size_t words = (vocab + 31) / 32;
-  for (size_t i = threadIdx.x; i < words; i += kThreads) bits[i] = 0u;
-  __syncthreads();
-  for (int k = threadIdx.x; k < n; k += kThreads) {
-    atomicOr(&bits[ids[b + k] >> 5], 1u << (ids[b + k] & 31));
-    pSupport[b + k] = logf(pr[ids[b + k]]);  // as a "logit" with max 0 and Z = 1
-  }
-  __syncthreads();
-  double other = 0.0;
-  for (size_t i = threadIdx.x; i < vocab; i += kThreads)
-    if (!InSupport(bits, i)) other += pr[i];
-  other = BlockSum(other, sh);
-  DivergenceParams Q = P;
-  Q.invTemp = 1.0;
-  double loss;
-  float shift;  // 0 here: log p <= 0, so M = mo = 0 and e^(z_u - mo) = p_u
-  const float C = static_cast<float>(RowBuckets(pSupport, b, n, probs, tail[r], 0.0f, other, Q, w, eBuf, hBuf, sh, &loss, &shift));
-  for (size_t i = threadIdx.x; i < vocab; i += kThreads) StoreF(grad + r * vocab, i, pr[i] * C);
-  __syncthreads();
-  for (int k = threadIdx.x; k < n; k += kThreads) StoreF(grad + r * vocab, ids[b + k], static_cast<float>(hBuf[b + k]));
-}
-
-template <typename T>
-__global__ void FillLogitsKernel(T* x, size_t n) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u;
-    h ^= h >> 13;
-    h *= 0x5bd1e995u;
-    h ^= h >> 15;
-    StoreF(x, i, (static_cast<float>(h & 0xFFFFu) / 65536.0f - 0.5f) * 8.0f);
-  }
-}
-
-struct Workspace {
-  std::mutex mu;
-  DeviceBuffer logits, grad, rowPtr, ids, probs, tail, mask, rowLoss, zSupport, eBuf, hBuf, bad, softmax;
 };
 
-Workspace& Ws() {
-  static Workspace* w = new Workspace();
+xopd::cuda::Workspace<DivergenceSlot>& Ws() {
+  static auto* w = new xopd::cuda::Workspace<DivergenceSlot>();  // lives as long as the process
   return *w;
 }
+
+// Where each array sits in a slot's packed buffers, for chunks of at most R rows and E entries.
+struct DivergenceLayout {
+  size_t rowBegin, ids, probs, tail, mask, inBytes;  // in: host targets of the chunk
+  size_t rowLoss, bad, outBytes;                     // out
+  size_t zSupport, eBuf, hBuf, scratchBytes;         // scratch (device only)
+  DivergenceLayout(size_t R, size_t E) {
+    Packing in, out, sc;
+    rowBegin = in.Add((R + 1) * 4);
+    ids = in.Add(E * 4);
+    probs = in.Add(E * 4);
+    tail = in.Add(R * 4);
+    mask = in.Add(R);
+    inBytes = in.bytes;
+    rowLoss = out.Add(R * 8);
+    bad = out.Add(8);
+    outBytes = out.bytes;
+    zSupport = sc.Add(E * 4);
+    eBuf = sc.Add(E * 8);
+    hBuf = sc.Add(E * 8);
+    scratchBytes = sc.bytes;
+  }
+};
+
+template <typename T>
+std::string Run(const SparseDivergenceArgs& a, const DeviceTargets* dt, const RowOutputs& o, int64_t* badRow) {
+  auto& ws = Ws();
+  std::lock_guard<std::mutex> lock(ws.mu);
+  std::string err = ws.Bind();
+  if (!err.empty()) return err;
+  const size_t rows = a.logits.rows, vocab = a.logits.vocab, rowBytes = vocab * sizeof(T);
+  const bool hostTargets = dt == nullptr;
+  auto entry = [&](size_t r) -> int64_t { return hostTargets ? a.rowPtr[r] : dt->hostBegin[r]; };
+  // Device bytes of one row (logits, gradient, its per-row arrays) and of one target entry.
+  const size_t perRow = 2 * rowBytes + 4 + 4 + 1 + 8 + 16, perEntry = (hostTargets ? 8 : 0) + 4 + 8 + 8;
+
+  size_t budget = 0;
+  if (!(err = xopd::cuda::DeviceBudget(ws.DeviceBytes(), &budget)).empty()) return err;
+  std::vector<Chunk> chunks;
+  size_t R = 0, E = 0;
+  for (;;) {  // a failed allocation (memory taken by others meanwhile) halves the chunks
+    if (!(err = xopd::cuda::PlanChunks(rows, perRow, entry, perEntry, budget / 2, &chunks)).empty()) return err;
+    xopd::cuda::ChunkMaxima(chunks, &R, &E);
+    const DivergenceLayout L(R, E);
+    cudaError_t e = cudaSuccess;
+    for (DivergenceSlot& s : ws.slot) {
+      for (auto [buf, n] : {std::pair<DeviceBuffer*, size_t>{&s.logits, R * rowBytes}, {&s.grad, R * rowBytes}, {&s.in, L.inBytes},
+                            {&s.out, L.outBytes}, {&s.scratch, L.scratchBytes}})
+        if (e == cudaSuccess) e = buf->Reserve(n);
+      for (auto [buf, n] : {std::pair<PinnedBuffer*, size_t>{&s.hLogits, R * rowBytes}, {&s.hGrad, R * rowBytes}, {&s.hIn, L.inBytes},
+                            {&s.hOut, L.outBytes}})
+        if (e == cudaSuccess) e = buf->Reserve(n);
+    }
+    if (e == cudaSuccess) break;
+    ws.Release();
+    if (e != cudaErrorMemoryAllocation || R == 1)
+      return xopd::cuda::AllocationError("the divergence's device workspace", 2 * (R * perRow + E * perEntry), e);
+    budget /= 2;
+  }
+  const DivergenceLayout L(R, E);
+  xopd::cuda::SlotStreams streams;
+  if (!(err = streams.Create()).empty()) return err;
+
+  auto stage = [&](size_t c, int slot) -> std::string {
+    const Chunk& ch = chunks[c];
+    DivergenceSlot& s = ws.slot[slot];
+    cudaStream_t st = streams.s[slot];
+    const size_t nr = ch.r1 - ch.r0, ne = static_cast<size_t>(ch.e1 - ch.e0);
+    xopd::cuda::HostCopy(s.hLogits.ptr, static_cast<const char*>(a.logits.data) + ch.r0 * rowBytes, nr * rowBytes);
+    XOPD_CUDA_TRY(cudaMemcpyAsync(s.logits.ptr, s.hLogits.ptr, nr * rowBytes, cudaMemcpyHostToDevice, st));
+    if (hostTargets) {
+      std::memcpy(s.hIn.as<int32_t>(L.rowBegin), a.rowPtr + ch.r0, (nr + 1) * 4);
+      std::memcpy(s.hIn.as<int32_t>(L.ids), a.ids + ch.e0, ne * 4);
+      std::memcpy(s.hIn.as<float>(L.probs), a.probs + ch.e0, ne * 4);
+      std::memcpy(s.hIn.as<float>(L.tail), a.tail + ch.r0, nr * 4);
+      if (a.mask) std::memcpy(s.hIn.as<uint8_t>(L.mask), a.mask + ch.r0, nr);
+      XOPD_CUDA_TRY(cudaMemcpyAsync(s.in.ptr, s.hIn.ptr, L.inBytes, cudaMemcpyHostToDevice, st));
+    }
+    XOPD_CUDA_TRY(cudaMemsetAsync(s.out.as<char>(L.bad), 0xFF, 8, st));
+    FusedLaunch f;
+    f.rows = nr;
+    f.vocab = vocab;
+    f.logits = s.logits.ptr;
+    f.grad = s.grad.ptr;
+    if (hostTargets) {
+      f.rowBegin = s.in.as<int32_t>(L.rowBegin);
+      f.rowEnd = f.rowBegin + 1;
+      f.idsBase = ch.e0;
+      f.ids = s.in.as<int32_t>(L.ids);
+      f.probs = s.in.as<float>(L.probs);
+      f.tail = s.in.as<float>(L.tail);
+      f.mask = a.mask ? s.in.as<uint8_t>(L.mask) : nullptr;
+    } else {
+      f.rowBegin = dt->rowBegin + ch.r0;
+      f.rowEnd = dt->rowEnd + ch.r0;
+      f.idsBase = 0;
+      f.ids = dt->ids;
+      f.probs = dt->probs;
+      f.tail = dt->tail + ch.r0;
+      f.mask = dt->mask ? dt->mask + ch.r0 : nullptr;
+    }
+    f.scratchBase = ch.e0;
+    f.zSupport = s.scratch.as<float>(L.zSupport);
+    f.eBuf = s.scratch.as<double>(L.eBuf);
+    f.hBuf = s.scratch.as<double>(L.hBuf);
+    f.rowLoss = s.out.as<double>(L.rowLoss);
+    f.badRow = s.out.as<unsigned long long>(L.bad);
+    f.firstRow = ch.r0;
+    f.P = a.params;
+    f.invKept = o.invKept;
+    const std::string e = LaunchFused<T>(f, st);
+    if (!e.empty()) return e;
+    XOPD_CUDA_TRY(cudaMemcpyAsync(s.hGrad.ptr, s.grad.ptr, nr * rowBytes, cudaMemcpyDeviceToHost, st));
+    XOPD_CUDA_TRY(cudaMemcpyAsync(s.hOut.ptr, s.out.ptr, L.outBytes, cudaMemcpyDeviceToHost, st));
+    return "";
+  };
+  auto finish = [&](size_t c, int slot) -> std::string {
+    const Chunk& ch = chunks[c];
+    DivergenceSlot& s = ws.slot[slot];
+    XOPD_CUDA_TRY(cudaStreamSynchronize(streams.s[slot]));
+    const unsigned long long bad = *s.hOut.as<unsigned long long>(L.bad);
+    if (bad != ~0ull) {
+      *badRow = static_cast<int64_t>(bad);
+      return "logits hold NaN or an infinite value";
+    }
+    const size_t nr = ch.r1 - ch.r0;
+    xopd::cuda::HostCopy(static_cast<char*>(a.grad) + ch.r0 * rowBytes, s.hGrad.ptr, nr * rowBytes);
+    std::memcpy(o.rowLoss + ch.r0, s.hOut.as<double>(L.rowLoss), nr * 8);
+    return "";
+  };
+  return xopd::cuda::RunChunks(chunks.size(), stage, finish);
+}
+
+}  // namespace
 
 std::string SharedMemoryFor(const void* kernel, size_t vocab, size_t* bytes) {
   *bytes = ((vocab + 31) / 32) * 4;
@@ -253,151 +301,38 @@ std::string SharedMemoryFor(const void* kernel, size_t vocab, size_t* bytes) {
 }
 
 template <typename T>
-std::string LaunchFused(const Workspace& ws, size_t rows, size_t vocab, const uint8_t* dMask, const DivergenceParams& P, double invKept) {
-  const bool vec = RowsVectorizable<T>(vocab);
-  const void* kernel = vec ? reinterpret_cast<const void*>(SparseDivergenceKernel<T, true>) : reinterpret_cast<const void*>(SparseDivergenceKernel<T, false>);
+std::string LaunchFused(const FusedLaunch& f, cudaStream_t stream) {
+  auto vectorKernel = SparseDivergenceKernel<T, true>;
+  auto scalarKernel = SparseDivergenceKernel<T, false>;
+  const bool vec = RowsVectorizable<T>(f.vocab);
   size_t smem;
-  std::string err = SharedMemoryFor(kernel, vocab, &smem);
+  std::string err = SharedMemoryFor(vec ? reinterpret_cast<const void*>(vectorKernel) : reinterpret_cast<const void*>(scalarKernel), f.vocab, &smem);
   if (!err.empty()) return err;
-  auto go = [&](auto k) {
-    k<<<static_cast<unsigned>(rows), kThreads, smem>>>(ws.logits.as<T>(), vocab, ws.rowPtr.as<int32_t>(), ws.ids.as<int32_t>(),
-                                                      ws.probs.as<float>(), ws.tail.as<float>(), dMask, P, invKept, ws.grad.as<T>(),
-                                                      ws.rowLoss.as<double>(), ws.zSupport.as<float>(), ws.eBuf.as<double>(),
-                                                      ws.hBuf.as<double>(), ws.bad.as<unsigned long long>());
+  if (f.rows == 0) return "";
+  auto go = [&](auto kernel) {
+    XOPD_LAUNCH(kernel, dim3(static_cast<unsigned>(f.rows)), dim3(kThreads), smem, stream)(
+        static_cast<const T*>(f.logits), f.vocab, f.rowBegin, f.rowEnd, f.idsBase, f.ids, f.probs, f.tail, f.mask, f.P, f.invKept,
+        static_cast<T*>(f.grad), f.rowLoss, f.scratchBase, f.zSupport, f.eBuf, f.hBuf, f.badRow, f.firstRow);
   };
-  if (vec) go(SparseDivergenceKernel<T, true>);
-  else go(SparseDivergenceKernel<T, false>);
+  if (vec) go(vectorKernel);
+  else go(scalarKernel);
   XOPD_CUDA_TRY(cudaGetLastError());
   return "";
 }
 
-std::string ReserveAll(Workspace& ws, size_t rows, size_t vocab, size_t elem, size_t nnz) {
-  std::string err;
-  const size_t bytes = rows * vocab * elem, nz = nnz == 0 ? 1 : nnz;
-  if (!(err = ws.logits.Reserve(bytes)).empty() || !(err = ws.grad.Reserve(bytes)).empty() ||
-      !(err = ws.rowPtr.Reserve((rows + 1) * 4)).empty() || !(err = ws.ids.Reserve(nz * 4)).empty() ||
-      !(err = ws.probs.Reserve(nz * 4)).empty() || !(err = ws.tail.Reserve(rows * 4)).empty() ||
-      !(err = ws.mask.Reserve(rows)).empty() || !(err = ws.rowLoss.Reserve(rows * 8)).empty() ||
-      !(err = ws.zSupport.Reserve(nz * 4)).empty() || !(err = ws.eBuf.Reserve(nz * 8)).empty() ||
-      !(err = ws.hBuf.Reserve(nz * 8)).empty() || !(err = ws.bad.Reserve(8)).empty())
-    return err;
-  return "";
+template std::string LaunchFused<float>(const FusedLaunch&, cudaStream_t);
+template std::string LaunchFused<uint16_t>(const FusedLaunch&, cudaStream_t);
+
+std::string SparseDivergence(const SparseDivergenceArgs& a, const RowOutputs& out, int64_t* badRow) {
+  *badRow = -1;
+  if (a.logits.rows > 0x7FFFFFFFu) return "too many rows for one call";
+  return a.logits.bf16 ? Run<uint16_t>(a, nullptr, out, badRow) : Run<float>(a, nullptr, out, badRow);
 }
 
-template <typename T>
-std::string Run(const SparseDivergenceArgs& a) {
-  Workspace& ws = Ws();
-  std::lock_guard<std::mutex> lock(ws.mu);
-  const size_t bytes = a.rows * a.vocab * sizeof(T), nnz = static_cast<size_t>(a.rowPtr[a.rows]);
-  std::string err = ReserveAll(ws, a.rows, a.vocab, sizeof(T), nnz);
-  if (!err.empty()) return err;
-  XOPD_CUDA_TRY(cudaMemcpy(ws.logits.ptr, a.logits, bytes, cudaMemcpyHostToDevice));
-  XOPD_CUDA_TRY(cudaMemcpy(ws.rowPtr.ptr, a.rowPtr, (a.rows + 1) * 4, cudaMemcpyHostToDevice));
-  if (nnz) {
-    XOPD_CUDA_TRY(cudaMemcpy(ws.ids.ptr, a.ids, nnz * 4, cudaMemcpyHostToDevice));
-    XOPD_CUDA_TRY(cudaMemcpy(ws.probs.ptr, a.probs, nnz * 4, cudaMemcpyHostToDevice));
-  }
-  XOPD_CUDA_TRY(cudaMemcpy(ws.tail.ptr, a.tail, a.rows * 4, cudaMemcpyHostToDevice));
-  if (a.mask) XOPD_CUDA_TRY(cudaMemcpy(ws.mask.ptr, a.mask, a.rows, cudaMemcpyHostToDevice));
-  XOPD_CUDA_TRY(cudaMemset(ws.bad.ptr, 0xFF, 8));
-  err = LaunchFused<T>(ws, a.rows, a.vocab, a.mask ? ws.mask.as<uint8_t>() : nullptr, a.params, a.invKept);
-  if (!err.empty()) return err;
-  unsigned long long bad = 0;
-  XOPD_CUDA_TRY(cudaMemcpy(&bad, ws.bad.ptr, 8, cudaMemcpyDeviceToHost));
-  if (bad != ~0ull) {
-    *a.badRow = static_cast<int64_t>(bad);
-    return "logits hold NaN or an infinite value";
-  }
-  XOPD_CUDA_TRY(cudaMemcpy(a.grad, ws.grad.ptr, bytes, cudaMemcpyDeviceToHost));
-  XOPD_CUDA_TRY(cudaMemcpy(a.rowLoss, ws.rowLoss.ptr, a.rows * 8, cudaMemcpyDeviceToHost));
-  return "";
-}
-
-template <typename T>
-std::string Bench(size_t rows, size_t vocab, int support, int iters, DeviceTiming* out) {
-  Workspace& ws = Ws();
-  std::lock_guard<std::mutex> lock(ws.mu);
-  const size_t nnz = rows * static_cast<size_t>(support), bytes = rows * vocab * sizeof(T);
-  std::string err = ReserveAll(ws, rows, vocab, sizeof(T), nnz);
-  if (!err.empty()) return err;
-  if (!(err = ws.softmax.Reserve(rows * vocab * sizeof(float))).empty()) return err;
-  // Targets: `support` ids per row with equal mass and tail 0.2.
-  std::vector<int32_t> rowPtr(rows + 1), ids(nnz);
-  std::vector<float> probs(nnz, support ? 0.8f / support : 0.0f), tail(rows, support ? 0.2f : 1.0f);
-  for (size_t r = 0; r <= rows; ++r) rowPtr[r] = static_cast<int32_t>(r * support);
-  for (size_t r = 0; r < rows; ++r)
-    for (int k = 0; k < support; ++k) ids[r * support + k] = static_cast<int32_t>((r * 7919 + k * 104729) % vocab);
-  XOPD_CUDA_TRY(cudaMemcpy(ws.rowPtr.ptr, rowPtr.data(), (rows + 1) * 4, cudaMemcpyHostToDevice));
-  if (nnz) {
-    XOPD_CUDA_TRY(cudaMemcpy(ws.ids.ptr, ids.data(), nnz * 4, cudaMemcpyHostToDevice));
-    XOPD_CUDA_TRY(cudaMemcpy(ws.probs.ptr, probs.data(), nnz * 4, cudaMemcpyHostToDevice));
-  }
-  XOPD_CUDA_TRY(cudaMemcpy(ws.tail.ptr, tail.data(), rows * 4, cudaMemcpyHostToDevice));
-  XOPD_CUDA_TRY(cudaMemset(ws.bad.ptr, 0xFF, 8));
-  FillLogitsKernel<T><<<1024, 256>>>(ws.logits.as<T>(), rows * vocab);
-  XOPD_CUDA_TRY(cudaGetLastError());
-  DivergenceParams P;
-  P.kind = kForwardKL;
-  const double invKept = 1.0 / rows;
-  cudaEvent_t t0, t1;
-  XOPD_CUDA_TRY(cudaEventCreate(&t0));
-  XOPD_CUDA_TRY(cudaEventCreate(&t1));
-  auto timed = [&](auto body, double* seconds) -> std::string {
-    std::string e = body();  // warm-up
-    if (!e.empty()) return e;
-    XOPD_CUDA_TRY(cudaEventRecord(t0));
-    for (int i = 0; i < iters; ++i) {
-      e = body();
-      if (!e.empty()) return e;
-    }
-    XOPD_CUDA_TRY(cudaEventRecord(t1));
-    XOPD_CUDA_TRY(cudaEventSynchronize(t1));
-    float ms = 0;
-    XOPD_CUDA_TRY(cudaEventElapsedTime(&ms, t0, t1));
-    *seconds = ms / 1000.0 / iters;
-    return "";
-  };
-  err = timed([&]() { return LaunchFused<T>(ws, rows, vocab, nullptr, P, invKept); }, &out->fusedSeconds);
-  if (err.empty()) {
-    size_t smem = 0;
-    err = SharedMemoryFor(reinterpret_cast<const void*>(GradFromSoftmaxKernel<T>), vocab, &smem);
-    if (err.empty())
-      err = timed([&]() -> std::string {
-        SoftmaxKernel<T><<<static_cast<unsigned>(rows), kThreads>>>(ws.logits.as<T>(), vocab, 1.0f, ws.softmax.as<float>());
-        GradFromSoftmaxKernel<T><<<static_cast<unsigned>(rows), kThreads, smem>>>(
-            ws.softmax.as<float>(), vocab, ws.rowPtr.as<int32_t>(), ws.ids.as<int32_t>(), ws.probs.as<float>(), ws.tail.as<float>(), P,
-            invKept, ws.grad.as<T>(), ws.eBuf.as<double>(), ws.hBuf.as<double>(), ws.zSupport.as<float>());
-        XOPD_CUDA_TRY(cudaGetLastError());
-        return "";
-      }, &out->unfusedSeconds);
-  }
-  if (err.empty())
-    err = timed([&]() -> std::string {
-      XOPD_CUDA_TRY(cudaMemcpy(ws.grad.ptr, ws.logits.ptr, bytes, cudaMemcpyDeviceToDevice));
-      return "";
-    }, &out->copySeconds);
-  cudaEventDestroy(t0);
-  cudaEventDestroy(t1);
-  if (!err.empty()) return err;
-  cudaDeviceProp prop;
-  int dev = 0;
-  XOPD_CUDA_TRY(cudaGetDevice(&dev));
-  XOPD_CUDA_TRY(cudaGetDeviceProperties(&prop, dev));
-  out->device = prop.name;
-  return "";
-}
-
-}  // namespace
-
-std::string SparseDivergence(const SparseDivergenceArgs& a) {
-  *a.badRow = -1;
-  if (a.rows > 0x7FFFFFFFu) return "too many rows for one launch";
-  return a.bf16 ? Run<uint16_t>(a) : Run<float>(a);
-}
-
-std::string BenchSparseDivergence(size_t rows, size_t vocab, bool bf16, int supportPerRow, int iters, DeviceTiming* out) {
-  if (supportPerRow < 0 || static_cast<size_t>(supportPerRow) > vocab) return "support per row must be in [0, vocab]";
-  return bf16 ? Bench<uint16_t>(rows, vocab, supportPerRow, iters, out) : Bench<float>(rows, vocab, supportPerRow, iters, out);
+std::string SparseDivergenceDeviceTargets(const SparseDivergenceArgs& a, const DeviceTargets& t, const RowOutputs& out, int64_t* badRow) {
+  *badRow = -1;
+  if (a.logits.rows > 0x7FFFFFFFu) return "too many rows for one call";
+  return a.logits.bf16 ? Run<uint16_t>(a, &t, out, badRow) : Run<float>(a, &t, out, badRow);
 }
 
 }  // namespace cuda

@@ -1,17 +1,11 @@
-// N-API surface of the embedded decoder: the TinyModel class and a few kernels exposed for tests
-// and benches (modelKernels). Token ids crossing this boundary are indices into the id list.
-#include <napi.h>
-
+// N-API surface of the embedded decoder: the TinyModel class and the two row kernels the facade
+// calls directly (modelKernels: crossEntropy for pre-training, logprobsTopK for teacher scoring).
+// Token ids crossing this boundary are indices into the id list.
 #include <cmath>
 #include <cstring>
 #include <memory>
 
-#include "common/errors.h"
-#include "common/registry.h"
-#include "common/typed.h"
-#include "model/gemm.h"
-#include "model/peak.h"
-#include "model/reference.h"
+#include "model/binding.h"
 #include "model/transformer.h"
 
 namespace xopd {
@@ -29,6 +23,8 @@ int IntField(const Napi::Object& o, const char* key) {
   XOPD_CHECK(d == static_cast<double>(static_cast<int>(d)), "E_MODEL_CONFIG", std::string("config.") + key + " must be an integer");
   return static_cast<int>(d);
 }
+
+}  // namespace
 
 Config ConfigArg(const Napi::Value& v) {
   XOPD_CHECK(v.IsObject(), "E_MODEL_CONFIG", "config must be an object");
@@ -48,7 +44,6 @@ Config ConfigArg(const Napi::Value& v) {
   return c;
 }
 
-// offsets [B+1], non-decreasing from 0 to n
 int CheckOffsets(const View<int32_t>& offsets, size_t n, const char* name) {
   XOPD_CHECK(offsets.size >= 1, "E_ARG_SHAPE", std::string(name) + " needs at least one entry");
   XOPD_CHECK(offsets[0] == 0 && static_cast<size_t>(offsets[offsets.size - 1]) == n, "E_ARG_SHAPE",
@@ -58,16 +53,7 @@ int CheckOffsets(const View<int32_t>& offsets, size_t n, const char* name) {
   return static_cast<int>(offsets.size - 1);
 }
 
-Napi::Float32Array CopyOut(Napi::Env env, const float* p, size_t n) {
-  Napi::Float32Array a = Napi::Float32Array::New(env, n);
-  if (n) std::memcpy(a.Data(), p, n * sizeof(float));
-  return a;
-}
-Napi::Int32Array CopyOut(Napi::Env env, const int32_t* p, size_t n) {
-  Napi::Int32Array a = Napi::Int32Array::New(env, n);
-  if (n) std::memcpy(a.Data(), p, n * sizeof(int32_t));
-  return a;
-}
+namespace {
 
 class TinyModelWrap : public Napi::ObjectWrap<TinyModelWrap> {
  public:
@@ -274,53 +260,6 @@ class TinyModelWrap : public Napi::ObjectWrap<TinyModelWrap> {
   std::unique_ptr<Transformer> model_;
 };
 
-// gemm(M, N, K, a, aTrans, b, bTrans, c, accumulate, reference) — the packed kernel or the plain one.
-Napi::Value JsGemm(const Napi::CallbackInfo& info) {
-  return Guard(info, [&]() -> Napi::Value {
-    const int M = static_cast<int>(IntArg(info[0], "M")), N = static_cast<int>(IntArg(info[1], "N")),
-              K = static_cast<int>(IntArg(info[2], "K"));
-    XOPD_CHECK(M >= 0 && N >= 0 && K >= 0, "E_ARG_RANGE", "M, N, K must be >= 0");
-    auto a = TypedArg<float>(info[3], "a");
-    auto b = TypedArg<float>(info[5], "b");
-    auto c = TypedArg<float>(info[7], "c");
-    XOPD_CHECK(a.size == size_t(M) * K && b.size == size_t(K) * N && c.size == size_t(M) * N, "E_ARG_SHAPE",
-               "a [M*K], b [K*N], c [M*N] required");
-    const bool aT = info[4].ToBoolean(), bT = info[6].ToBoolean(), acc = info[8].ToBoolean();
-    const size_t lda = aT ? M : K, ldb = bT ? K : N;
-    if (info[9].ToBoolean()) {
-      GemmReference(M, N, K, a.data, lda, aT, b.data, ldb, bT, c.data, N, acc);
-    } else {
-      PackedB pb;
-      PackB(b.data, ldb, bT, K, N, pb);
-      Gemm(M, a.data, lda, aT, pb, c.data, N, acc);
-    }
-    return info.Env().Undefined();
-  });
-}
-
-// referenceForward(config, params Float64Array, tokens, offsets, outStart) -> Float64Array
-Napi::Value JsReferenceForward(const Napi::CallbackInfo& info) {
-  return Guard(info, [&]() -> Napi::Value {
-    const Config c = ConfigArg(info[0]);
-    auto p = TypedArg<double>(info[1], "params");
-    auto tokens = TypedArg<int32_t>(info[2], "tokens");
-    auto offsets = TypedArg<int32_t>(info[3], "offsets");
-    auto outStart = TypedArg<int32_t>(info[4], "outStart");
-    XOPD_CHECK(p.size == MakeLayout(c).total, "E_ARG_SHAPE", "params has the wrong length for this config");
-    const int B = CheckOffsets(offsets, tokens.size, "offsets");
-    XOPD_CHECK(outStart.size == static_cast<size_t>(B), "E_ARG_SHAPE", "outStart needs one entry per sequence");
-    for (size_t i = 0; i < tokens.size; ++i)
-      XOPD_CHECK(tokens[i] >= -1 && tokens[i] < c.vocab, "E_TOKEN_ID", "token index outside the id list");
-    for (int s = 0; s < B; ++s)
-      XOPD_CHECK(outStart[s] >= 0 && outStart[s] <= offsets[s + 1] - offsets[s], "E_ARG_RANGE", "outStart out of range");
-    std::vector<double> logits;
-    ReferenceForward(c, p.data, tokens.data, offsets.data, B, outStart.data, logits);
-    Napi::Float64Array out = Napi::Float64Array::New(info.Env(), logits.size());
-    if (!logits.empty()) std::memcpy(out.Data(), logits.data(), logits.size() * sizeof(double));
-    return out;
-  });
-}
-
 // crossEntropy(logits, targets Int32Array [R], V) -> { loss, grad }
 Napi::Value JsCrossEntropy(const Napi::CallbackInfo& info) {
   return Guard(info, [&]() -> Napi::Value {
@@ -364,30 +303,11 @@ Napi::Value JsLogprobsTopK(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value JsMeasurePeak(const Napi::CallbackInfo& info) {
-  return Guard(info, [&]() -> Napi::Value {
-    const double s = NumArg(info[0], "seconds");
-    XOPD_CHECK(s > 0 && s <= 60, "E_ARG_RANGE", "seconds must be in (0, 60]");
-    const PeakResult r = MeasurePeak(s);
-    Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("flops", r.flops);
-    o.Set("threads", r.threads);
-    o.Set("kernel", r.kernel);
-    return o;
-  });
-}
-
-Napi::Value JsGemmKernel(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), GemmKernelName()); }
-
 static Registration reg("model", [](Napi::Env env, Napi::Object exports) {
   TinyModelWrap::Init(env, exports);
   Napi::Object k = Napi::Object::New(env);
-  k.Set("gemm", Napi::Function::New(env, JsGemm, "gemm"));
-  k.Set("referenceForward", Napi::Function::New(env, JsReferenceForward, "referenceForward"));
   k.Set("crossEntropy", Napi::Function::New(env, JsCrossEntropy, "crossEntropy"));
   k.Set("logprobsTopK", Napi::Function::New(env, JsLogprobsTopK, "logprobsTopK"));
-  k.Set("measurePeak", Napi::Function::New(env, JsMeasurePeak, "measurePeak"));
-  k.Set("gemmKernel", Napi::Function::New(env, JsGemmKernel, "gemmKernel"));
   exports.Set("modelKernels", k);
 });
 

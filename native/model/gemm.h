@@ -39,10 +39,6 @@ inline void Gemm(int M, const float* a, size_t lda, bool aTrans, const PackedB& 
   Gemm(M, a, lda, aTrans, b.view(), c, ldc, accumulate);
 }
 
-// The plain reference: the same product with a double accumulator, no packing, one thread.
-void GemmReference(int M, int N, int K, const float* a, size_t lda, bool aTrans, const float* b, size_t ldb,
-                   bool bTrans, float* c, size_t ldc, bool accumulate);
-
 // Which inner kernel this CPU runs: "avx2-fma" or "generic".
 const char* GemmKernelName();
 

@@ -18,7 +18,7 @@ void BuildByteTrie(const uint8_t* data, const std::vector<uint32_t>& starts, con
   auto less = [&](uint32_t a, uint32_t b) {
     const uint32_t la = lengths[a], lb = lengths[b];
     const int c = std::memcmp(data + starts[a], data + starts[b], std::min(la, lb));
-    return c != 0 ? c < 0 : la < lb;
+    return c != 0 ? c < 0 : la != lb ? la < lb : values[a] < values[b];  // repeated bytes: by value
   };
   std::sort(order.begin(), order.end(), less);
   auto byteAt = [&](uint32_t key, uint32_t depth) { return data[starts[key] + depth]; };
@@ -27,8 +27,13 @@ void BuildByteTrie(const uint8_t* data, const std::vector<uint32_t>& starts, con
   out.label.clear();
   out.child.clear();
   out.token.clear();
+  out.rangeLo.clear();
+  out.rangeHi.clear();
+  out.depth.clear();
   out.root.assign(256, -1);
   out.maxDepth = 0;
+  out.order.resize(order.size());
+  for (size_t r = 0; r < order.size(); ++r) out.order[r] = values[order[r]];
   // Breadth-first: nodes are numbered in the order they are expanded, so each node's edges are
   // appended contiguously and `first` is a valid CSR. A queue entry is (node, lo, hi, depth).
   struct Item {
@@ -41,6 +46,9 @@ void BuildByteTrie(const uint8_t* data, const std::vector<uint32_t>& starts, con
   for (size_t q = 0; q < queue.size(); ++q) {
     const Item it = queue[q];
     out.first.push_back(static_cast<int32_t>(out.label.size()));
+    out.rangeLo.push_back(static_cast<int32_t>(it.lo));  // nodes are expanded in the order they are numbered
+    out.rangeHi.push_back(static_cast<int32_t>(it.hi));
+    out.depth.push_back(static_cast<int32_t>(it.depth));
     uint32_t lo = it.lo;
     // Keys that end here (sorted first within the range): this node's token.
     while (lo < it.hi && lengths[order[lo]] == it.depth) {

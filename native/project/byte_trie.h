@@ -1,16 +1,15 @@
 // A byte trie of a student vocabulary (DESIGN 5): `first(x)`, the longest student token that is a
 // prefix of x, is a walk down it. Flat arrays (CSR children, sorted labels) so the same structure
 // is read by the CPU path and, copied once, by the CUDA path.
+// The keys sorted by their bytes (`order`) make the keys below any node one contiguous range
+// [rangeLo, rangeHi) of that order: the prefix group G(x) of DESIGN 5 (revision 2) is the range of
+// the node x leads to.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#if defined(__CUDACC__)
-#define XOPD_HD __host__ __device__ inline
-#else
-#define XOPD_HD inline
-#endif
+#include "common/cuda_macros.h"
 
 namespace xopd {
 namespace project {
@@ -42,10 +41,14 @@ struct ByteTrie {
   std::vector<int32_t> first, child, token, root;
   std::vector<uint8_t> label;
   int32_t maxDepth = 0;
+  // Every key's value (repeats included) in byte order of the keys (ties by value), and per node
+  // the range of that order holding the keys that begin with the node's bytes, and its depth.
+  std::vector<int32_t> order, rangeLo, rangeHi, depth;
 
   TrieView View() const { return TrieView{first.data(), label.data(), child.data(), token.data(), root.data()}; }
   size_t Bytes() const {
-    return first.size() * 4 + child.size() * 4 + token.size() * 4 + root.size() * 4 + label.size();
+    return (first.size() + child.size() + token.size() + root.size() + order.size() + rangeLo.size() + rangeHi.size() +
+            depth.size()) * 4 + label.size();
   }
 };
 

@@ -1,7 +1,8 @@
 // The bytes of every token id of one tokenizer, uploaded once from JS (DESIGN section 2).
-// Later native code (alignment, span projection) reads it through UnwrapTokenTable.
+// Later native code (alignment, span projection) reads it; the JS object that owns one is the
+// TokenTable class of tokenizer/binding.cc (other bindings unwrap it with tokenizer/binding.h).
 #pragma once
-#include <napi.h>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -17,8 +18,9 @@ struct TokenTable {
   const uint8_t* data(int32_t id) const { return bytes.data() + offsets[id]; }
 };
 
-// Throws xopd::Error E_ARG_TYPE when v is not a TokenTable object created by this addon.
-const TokenTable& UnwrapTokenTable(const Napi::Value& v, const char* name);
+// Builds a table from its three arrays; throws E_TOKEN_TABLE when they disagree.
+void BuildTokenTable(const uint8_t* bytes, size_t nBytes, const uint32_t* offsets, size_t nOffsets,
+                     const uint8_t* special, size_t nSpecial, TokenTable& out);
 
 // Checks every id is in [0, vocab); names the first bad position.
 void CheckIds(const TokenTable& t, const int32_t* ids, size_t n, const char* name);

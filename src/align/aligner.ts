@@ -25,13 +25,15 @@ export interface DiffLimits {
 
 export interface AlignOptions extends DiffLimits {
   maxChunkTokens: number;
+  /**
+   * Per pair, whether the caller cut the teacher ids short (true), passes the whole response
+   * (false), or does not say (undefined: read from the bytes). TAIL marks student tokens past the end
+   * of a teacher cut short, so a caller that knows should say (DESIGN 3.2; README).
+   */
+  teacherTruncated?: ReadonlyArray<boolean | undefined>;
   /** ids that end a student turn / a teacher turn: a final pair of them is one 1:1 chunk */
   studentEos?: Int32Array;
   teacherEos?: Int32Array;
-  /** use the plain reference implementation (tests; small inputs when the streams differ) */
-  reference?: boolean;
-  /** skip the fused equal-stream pass and always take the general path (tests) */
-  generalPath?: boolean;
 }
 
 /** An Alignment plus what the aligner saw. */
@@ -44,7 +46,8 @@ export interface AlignmentDetails extends Alignment {
   diffEnd: number;
 }
 
-interface NativeBatch {
+/** What the native alignBatch returns: every pair's arrays back to back, pair k at offsets [k, k+1). */
+export interface NativeBatch {
   chunkOffsets: Int32Array;
   tokenOffsets: Float64Array;
   studentStart: Int32Array;
@@ -73,10 +76,21 @@ export interface NativeAlignTables {
   readonly sameBytesIds: number;
 }
 
+/** Options of byteDiff: limits, and whether b was cut short (a prefix alignment). */
+export interface ByteDiffOptions extends DiffLimits {
+  /** b (the teacher) was cut short: a's bytes past b's end cost nothing */
+  truncated?: boolean;
+}
+
+/** TeacherIds of native/align/align.h, one per pair. */
+const TEACHER_IDS = { infer: 0, complete: 1, truncated: 2 } as const;
+
+export type NativeAlignOptions = Omit<AlignOptions, 'teacherTruncated'> & { teacherIds?: Uint8Array };
+
 export interface AlignNative {
   AlignTables: new (studentTable: NativeTokenTable, teacherTable: NativeTokenTable) => NativeAlignTables;
-  alignBatch(tables: NativeAlignTables, studentIds: Int32Array[], teacherIds: Int32Array[], opts: AlignOptions): NativeBatch;
-  byteDiff(a: Uint8Array, b: Uint8Array, opts?: DiffLimits & { reference?: boolean }): ByteDiffResult;
+  alignBatch(tables: NativeAlignTables, studentIds: Int32Array[], teacherIds: Int32Array[], opts: NativeAlignOptions): NativeBatch;
+  byteDiff(a: Uint8Array, b: Uint8Array, opts?: ByteDiffOptions): ByteDiffResult;
 }
 
 function checkLimits(o: DiffLimits): void {
@@ -104,6 +118,19 @@ export function alignTables(studentTable: NativeTokenTable, teacherTable: Native
 /** Aligns every pair (student ids, teacher ids) over the two tables, on all cores. */
 export function alignPairs(studentTable: NativeTokenTable, teacherTable: NativeTokenTable,
   pairs: ReadonlyArray<readonly [Int32Array, Int32Array]>, opts: AlignOptions): AlignmentDetails[] {
+  return alignPairsWith((s, t, native) => {
+    const tables = alignTables(studentTable, teacherTable);
+    return callNative(() => addon<AlignNative>().alignBatch(tables, s, t, native));
+  }, pairs, opts);
+}
+
+/**
+ * alignPairs around a given native batch call (which makes its own native errors XopdErrors). Not
+ * exported by the package: dev/align-reference.ts runs the same checks on the dev addon's forced
+ * general path and plain reference.
+ */
+export function alignPairsWith(alignBatch: (studentIds: Int32Array[], teacherIds: Int32Array[], opts: NativeAlignOptions) => NativeBatch,
+  pairs: ReadonlyArray<readonly [Int32Array, Int32Array]>, opts: AlignOptions): AlignmentDetails[] {
   check.int(opts.maxChunkTokens, 'maxChunkTokens', 1, 2 ** 30);
   checkLimits(opts);
   const s: Int32Array[] = new Array(pairs.length);
@@ -115,8 +142,17 @@ export function alignPairs(studentTable: NativeTokenTable, teacherTable: NativeT
     s[k] = check.ids(p[0], `pairs[${k}][0] (student ids)`);
     t[k] = check.ids(p[1], `pairs[${k}][1] (teacher ids)`);
   }
-  const tables = alignTables(studentTable, teacherTable);
-  const r = callNative(() => addon<AlignNative>().alignBatch(tables, s, t, opts));
+  const { teacherTruncated, ...rest } = opts;
+  const native: NativeAlignOptions = rest;
+  if (teacherTruncated !== undefined) {
+    if (!Array.isArray(teacherTruncated) || teacherTruncated.length !== pairs.length)
+      throw new XopdError(ErrorCode.ARG_TYPE, `teacherTruncated must be an array with one entry (true, false or undefined) per pair (${pairs.length}), got ${check.describe(teacherTruncated)}`);
+    native.teacherIds = Uint8Array.from(teacherTruncated, (x, k) => {
+      if (x === undefined) return TEACHER_IDS.infer;
+      return check.bool(x, `teacherTruncated[${k}]`) ? TEACHER_IDS.truncated : TEACHER_IDS.complete;
+    });
+  }
+  const r = alignBatch(s, t, native);
   const out: AlignmentDetails[] = new Array(pairs.length);
   for (let k = 0; k < pairs.length; k++) {
     const c0 = r.chunkOffsets[k]!, c1 = r.chunkOffsets[k + 1]!;
@@ -138,7 +174,7 @@ export function alignPairs(studentTable: NativeTokenTable, teacherTable: NativeT
 }
 
 /** The byte diff the aligner uses when two streams differ (DESIGN 3.3), for tests and tools. */
-export function byteDiff(a: Uint8Array, b: Uint8Array, opts: DiffLimits & { reference?: boolean } = {}): ByteDiffResult {
+export function byteDiff(a: Uint8Array, b: Uint8Array, opts: ByteDiffOptions = {}): ByteDiffResult {
   check.typed(a, Uint8Array, 'a');
   check.typed(b, Uint8Array, 'b');
   checkLimits(opts);

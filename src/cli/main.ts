@@ -43,7 +43,9 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(parseArgs(cmd.spec, rest));
   } catch (err) {
     if (err instanceof XopdError) {
-      console.error(`xopd ${name}: error ${err.code}: ${err.message}`);
+      // Messages built for the command line may already name the command: say it once.
+      const prefix = `xopd ${name}: `;
+      console.error(`${prefix}error ${err.code}: ${err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message}`);
       return err.code === ErrorCode.CLI_USAGE ? EXIT.USAGE : EXIT.FAILURE;
     }
     console.error(err);

@@ -17,6 +17,9 @@ export const ErrorCode = {
   OUT_OF_MEMORY: 'E_OUT_OF_MEMORY',
   TOO_LONG: 'E_TOO_LONG',
   CUDA_UNAVAILABLE: 'E_CUDA_UNAVAILABLE',
+  // A CUDA call failed while a kernel ran on device 'cuda' (out of device memory, a vocabulary too
+  // wide for the kernel's shared memory, a driver fault); the message names the call and the reason.
+  CUDA: 'E_CUDA',
   CLI_USAGE: 'E_CLI_USAGE',
   MODEL_CONFIG: 'E_MODEL_CONFIG',
   MODEL_FORMAT: 'E_MODEL_FORMAT',
@@ -31,6 +34,12 @@ export const ErrorCode = {
   // Checkpoints and run folders.
   CHECKPOINT: 'E_CHECKPOINT',
   CONFIG: 'E_CONFIG',
+  // xopd serve: prompt ids that are no rendering of the student's chat template; faults of an HTTP request.
+  PROMPT_PARSE: 'E_PROMPT_PARSE',
+  UNAUTHORIZED: 'E_UNAUTHORIZED',
+  OVERLOADED: 'E_OVERLOADED',
+  REQUEST_TIMEOUT: 'E_REQUEST_TIMEOUT',
+  BODY_TOO_LARGE: 'E_BODY_TOO_LARGE',
   // A file a user keeps could not be written (read-only, full, a path through a file); see src/files.ts.
   WRITE: 'E_WRITE',
 } as const;

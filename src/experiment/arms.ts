@@ -14,6 +14,7 @@
 import { TokenizerBridge } from '../align/bridge.js';
 import { Distiller, stepSeed } from '../train/distiller.js';
 import { DISTILL_OPTIONS, type DistillOptions } from '../train/options.js';
+import { PROJECTIONS, type Projection } from '../project/span-projection.js';
 import type { DistillTask } from '../tasks/distill-task.js';
 import { cutToFit, responseRoom, sequenceLimit } from '../train/limits.js';
 import { crossEntropy } from '../loss/sparse-divergence.js';
@@ -46,15 +47,9 @@ export const SPAN_ARMS: readonly Arm[] = ['span-fkl', 'span-rkl', 'span-jsd', 'm
 /** The weight of the ULD term against cross-entropy, as in the ULD paper. */
 export const ULD_WEIGHT = 1.5;
 
-/**
- * Span projection revisions (DESIGN 5): 'first' sends every teacher alternative to first(x)
- * (revision 1); 'prefix' sends those inside a student token to the prefix group (revision 2). A
- * build whose distillation options lack `projection` has revision 1 only.
- */
-export type Projection = 'first' | 'prefix';
-const projectionOption = (DISTILL_OPTIONS as Record<string, unknown>).projection as { default?: Projection } | undefined;
-export const PROJECTIONS: readonly Projection[] = projectionOption ? ['first', 'prefix'] : ['first'];
-export const DEFAULT_PROJECTION: Projection = projectionOption?.default ?? 'first';
+/** Span projection revision 2 (DESIGN 5: prefix groups), the distiller's default, is what the arms use. */
+export { PROJECTIONS, type Projection };
+export const DEFAULT_PROJECTION: Projection = DISTILL_OPTIONS.projection.default;
 
 export interface ArmSettings {
   batchSize: number;
@@ -79,11 +74,10 @@ export interface ArmStepper {
 
 export function makeArm(arm: Arm, student: MeteredModel, teacher: MeteredModel, task: DistillTask, s: ArmSettings): ArmStepper {
   if (!PROJECTIONS.includes(s.projection))
-    throw new XopdError(ErrorCode.ARG_VALUE, `projection '${s.projection}' is not in this build (it has ${PROJECTIONS.join(', ')}): span projection revision 2 comes with 'prefix'`);
+    throw new XopdError(ErrorCode.ARG_VALUE, `projection '${s.projection}' is not one of ${PROJECTIONS.join(', ')}`);
   const bridge = new TokenizerBridge(student.tokenizer, teacher.tokenizer);
   const opd = (o: DistillOptions): ArmStepper => {
-    const span = { ...(projectionOption ? { projection: s.projection } : {}) } as DistillOptions;
-    const d = new Distiller({ student, teacher, task, bridge }, { batchSize: s.batchSize, maxTokens: s.maxTokens, topK: s.topK, seed: s.seed, temperature: 1, ...span, ...o });
+    const d = new Distiller({ student, teacher, task, bridge }, { batchSize: s.batchSize, maxTokens: s.maxTokens, topK: s.topK, seed: s.seed, temperature: 1, projection: s.projection, ...o });
     return {
       async step(i) {
         const r = await d.step(i);

@@ -28,6 +28,7 @@ import { runJob, type Job, type JobResult } from './jobs.js';
 import type { DiagnosisJob } from './diagnose.js';
 import type { DiagnosisResult } from '../report/html.js';
 import { runPool } from './pool.js';
+import { recipeCommand, type BuildJob, type BuildResult } from './build.js';
 
 export interface ExperimentOptions {
   /** regime names (REGIMES) or regimes themselves */
@@ -38,6 +39,10 @@ export interface ExperimentOptions {
   seeds?: number[];
   /** replaces every regime's arm list (the control keeps those of its list that remain) */
   arms?: Arm[];
+  /** replaces every regime's control arm list ([]: no control, stage 1 included) */
+  controlArms?: Arm[];
+  /** replaces every regime's learning-rate grid */
+  lrGrid?: number[];
   projection?: Projection;
   /** worker processes (1: in this process) */
   jobs: number;
@@ -70,7 +75,7 @@ function modelHash(dir: string): string {
 }
 
 function jobKey(job: Job): string {
-  const files = job.kind === 'stage1' ? [job.student, job.teacher] : [job.student, job.teacher];
+  const files = job.kind === 'build' ? (job.recipe.init !== undefined ? [job.recipe.init] : []) : [job.student, job.teacher];
   const { out: _out, ...rest } = job as Stage1Job;
   return createHash('sha256').update(JSON.stringify({ rest, files: files.map(modelHash) })).digest('hex').slice(0, 20);
 }
@@ -112,6 +117,11 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       const arms = ARMS.filter((a) => o.arms!.includes(a) || a === 'sft'); // continued SFT is the baseline of every headline
       q = { ...q, stage2: { ...q.stage2, arms, controlArms: q.stage2.controlArms.filter((a) => arms.includes(a)) } };
     }
+    if (o.controlArms) q = { ...q, stage2: { ...q.stage2, controlArms: q.stage2.arms.filter((a) => o.controlArms!.includes(a)) } };
+    if (o.lrGrid) {
+      if (o.lrGrid.length === 0 || o.lrGrid.some((x) => !(x > 0 && x < 1))) throw new XopdError(ErrorCode.ARG_VALUE, 'the learning-rate grid needs at least one rate, each in (0, 1)');
+      q = { ...q, stage2: { ...q.stage2, lrGrid: o.lrGrid } };
+    }
     if (q.stage2.seeds.length === 0) throw new XopdError(ErrorCode.ARG_VALUE, 'give at least one seed');
     return q;
   });
@@ -119,7 +129,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
 
   const cached = async <R extends JobResult>(jobs: Job[], what: string, labels: string[]): Promise<R[]> => {
     const files = jobs.map((j) => path.join(o.cacheDir, `${j.kind}-${jobKey(j)}.json`));
-    const todo = jobs.map((j, i) => ({ j, i })).filter(({ j, i }) => !(existsSync(files[i]!) && (j.kind !== 'stage1' || existsSync(path.join(j.out, 'model.safetensors')))));
+    const todo = jobs.map((j, i) => ({ j, i })).filter(({ j, i }) => !(existsSync(files[i]!) && (!(j.kind === 'stage1' || j.kind === 'build') || existsSync(path.join(j.out, 'model.safetensors')))));
     log(`[experiment] ${what}: ${jobs.length} runs, ${jobs.length - todo.length} cached, ${todo.length} to run on ${Math.min(o.jobs, Math.max(1, todo.length))} worker(s)`);
     await runPool(todo.map((t) => t.j), o.jobs, (k, result) => {
       writeFileAtomic(files[todo[k]!.i]!, JSON.stringify({ job: todo[k]!.j, result }));
@@ -127,6 +137,18 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     }, runJob);
     return files.map((f) => JSON.parse(readFileSync(f, 'utf8')).result as R);
   };
+
+  // Stage 0: the model folders a regime names but nobody shipped are built by its recipes (cached).
+  const missing = regimes.flatMap((r, ri) => (['teacher', 'student', 'control'] as const)
+    .filter((role) => !existsSync(path.join(r[role], 'model.safetensors')))
+    .map((role) => {
+      const recipe = r.build?.[role];
+      if (!recipe) throw new XopdError(ErrorCode.ARG_VALUE, `regime ${r.name}: the ${role} model ${r[role]} is missing and the regime has no recipe to build it`);
+      const j = { kind: 'build' as const, recipe, out: '' };
+      return { ri, role, job: { ...j, out: path.join(o.cacheDir, `model-${jobKey(j)}`) } satisfies BuildJob };
+    }));
+  const built = await cached<BuildResult>(missing.map((m) => m.job), 'stage 0 (models the regimes build)', missing.map((m) => `stage 0 ${regimes[m.ri]!.name} ${m.role}`));
+  for (const m of missing) regimes[m.ri] = { ...regimes[m.ri]!, [m.role]: m.job.out };
 
   // Stage 1: one checkpoint per student (cross-tokenizer and control) per regime.
   // A regime whose control runs no arm skips the control entirely (stage 1 included).
@@ -221,7 +243,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     };
   });
   // What the whole protocol cost in CPU time (all threads), as recorded by each run (jobs.ts).
-  const all = [...stage1, ...both, ...seeded] as Array<JobResult & { cpuSeconds?: number }>;
+  const all = [...built, ...stage1, ...both, ...seeded] as Array<JobResult & { cpuSeconds?: number }>;
   const cost = { runs: all.length, cpuSeconds: all.reduce((a, r) => a + (r.cpuSeconds ?? 0), 0), unrecorded: all.filter((r) => r.cpuSeconds === undefined).length,
     stage1CpuSeconds: (stage1 as Array<Stage1Result & { cpuSeconds?: number }>).reduce((a, r) => a + (r.cpuSeconds ?? 0), 0) };
   const report: ExperimentReport = {
@@ -233,6 +255,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       'Learning rate: linear warm-up over 20 steps, then constant (a fresh AdamW per run). Each arm\'s rate is the grid value with the best validation accuracy at the end of the budget (mean of the last two evaluations), seed 1; the other seeds run at that rate.',
       `chunk-pg passes the rollout logprobs for PPO clipping (low 0.2, high 0.28, dual 10); each rollout batch gets one update, so the ratio is 1 and the clip does not bind. Span projection revision: '${projection}'.`,
       'Headline: the FLOPs an arm needs to first reach its final mean test accuracy, against the FLOPs continued SFT needs for that accuracy — read off SFT\'s mean curve (measured) or its log-linear fit from 1/8 of the budget on (extrapolated).',
+      ...missing.map((m, i) => `Stage 0: the ${regimes[m.ri]!.name} regime's ${m.role} is not shipped; the run built it (${built[i]!.steps} steps, ${built[i]!.seconds.toFixed(0)} s, cached, charged to no arm) with ${recipeCommand(m.job.recipe)}.`),
       'Mapping tax: FLOPs cross-tokenizer OPD needs to gain Δ over its own SFT checkpoint over the FLOPs same-tokenizer OPD (a student of the same shape on the teacher\'s Qwen 3 tokenizer, through the same two stages) needs for the same Δ, Δ the smaller of the two final gains.',
     ],
   };
@@ -242,6 +265,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
 
 function describeResult(r: JobResult): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  if (r.kind === 'build') return `${r.steps} steps, ${r.params} parameters, final loss ${r.finalLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s`;
   if (r.kind === 'stage1') return `${r.steps} steps (${r.stopped}), ${r.flops.toExponential(2)} FLOPs, ${r.seconds.toFixed(0)} s, test ${pct(r.initialTest)} -> ${pct(r.test)}, validation ${pct(r.validation)}`;
   if (r.kind === 'diagnose') return `${r.correct}/${r.n} right; first wrong chunks ${JSON.stringify(r.places)}`;
   const a = r.points[0]!, b = r.points[r.points.length - 1]!;

@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { packageRoot } from '../core/native.js';
 import { ARMS, type Arm } from './arms.js';
+import type { ModelRecipe } from './build.js';
 
 export interface Stage1Settings {
   lr: number;
@@ -47,9 +48,14 @@ export interface Regime {
   control: string;
   stage1: Stage1Settings;
   stage2: Stage2Settings;
+  /** how to build a model folder above that is not shipped (stage 0, cached; build.ts) */
+  build?: Partial<Record<'teacher' | 'student' | 'control', ModelRecipe>>;
 }
 
 const model = (name: string) => path.join(packageRoot, 'models', name);
+
+/** The capacity-limited student of the styles regime (166k parameters on Qwen 3's ids, 237k on Llama 3's 1,203; the teacher has 866k). */
+const SMALL_SHAPE = { hiddenSize: 64, numLayers: 3, numHeads: 4, intermediateSize: 192, mlp: 'swiglu' as const, maxSeqLen: 192 };
 
 /** Evaluation points: denser early, so the compute to reach an accuracy is read finely. */
 export const EVAL_AT = [1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 5 / 8, 3 / 4, 7 / 8, 1];
@@ -73,6 +79,13 @@ export const REGIMES: Record<string, Regime> = {
     teacher: model('teacher-qwen3-styles'),
     student: model('student-llama3-small'),
     control: model('student-qwen3-small'),
+    // The teacher (3.5 MB) and the student are built by the run (not shipped); the control is shipped,
+    // built by the student's recipe on the Qwen 3 tokenizer.
+    build: {
+      teacher: { tokenizer: 'qwen3', init: model('teacher-qwen3'), task: 'arith-v2-styles', steps: 1500, batch: 32, lr: 1e-3, minLr: 1e-4, warmup: 50, seed: 2 },
+      student: { tokenizer: 'llama3', task: 'arith-v2-styles', shape: SMALL_SHAPE, steps: 4000, batch: 32, lr: 2e-3, minLr: 2e-4, warmup: 100, seed: 1 },
+      control: { tokenizer: 'qwen3', task: 'arith-v2-styles', shape: SMALL_SHAPE, steps: 4000, batch: 32, lr: 2e-3, minLr: 2e-4, warmup: 100, seed: 1 },
+    },
     stage1: { lr: 1e-3, batchSize: 32, firstSteps: 125, maxSteps: 1000, minGainPerDoubling: 0.02, valN: 1000 },
     stage2: {
       budgetSteps: 200, batchSize: 16, lrGrid: [3e-5, 1e-4, 3e-4], arms: [...ARMS], controlArms: ['chunk-pg', 'span-rkl'],
@@ -86,6 +99,7 @@ export function quickRegime(r: Regime): Regime {
   return {
     ...r,
     stage1: { ...r.stage1, batchSize: 4, firstSteps: 1, maxSteps: 4, valN: 10 },
+    ...(r.build ? { build: Object.fromEntries(Object.entries(r.build).map(([k, b]) => [k, { ...b, steps: 2, batch: 2, warmup: 1 }])) } : {}),
     stage2: { ...r.stage2, budgetSteps: 2, batchSize: 2, lrGrid: [1e-4, 1e-3], seeds: [1], testN: 10, valN: 10, evalAt: [1 / 2, 1], maxTokens: 40, topK: 4 },
   };
 }

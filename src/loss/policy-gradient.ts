@@ -5,10 +5,11 @@
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, type Device } from '../core/native.js';
+import { addon, runOnDevice, type Device } from '../core/native.js';
 import { checkLogits, checkMask, checkOut, type GradOf, type Logits, type LogitsShape } from './logits.js';
 
-interface PolicyGradientNative {
+/** This module's slice of the addon (native/loss/binding.cc). */
+export interface PolicyGradientNative {
   policyGradient(args: Record<string, unknown>): { loss: number; grad: Logits; clippedFraction: number; kept: number };
 }
 
@@ -50,6 +51,15 @@ export const DEFAULT_CLIP: Readonly<Required<ClipOptions>> = { low: 0.2, high: 0
  */
 export function policyGradientLoss<L extends Logits>(logits: L, shape: LogitsShape, actions: Int32Array, advantages: Float32Array,
   mask: Uint8Array, opts: PolicyGradientOptions<L> = {}): PolicyGradientResult<L> {
+  return policyGradientLossOn(addon<PolicyGradientNative>(), logits, shape, actions, advantages, mask, opts);
+}
+
+/**
+ * policyGradientLoss on a given build of the addon. Not exported by the package: dev/ runs the same
+ * checks and call on the dev addon, whose CPU path can be forced to scalar for the tests.
+ */
+export function policyGradientLossOn<L extends Logits>(native: PolicyGradientNative, logits: L, shape: LogitsShape,
+  actions: Int32Array, advantages: Float32Array, mask: Uint8Array, opts: PolicyGradientOptions<L> = {}): PolicyGradientResult<L> {
   const { rows, vocab } = checkLogits(logits, shape);
   check.typed(actions, Int32Array, 'actions', rows);
   check.typed(advantages, Float32Array, 'advantages', rows);
@@ -81,9 +91,9 @@ export function policyGradientLoss<L extends Logits>(logits: L, shape: LogitsSha
     if (clip.dual !== 0 && clip.dual <= 1) check.fail(ErrorCode.ARG_RANGE, `clip.dual must be 0 (off) or > 1, got ${clip.dual}`);
   }
   const out = checkOut(opts.out, logits);
-  const device = resolveDevice(opts.device ?? 'auto');
-  const r = callNative(() => addon<PolicyGradientNative>().policyGradient({
+  // (in place: a CUDA fault may have overwritten the logits, so the CPU cannot redo the call)
+  const r = runOnDevice(opts.device ?? 'auto', (device) => callNative(() => native.policyGradient({
     logits, rows, vocab, actions, advantages, mask: m, oldLogprobs: old, low: clip.low, high: clip.high, dual: clip.dual, device, out,
-  }));
+  })), { retryOnCpu: out !== logits });
   return { loss: r.loss, grad: r.grad as GradOf<L>, stats: { clippedFraction: r.clippedFraction, rows: r.kept } };
 }

@@ -53,16 +53,11 @@ export interface NativeTinyModel {
     stop: Uint8Array, firstIndex: number): { tokens: Int32Array; logprobs: Float32Array; offsets: Int32Array };
 }
 
+/** The row kernels the facade calls directly (the GEMM, references and per-op entry points are in dev/model-kernels.ts). */
 export interface ModelKernels {
-  gemm(M: number, N: number, K: number, a: Float32Array, aTrans: boolean, b: Float32Array, bTrans: boolean,
-    c: Float32Array, accumulate: boolean, reference: boolean): void;
-  referenceForward(config: NativeModelConfig, params: Float64Array, tokens: Int32Array, offsets: Int32Array,
-    outStart: Int32Array): Float64Array;
   crossEntropy(logits: Float32Array, targets: Int32Array, vocab: number): { loss: number; grad: Float32Array };
   logprobsTopK(logits: Float32Array, targets: Int32Array, vocab: number, k: number, floor: number):
     { logprobs: Float32Array; topIdx: Int32Array; topLogprobs: Float32Array };
-  measurePeak(seconds: number): { flops: number; threads: number; kernel: string };
-  gemmKernel(): string;
 }
 
 export interface ModelNative {

@@ -1,17 +1,21 @@
 /**
  * Sparse span projection (DESIGN 5): the teacher's top-k distribution at each teacher position,
  * projected onto the student's tokens. Every teacher path the data can see goes to exactly one
- * student token (the longest student token its text begins with), so each student row is a set of
- * disjoint events: a CSR row of (student id, probability) plus the tail r_j = 1 - sum.
+ * bucket of student tokens, so each student row is a set of disjoint events plus the tail
+ * r_j = 1 - sum. Revision 2 ('prefix', the default): a path that leaves the sampled text while the
+ * teacher is still inside the student's token goes to the prefix group of its known text x (every
+ * student token beginning with x); every other path goes to first(x), the longest student token x
+ * begins with. Revision 1 ('first') sends every path to first(x).
  *
- * The student byte trie is built natively once per (student, teacher, studentVocab) and cached.
+ * The student byte trie and the byte order of its tokens are built natively once per
+ * (student, teacher, studentVocab) and cached.
  */
 import * as check from '../core/check.js';
 import { ErrorCode, callNative } from '../core/errors.js';
-import { addon, resolveDevice, type Device } from '../core/native.js';
+import { addon, resolveDevice, runOnDevice, type Device } from '../core/native.js';
 import type { NativeTokenTable, Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkAlignment, type Alignment } from '../align/types.js';
-import type { SparseTargets } from './targets.js';
+import { Targets, type SparseTargets } from './targets.js';
 
 /** What the teacher said about its response (TeacherScores of roles.ts, plus the ids). */
 export interface SpanTeacher {
@@ -35,9 +39,14 @@ export interface SpanProjectionOptions {
   studentVocab?: Int32Array;
   /** ChunkFlags bits that do not mask a row (default 0); APPROX and TAIL rows never get targets */
   includeFlags?: number;
-  /** 'cpu' (default: the rows are small and the data is on the host), 'cuda' or 'auto' */
+  /** 'cpu' (default: the rows are small and the data is on the host), 'cuda' or 'auto' ('prefix' runs on the CPU in this build) */
   device?: Device;
+  /** 'prefix' (default): DESIGN 5 revision 2, prefix groups; 'first': revision 1, every path to first(x) */
+  projection?: Projection;
 }
+
+export type Projection = 'first' | 'prefix';
+export const PROJECTIONS: readonly Projection[] = ['first', 'prefix'];
 
 /** The two tokenizers of a pair; a TokenizerBridge fits. */
 export interface TokenizerPair {
@@ -51,7 +60,9 @@ interface SpanProjectorNative {
   readonly trieNodes: number;
   readonly trieBytes: number;
   readonly outputSize: number;
-  project(args: Record<string, unknown>): SparseTargets & { mask: Uint8Array };
+  /** the emittable student ids (output indices) sorted by their bytes: one array per projector */
+  readonly byteOrder: Int32Array;
+  project(args: Record<string, unknown>): Omit<SparseTargets, 'groups'> & { mask: Uint8Array; lo?: Int32Array; hi?: Int32Array };
 }
 interface ProjectNative {
   SpanProjector: new (student: NativeTokenTable, teacher: NativeTokenTable, studentVocab: Int32Array | null,
@@ -101,9 +112,10 @@ function checkPair(bridge: unknown): TokenizerPair {
 /**
  * Targets for every student row of one response. Rows of masked chunks (flags not in includeFlags,
  * and always APPROX / TAIL) get mask 0; sparseDivergence leaves them out of the mean.
+ * `targets.row(j)` lists row j's buckets with their ids.
  */
 export function spanProjection(bridge: TokenizerPair, alignment: Alignment, studentIds: Int32Array, teacher: SpanTeacher,
-  opts: SpanProjectionOptions = {}): SparseTargets & { mask: Uint8Array } {
+  opts: SpanProjectionOptions = {}): Targets & { mask: Uint8Array } {
   const pair = checkPair(bridge);
   const sIds = check.typed(studentIds, Int32Array, 'studentIds');
   if (sIds.length === 0) check.fail(ErrorCode.ARG_SHAPE, 'studentIds is empty: nothing to project');
@@ -118,11 +130,24 @@ export function spanProjection(bridge: TokenizerPair, alignment: Alignment, stud
   if (!opts || typeof opts !== 'object') check.fail(ErrorCode.ARG_TYPE, 'opts must be an object');
   const studentVocab = opts.studentVocab === undefined ? undefined : check.typed(opts.studentVocab, Int32Array, 'studentVocab');
   const includeFlags = opts.includeFlags === undefined ? 0 : check.int(opts.includeFlags, 'includeFlags', 0, 255);
-  const device = resolveDevice(opts.device ?? 'cpu');
+  const projection = opts.projection === undefined ? 'prefix' : check.oneOf(opts.projection, 'projection', PROJECTIONS);
   const projector = spanProjector(pair, studentVocab);
-  return callNative(() => projector.project({
+  const r = runOnDevice(projectionDevice(opts.device ?? 'cpu', projection), (device) => callNative(() => projector.project({
     studentIds: sIds, teacherIds: tIds, studentStart: a.studentStart, studentEnd: a.studentEnd, teacherStart: a.teacherStart,
     teacherEnd: a.teacherEnd, flags: a.flags, logprobs: teacher.logprobs, topkIds: teacher.topkIds, topkLogprobs: teacher.topkLogprobs,
-    k, includeFlags, device,
-  }));
+    k, includeFlags, device, projection,
+  })));
+  const groups = r.lo && r.hi ? { lo: r.lo, hi: r.hi, byteOrder: projector.byteOrder } : undefined;
+  return new Targets({ rowPtr: r.rowPtr, ids: r.ids, probs: r.probs, tail: r.tail, mask: r.mask, groups }) as Targets & { mask: Uint8Array };
+}
+
+/** Revision 2 runs on the CPU in this build: 'auto' picks it, 'cuda' is refused. */
+function projectionDevice(device: Device, projection: Projection): Device {
+  if (projection === 'first') return device;
+  if (device === 'cuda') {
+    resolveDevice('cuda');  // no CUDA at all: that error first
+    check.fail(ErrorCode.CUDA_UNAVAILABLE, "grouped buckets run on the CPU in this build: project with device 'cpu' or 'auto', or with projection 'first'");
+  }
+  resolveDevice(device);  // checks the name
+  return 'cpu';
 }

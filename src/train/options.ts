@@ -6,6 +6,7 @@ import * as check from '../core/check.js';
 import { ErrorCode, XopdError } from '../core/errors.js';
 import { resolveOptions, type OptionsOf, type ResolvedOf } from '../core/options.js';
 import { DIVERGENCES } from '../loss/sparse-divergence.js';
+import { PROJECTIONS } from '../project/span-projection.js';
 
 /** The training signal: the paper's chunk credit, span projection + divergence, or a weighted mix. */
 export type LossSpec = 'chunk-pg' | 'span-kl' | { chunkPg: number; spanKl: number };
@@ -49,6 +50,10 @@ export const DISTILL_OPTIONS = {
     help: 'the training signal: chunk credit policy gradient, sparse span projection + divergence, or a weighted mix',
   },
   divergence: { kind: 'choice', choices: DIVERGENCES, default: 'reverse-kl', help: 'divergence of the span-kl signal' },
+  projection: {
+    kind: 'choice', choices: PROJECTIONS, default: 'prefix',
+    help: "span projection of span-kl (DESIGN 5): 'prefix' sends a teacher alternative inside a student token to the group of student tokens beginning with its text; 'first' (revision 1) to the longest student token it begins with",
+  },
   beta: { kind: 'number', min: 0, max: 1, default: 0.5, help: 'JSD interpolation (0: forward KL, 1: reverse KL)' },
   lossTemperature: { kind: 'number', min: 1e-3, max: 100, default: 1, help: 'temperature dividing the student logits in the divergence' },
   topK: { kind: 'int', min: 0, max: 1024, default: 8, help: 'teacher top-k per position (span-kl; chunk-pg alone asks for none)' },

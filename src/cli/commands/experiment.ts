@@ -15,6 +15,8 @@ export const experimentCommand: Command = {
     options: {
       regimes: { type: 'string', help: `comma-separated regimes (${Object.keys(REGIMES).join(', ')})`, default: Object.keys(REGIMES).join(',') },
       arms: { type: 'string', help: `comma-separated arms (${ARMS.join(', ')}); sft always runs, it is the baseline`, default: ARMS.join(',') },
+      'control-arms': { type: 'string', help: "comma-separated arms of the same-tokenizer control (default: each regime's, chunk-pg,span-rkl); 'none' runs no control", valueName: 'list' },
+      lrs: { type: 'string', help: "comma-separated learning rates replacing each regime's grid (3e-5,1e-4,3e-4)", valueName: 'list' },
       seeds: { type: 'string', help: "comma-separated seeds (default: each regime's, 1,2,3); the first runs the learning-rate grid", valueName: 'list' },
       projection: { type: 'string', help: 'span projection revision of the span arms', default: DEFAULT_PROJECTION, choices: [...PROJECTIONS] },
       jobs: { type: 'int', help: 'runs in parallel, one worker process each (one CPU thread each by default)', default: 2, min: 1, max: 256 },
@@ -23,7 +25,7 @@ export const experimentCommand: Command = {
       quick: { type: 'boolean', help: 'CI smoke: every stage and arm of both regimes, a few steps each, 10 problems per evaluation, one seed, two rates' },
       json: { type: 'boolean', help: 'print the summary as JSON' },
     },
-    examples: ['xopd experiment', 'xopd experiment --quick --out /tmp/report --cache /tmp/cache', 'xopd experiment --regimes styles --arms sft,chunk-pg --seeds 1'],
+    examples: ['xopd experiment', 'xopd experiment --quick --out /tmp/report --cache /tmp/cache', 'xopd experiment --regimes styles --arms sft,chunk-pg --seeds 1', 'xopd experiment --regimes shipped --arms sft,chunk-pg,mix --lrs 1e-4 --seeds 1 --control-arms none'],
   },
   async run(args) {
     const list = (s: unknown) => String(s).split(',').map((x) => x.trim()).filter(Boolean);
@@ -36,11 +38,18 @@ export const experimentCommand: Command = {
       if (!Number.isInteger(n) || n < 0) throw new XopdError(ErrorCode.CLI_USAGE, `--seeds: '${x}' is not a non-negative integer`);
       return n;
     });
+    const controlArms = args['control-arms'] === undefined ? undefined : String(args['control-arms']) === 'none' ? [] : list(args['control-arms']) as Arm[];
+    for (const a of controlArms ?? []) if (!ARMS.includes(a)) throw new XopdError(ErrorCode.CLI_USAGE, `--control-arms: unknown arm '${a}'; arms: ${ARMS.join(', ')}`);
+    const lrGrid = args.lrs === undefined ? undefined : list(args.lrs).map((x) => {
+      const n = Number(x);
+      if (!(n > 0 && n < 1)) throw new XopdError(ErrorCode.CLI_USAGE, `--lrs: '${x}' is not a learning rate in (0, 1)`);
+      return n;
+    });
     const out = String(args.out);
     probeWritable('the report folder', `${out}/index.html`);
     const command = ['xopd experiment', ...process.argv.slice(3)].join(' ');
     const r = await runExperiment({
-      regimes, arms, seeds, projection: String(args.projection) as Projection, quick: args.quick === true, jobs: Number(args.jobs),
+      regimes, arms, seeds, ...(controlArms ? { controlArms } : {}), ...(lrGrid ? { lrGrid } : {}), projection: String(args.projection) as Projection, quick: args.quick === true, jobs: Number(args.jobs),
       cacheDir: String(args.cache), outDir: out, command,
     });
     const summary = r.report.regimes.map((g) => ({

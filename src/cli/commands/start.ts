@@ -24,9 +24,11 @@ function modelTokenizer(dir: string): string {
 export const startCommand: Command = {
   spec: {
     name: 'start',
-    summary: 'The main job (npm start): distill the shipped Llama 3-tokenizer student from the shipped Qwen 3-tokenizer teacher, accuracy before/after.',
-    usage: 'xopd start [--out dir] [--no-progress]',
+    summary: 'The main job (npm start): distill the shipped Llama 3-tokenizer student from the shipped Qwen 3-tokenizer teacher (or the models you name) with the tuned recipe, accuracy before/after.',
+    usage: 'xopd start [--student dir] [--teacher dir] [--out dir] [--no-progress]',
     options: {
+      student: { type: 'string', valueName: 'dir', help: 'the student model folder', shownDefault: 'the shipped models/student-llama3' },
+      teacher: { type: 'string', valueName: 'dir', help: 'the teacher model folder', shownDefault: 'the shipped models/teacher-qwen3' },
       out: { type: 'string', valueName: 'dir', help: 'the run folder (default: runs/start-<time>)' },
       progress: { type: 'boolean', help: 'show the progress line on stderr (default: on; --no-progress turns it off)' },
     },
@@ -34,15 +36,17 @@ export const startCommand: Command = {
   async run(args) {
     const runDir = (args.out as string | undefined) ?? path.join('runs', `start-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
     const r = START_RECIPE;
+    const studentDir = (args.student as string | undefined) ?? DEFAULT_STUDENT;
+    const teacherDir = (args.teacher as string | undefined) ?? DEFAULT_TEACHER;
     console.log(`xopd start: cross-tokenizer on-policy distillation on the arithmetic task`);
     const rel = (dir: string) => path.relative(process.cwd(), dir) || dir;
-    console.log(`  student ${rel(DEFAULT_STUDENT)} (${modelTokenizer(DEFAULT_STUDENT)})  <-  teacher ${rel(DEFAULT_TEACHER)} (${modelTokenizer(DEFAULT_TEACHER)})`);
+    console.log(`  student ${rel(studentDir)} (${modelTokenizer(studentDir)})  <-  teacher ${rel(teacherDir)} (${modelTokenizer(teacherDir)})`);
     const loss = lossName(r.options.loss!);
     console.log(`  loss ${loss}${r.options.loss !== 'chunk-pg' ? ` (span-kl: ${r.options.divergence}, teacher top-${r.options.topK})` : ''}, ${r.options.steps} steps x ${r.options.batchSize} prompts, lr ${r.learningRate ?? DEFAULT_DISTILL_LR}; test accuracy on ${r.options.evalSize} problems before and after\n`);
     const result = await distill({
-      student: DEFAULT_STUDENT, teacher: { dir: DEFAULT_TEACHER }, task: 'arithmetic',
+      student: studentDir, teacher: { dir: teacherDir }, task: 'arithmetic',
       options: r.options, learningRate: r.learningRate, runDir, checkpointEvery: r.checkpointEvery, keepCheckpoints: 2,
-      cli: { ...r.cli, out: runDir },
+      cli: { ...r.cli, out: runDir, ...(args.student !== undefined ? { student: studentDir } : {}), ...(args.teacher !== undefined ? { teacher: teacherDir } : {}) },
     }, { progress: args.progress !== false, handleSigint: true, log: (l) => console.log(l) });
     const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
     console.log('');

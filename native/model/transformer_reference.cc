@@ -1,5 +1,7 @@
-#include "model/reference.h"
+// A plain float64 forward of the whole decoder (model_reference.h), dev addon only.
+#include "model/model_reference.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace xopd {

@@ -1,6 +1,6 @@
 // The CPU's practical peak for the GEMM's instruction mix: independent FMA chains on every worker.
 // The model bench reports achieved FLOP/s as a share of this, measured in the same run.
-#include "model/peak.h"
+#include "model/peak_bench.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,3 +1,4 @@
+// Bench only (dev addon): the CPU's practical FMA peak the model bench divides by.
 #pragma once
 #include <string>
 
