@@ -145,6 +145,20 @@ describe('xopd experiment --quick (the CI smoke)', () => {
   }, 120_000);
 });
 
+describe('xopd experiment: reduced runs', () => {
+  it('--lrs and --control-arms refuse bad values before any run, naming the option', async () => {
+    const bad = [
+      { args: ['--lrs', '1e-4,2'], want: /--lrs: '2' is not a learning rate in \(0, 1\)/ },
+      { args: ['--control-arms', 'chunk-pg,nope'], want: /--control-arms: unknown arm 'nope'/ },
+    ];
+    for (const b of bad) {
+      const r = await xopd(['experiment', ...b.args, '--cache', path.join(tmp, 'unused'), '--out', path.join(tmp, 'unused-report')]);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(b.want);
+    }
+  }, 60_000);
+});
+
 describe('diagnosis', () => {
   it('places a chunk in the working from the text before it', async () => {
     const { placeOf } = await import('../src/experiment/diagnose.js');
