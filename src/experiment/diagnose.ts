@@ -14,6 +14,7 @@ import type { Alignment } from '../align/types.js';
 import { Model } from '../model/model.js';
 import type { PolicyLogits, Rollout } from '../model/roles.js';
 import { arithmeticDistillTask } from '../tasks/distill-task.js';
+import { sequenceLimit } from '../train/limits.js';
 import { MAX_RESPONSE_TOKENS, generateProblems, promptIds, responseEndId } from '../tasks/arithmetic.js';
 import { distillOptimizer } from '../run/job.js';
 import { ARMS, makeArm, SPAN_ARMS, type Projection } from './arms.js';
@@ -126,12 +127,18 @@ export async function runDiagnosis(job: DiagnosisJob): Promise<DiagnosisResult> 
   const stop = Int32Array.from(new Set([responseEndId(sTok), ...sTok.eosIds]));
   const greedy = student.generateSync(sPrompts, { maxTokens: MAX_RESPONSE_TOKENS, temperature: 0, seed: 0, stopIds: stop });
   const graded = problems.map((p, i) => ({ p, i, text: sTok.decode(greedy[i]!.ids, { skipSpecialTokens: true }) }));
-  const wrong = graded.filter((g) => !/answer is\s*(-?\d[\d,]*)/.test(g.text) || Number(/answer is\s*(-?\d[\d,]*)/.exec(g.text)![1]!.replace(/,/g, '')) !== g.p.answer);
+  let wrong = graded.filter((g) => !/answer is\s*(-?\d[\d,]*)/.test(g.text) || Number(/answer is\s*(-?\d[\d,]*)/.exec(g.text)![1]!.replace(/,/g, '')) !== g.p.answer);
+  // A wrong answer that runs past the teacher's context once retokenized is counted as a runaway and
+  // not scored (the teacher cannot read it whole); the rest are analysed.
+  const all = wrong;
+  const fitsTeacher = (w: (typeof all)[number]) => tPrompts[w.i]!.length + bridge.retokenize(greedy[w.i]!.ids).length <= sequenceLimit(teacher);
+  const runaways = all.filter((w) => !fitsTeacher(w)).length;
+  wrong = all.filter(fitsTeacher);
   const scored = await chunkScores(bridge, teacher, wrong.map((w) => tPrompts[w.i]!), wrong.map((w) => greedy[w.i]!.ids), job.topK);
   // The student's own distribution along its greedy answers (for its probability at the wrong chunk).
   const logits = wrong.length ? student.forwardSync(wrong.map((w) => ({ prompt: sPrompts[w.i]!, response: greedy[w.i]!.ids }))) : null;
   const emittable = Array.from(student.vocabIds, (id) => ({ id, col: student.indexOf(id), text: Buffer.from(sTok.tokenBytes(id)).toString('latin1') }));
-  const places: Record<string, number> = {};
+  const places: Record<string, number> = runaways ? { 'runaway (past the teacher\'s context)': runaways } : {};
   const examples: FirstError[] = [];
   let unflagged = 0, row0 = 0;
   const sums = { teacherProbOfStudent: 0, studentProbOwn: 0, studentProbTeacherTop: 0, teacherTopProb: 0 };
@@ -213,5 +220,5 @@ export async function runDiagnosis(job: DiagnosisJob): Promise<DiagnosisResult> 
     }
     gradients.push({ arm: arm as string, logitGradNorm: seen.logitGradNorm, paramGradNorm: seen.paramGradNorm, wrongShare, wrongRows });
   }
-  return { kind: 'diagnose', n: problems.length, correct: problems.length - wrong.length, places, unflagged, mean, examples, gradients };
+  return { kind: 'diagnose', n: problems.length, correct: problems.length - all.length, places, unflagged, mean, examples, gradients };
 }
