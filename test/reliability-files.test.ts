@@ -14,11 +14,15 @@ import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { taskVocabIds } from '../src/tasks/arithmetic.js';
 import { canMount, mountTmpfs } from './helpers/faultfs.js';
 
-const report = (title: string): ExperimentReport => ({
-  title, command: 'xopd experiment --quick', machine: 'test', date: '2026-11-27', baseline: 'sft',
-  runs: ['sft', 'span-kl'].map((arm, k) => ({ arm, seed: 1, points: Array.from({ length: 5 }, (_, i) => ({ step: i, flops: i * 1e9, seconds: i, accuracy: 0.2 + 0.1 * i * (k + 1) })) })),
-  alignment: [], notes: [],
-});
+const report = (title: string): ExperimentReport => {
+  const runs = ['sft', 'span-rkl'].map((arm, k) => ({ arm, seed: 1, points: Array.from({ length: 5 }, (_, i) => ({ step: i, flops: i * 1e9, seconds: i, accuracy: 0.2 + 0.1 * i * (k + 1) })) }));
+  const stage1 = { curve: [], steps: 1, flops: 1, seconds: 1, stopped: 'cap' as const, validation: 0.2, test: 0.2, initialTest: 0.1, params: 1, tokenizer: 'llama3' };
+  return {
+    title, command: 'xopd experiment --quick', machine: 'test', date: '2026-11-27', projection: 'first', armLabels: {}, notes: [],
+    regimes: [{ name: 'r', title: 'r', teacher: 't', budget: 4e9, settings: {}, sftFit: null, headline: [], tax: [],
+      cross: { role: 'cross', student: 's', stage1, grid: [], chosen: {}, runs, alignment: [] } }],
+  };
+};
 
 function writeError(fn: () => unknown): XopdError {
   try {

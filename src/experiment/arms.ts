@@ -1,33 +1,65 @@
 /**
- * The arms of the compute-efficiency experiment, each one training step on metered models:
- * - sft: sequence-level KD — the teacher samples answers (charged), the student trains on them with
- *   cross-entropy after the text is re-encoded by its own tokenizer;
- * - chunk-pg, span-fkl, span-rkl, span-jsd: the Distiller's OPD step (DESIGN 4, 5, 6);
- * - uld: OPD rollouts scored by the teacher, with the ULD loss (sorted-probability L1, as in GOLD)
- *   at the student positions of 1:1 chunks.
+ * The arms of the experiment's stage 2, each one training step on metered models:
+ * - sft: continued SFT — the teacher samples answers (charged), the student trains on them with
+ *   cross-entropy after its own tokenizer re-encodes the text;
+ * - chunk-pg: the paper's chunk credit (DESIGN 4) as a policy gradient with its PPO clipping
+ *   against the rollout logprobs;
+ * - span-fkl, span-rkl, span-jsd: span projection of the teacher's top-k (DESIGN 5, the revision
+ *   chosen by `projection`) with forward KL, reverse KL, JSD(0.5) (DESIGN 6);
+ * - mix: the `npm start` recipe's signal (chunk-pg and span projection with reverse KL, 1:1);
+ * - uld: ULD as its paper trains it (Boizard et al. 2024): cross-entropy on teacher answers plus
+ *   1.5 × the sorted-probability L1 at positions paired by index, offline like SFT.
+ * Every OPD arm samples the student's rollouts at temperature 1 (no top-p), up to maxTokens.
  */
 import { TokenizerBridge } from '../align/bridge.js';
-import { ChunkFlags, type Alignment } from '../align/types.js';
 import { Distiller, stepSeed } from '../train/distiller.js';
-import type { DistillOptions } from '../train/options.js';
+import { DISTILL_OPTIONS, type DistillOptions } from '../train/options.js';
+import { PROJECTIONS, type Projection } from '../project/span-projection.js';
 import type { DistillTask } from '../tasks/distill-task.js';
 import { cutToFit, responseRoom, sequenceLimit } from '../train/limits.js';
 import { crossEntropy } from '../loss/sparse-divergence.js';
 import { uldLoss } from '../loss/uld.js';
 import { responseEndId } from '../tasks/arithmetic.js';
+import { START_RECIPE } from '../run/recipes.js';
+import { ErrorCode, XopdError } from '../core/errors.js';
 import type { MeteredModel } from './metered.js';
 
-export const ARMS = ['sft', 'chunk-pg', 'span-fkl', 'span-rkl', 'span-jsd', 'uld'] as const;
+export const ARMS = ['sft', 'chunk-pg', 'span-fkl', 'span-rkl', 'span-jsd', 'mix', 'uld'] as const;
 export type Arm = (typeof ARMS)[number];
+
+/** What each arm is, as the report labels it. */
+export const ARM_LABELS: Record<Arm, string> = {
+  sft: 'continued SFT (teacher samples, cross-entropy)',
+  'chunk-pg': "chunk-pg (the paper's chunk credit, PPO clipping)",
+  'span-fkl': 'span projection, forward KL',
+  'span-rkl': 'span projection, reverse KL',
+  'span-jsd': 'span projection, JSD 0.5',
+  mix: '`npm start` mix (chunk-pg + span reverse KL, 1:1)',
+  uld: 'ULD as in its paper: CE + 1.5 × ULD on teacher answers',
+};
+
+/** OPD arms: the student samples, the teacher scores. */
+export const OPD_ARMS: readonly Arm[] = ['chunk-pg', 'span-fkl', 'span-rkl', 'span-jsd', 'mix'];
+
+/** Arms whose signal goes through span projection (the projection revision matters to them). */
+export const SPAN_ARMS: readonly Arm[] = ['span-fkl', 'span-rkl', 'span-jsd', 'mix'];
+
+/** The weight of the ULD term against cross-entropy, as in the ULD paper. */
+export const ULD_WEIGHT = 1.5;
+
+/** Span projection revision 2 (DESIGN 5: prefix groups), the distiller's default, is what the arms use. */
+export { PROJECTIONS, type Projection };
+export const DEFAULT_PROJECTION: Projection = DISTILL_OPTIONS.projection.default;
 
 export interface ArmSettings {
   batchSize: number;
   maxTokens: number;
   topK: number;
   seed: number;
+  projection: Projection;
 }
 
-/** What one step of any arm reports (alignment numbers are zero for SFT, which aligns nothing). */
+/** What one step of any arm reports (alignment numbers are zero for arms that align nothing). */
 export interface ArmStep {
   chunks: number;
   oneToOne: number;
@@ -41,9 +73,11 @@ export interface ArmStepper {
 }
 
 export function makeArm(arm: Arm, student: MeteredModel, teacher: MeteredModel, task: DistillTask, s: ArmSettings): ArmStepper {
+  if (!PROJECTIONS.includes(s.projection))
+    throw new XopdError(ErrorCode.ARG_VALUE, `projection '${s.projection}' is not one of ${PROJECTIONS.join(', ')}`);
   const bridge = new TokenizerBridge(student.tokenizer, teacher.tokenizer);
   const opd = (o: DistillOptions): ArmStepper => {
-    const d = new Distiller({ student, teacher, task, bridge }, { batchSize: s.batchSize, maxTokens: s.maxTokens, topK: s.topK, seed: s.seed, ...o });
+    const d = new Distiller({ student, teacher, task, bridge }, { batchSize: s.batchSize, maxTokens: s.maxTokens, topK: s.topK, seed: s.seed, temperature: 1, projection: s.projection, ...o });
     return {
       async step(i) {
         const r = await d.step(i);
@@ -56,86 +90,71 @@ export function makeArm(arm: Arm, student: MeteredModel, teacher: MeteredModel, 
     case 'span-fkl': return opd({ loss: 'span-kl', divergence: 'forward-kl' });
     case 'span-rkl': return opd({ loss: 'span-kl', divergence: 'reverse-kl' });
     case 'span-jsd': return opd({ loss: 'span-kl', divergence: 'jsd', beta: 0.5 });
-    case 'sft': return sftArm(student, teacher, task, s);
-    case 'uld': return uldArm(student, teacher, task, bridge, s);
+    case 'mix': return opd({ loss: START_RECIPE.options.loss, divergence: START_RECIPE.options.divergence });
+    case 'sft': return offlineArm(student, teacher, task, s, 0);
+    case 'uld': return offlineArm(student, teacher, task, s, ULD_WEIGHT);
   }
 }
 
-function sftArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask, s: ArmSettings): ArmStepper {
+/**
+ * One step on teacher answers: the teacher samples an answer to each prompt (temperature 1, charged),
+ * the student trains on its own tokenization of the text with cross-entropy, plus, when `uldWeight`
+ * is above 0, that weight times the ULD term against the teacher's top-k along its answer (the
+ * teacher scores its answer for it, charged), student position i paired with teacher position i up
+ * to the shorter of the two (the ULD paper's alignment).
+ */
+function offlineArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask, s: ArmSettings, uldWeight: number): ArmStepper {
   // Teacher text into student tokens: the bridge read backwards (its end of turn maps to the student's).
   const toStudent = new TokenizerBridge(teacher.tokenizer, student.tokenizer);
   const forPrompts = new TokenizerBridge(student.tokenizer, teacher.tokenizer);
   const teacherStop = Int32Array.from(new Set([responseEndId(teacher.tokenizer), ...teacher.tokenizer.eosIds]));
   const col = columnOf(student);
+  const k = Math.max(1, s.topK);
   return {
     async step(i) {
       const prompts = task.trainPrompts(s.batchSize, stepSeed(s.seed, i, 1)).map((m) => forPrompts.renderPrompts(m));
       const maxTokens = Math.max(1, responseRoom(sequenceLimit(teacher), prompts.map((p) => p.teacher), s.maxTokens));
       const answers = await teacher.generate(prompts.map((p) => p.teacher), { maxTokens, temperature: 1, seed: stepSeed(s.seed, i, 2), stopIds: teacherStop });
-      // An answer whose student tokens fall outside the student's id list cannot be read by it: dropped.
-      // One longer than the student's context is cut to fit.
+      // An answer whose student tokens fall outside the student's id list cannot be read by it:
+      // dropped. One longer than the student's context is cut to fit.
       const all = answers.map((a, j) => ({
-        prompt: prompts[j]!.student, response: cutToFit(toStudent.retokenize(a.ids), sequenceLimit(student), prompts[j]!.student.length),
+        prompt: prompts[j]!.student, teacherPrompt: prompts[j]!.teacher, teacherIds: a.ids,
+        response: cutToFit(toStudent.retokenize(a.ids), sequenceLimit(student), prompts[j]!.student.length),
       }));
       const batch = all.filter((b) => b.response.length > 0 && b.response.every((id) => col(id) >= 0));
       const labels = Int32Array.from(batch.flatMap((b) => Array.from(b.response, (id) => col(id))));
       const masked = all.reduce((n, b) => n + b.response.length, 0) - labels.length;
-      if (labels.length > 0) {
-        const logits = await student.forward(batch);
-        const ce = crossEntropy(logits.logits, { rows: logits.rows, vocab: logits.vocab }, labels);
-        await student.backward(ce.grad);
-        await student.step();
+      const out: ArmStep = { chunks: 0, oneToOne: 0, studentTokens: labels.length + masked, teacherTokens: answers.reduce((a, r) => a + r.ids.length, 0), maskedTokens: masked };
+      if (labels.length === 0) return out;
+      const logits = await student.forward(batch);
+      const shape = { rows: logits.rows, vocab: logits.vocab };
+      const ce = crossEntropy(logits.logits, shape, labels);
+      const grad = ce.grad;
+      if (uldWeight > 0) {
+        const scores = await teacher.score(batch.map((b) => {
+          const ids = new Int32Array(b.teacherPrompt.length + b.teacherIds.length);
+          ids.set(b.teacherPrompt);
+          ids.set(b.teacherIds, b.teacherPrompt.length);
+          return { ids, start: b.teacherPrompt.length };
+        }), { topK: k });
+        const target = new Float32Array(logits.rows * k);
+        const mask = new Uint8Array(logits.rows);
+        let at = 0;
+        batch.forEach((b, j) => {
+          const sc = scores[j]!;
+          const n = Math.min(b.response.length, sc.logprobs.length);
+          for (let r = 0; r < n; r++) {
+            // top-k comes most likely first, so its probabilities are already sorted
+            for (let q = 0; q < k; q++) target[(at + r) * k + q] = q < sc.k ? Math.exp(sc.topkLogprobs[r * sc.k + q]!) : 0;
+            mask[at + r] = 1;
+          }
+          at += b.response.length;
+        });
+        const uld = uldLoss(logits.logits, shape, target, k, mask);
+        for (let j = 0; j < grad.length; j++) grad[j]! += uldWeight * uld.grad[j]!;
       }
-      return { chunks: 0, oneToOne: 0, studentTokens: labels.length + masked, teacherTokens: answers.reduce((a, r) => a + r.ids.length, 0), maskedTokens: masked };
-    },
-  };
-}
-
-function uldArm(student: MeteredModel, teacher: MeteredModel, task: DistillTask, bridge: TokenizerBridge, s: ArmSettings): ArmStepper {
-  const col = columnOf(student);
-  const k = Math.max(1, s.topK);
-  return {
-    async step(i) {
-      const prompts = task.trainPrompts(s.batchSize, stepSeed(s.seed, i, 1)).map((m) => bridge.renderPrompts(m));
-      const maxTokens = Math.max(1, responseRoom(sequenceLimit(student), prompts.map((p) => p.student), s.maxTokens));
-      const rollouts = (await student.generate(prompts.map((p) => p.student), { maxTokens, temperature: 1, seed: stepSeed(s.seed, i, 2) }))
-        .map((r, j) => ({ r, p: prompts[j]! })).filter((x) => x.r.ids.length > 0);
-      // cut to the teacher's context, as the Distiller does (the student tokens past it get TAIL)
-      const teacherResp = rollouts.map((x) => cutToFit(bridge.retokenize(x.r.ids), sequenceLimit(teacher), x.p.teacher.length));
-      const scores = await teacher.score(rollouts.map((x, j) => {
-        const ids = new Int32Array(x.p.teacher.length + teacherResp[j]!.length);
-        ids.set(x.p.teacher);
-        ids.set(teacherResp[j]!, x.p.teacher.length);
-        return { ids, start: x.p.teacher.length };
-      }), { topK: k });
-      const alignments: Alignment[] = bridge.alignBatch(rollouts.map((x, j) => [x.r.ids, teacherResp[j]!] as [Int32Array, Int32Array]));
-      const rows = rollouts.reduce((a, x) => a + x.r.ids.length, 0);
-      const target = new Float32Array(rows * k);
-      const mask = new Uint8Array(rows);
-      const out: ArmStep = { chunks: 0, oneToOne: 0, studentTokens: rows, teacherTokens: 0, maskedTokens: 0 };
-      let at = 0;
-      rollouts.forEach((x, j) => {
-        const a = alignments[j]!, sc = scores[j]!;
-        out.chunks += a.chunkCount;
-        out.teacherTokens += teacherResp[j]!.length;
-        for (let c = 0; c < a.chunkCount; c++) {
-          const oneToOne = a.studentEnd[c]! - a.studentStart[c]! === 1 && a.teacherEnd[c]! - a.teacherStart[c]! === 1;
-          if (oneToOne) out.oneToOne++;
-          if (!oneToOne || a.flags[c]! & (ChunkFlags.OVERSIZE | ChunkFlags.TAIL)) continue;
-          const row = at + a.studentStart[c]!, t = a.teacherStart[c]!;
-          // top-k comes most likely first, so exp of it is already sorted
-          for (let q = 0; q < k; q++) target[row * k + q] = q < sc.k ? Math.exp(sc.topkLogprobs[t * sc.k + q]!) : 0;
-          mask[row] = col(x.r.ids[a.studentStart[c]!]!) >= 0 ? 1 : 0;
-        }
-        at += x.r.ids.length;
-      });
-      out.maskedTokens = rows - mask.reduce((a, m) => a + m, 0);
-      if (rows > out.maskedTokens) {
-        const logits = await student.forward(rollouts.map((x) => ({ prompt: x.p.student, response: x.r.ids })));
-        const uld = uldLoss(logits.logits, { rows: logits.rows, vocab: logits.vocab }, target, k, mask);
-        await student.backward(uld.grad);
-        await student.step();
-      }
+      await student.backward(grad);
+      await student.step();
       return out;
     },
   };

@@ -39,3 +39,21 @@ export function generateFlops(s: FlopShape, prompt: number, generated: number): 
 export function trainFlops(s: FlopShape, prompt: number, response: number): number {
   return 3 * forwardFlops(s, 0, prompt + response, response);
 }
+
+/** Mean prompt and response lengths (tokens) of a batch of samples on each side. */
+export interface SampleLengths {
+  studentPrompt: number;
+  studentResponse: number;
+  teacherPrompt: number;
+  teacherResponse: number;
+}
+
+/**
+ * FLOPs of one OPD sample: the student samples its answer, the teacher scores it (one forward with
+ * logits on the response), the student trains on it (forward and backward).
+ */
+export function opdSampleFlops(student: FlopShape, teacher: FlopShape, l: SampleLengths): number {
+  return generateFlops(student, l.studentPrompt, l.studentResponse)
+    + forwardFlops(teacher, 0, l.teacherPrompt + l.teacherResponse, l.teacherResponse)
+    + trainFlops(student, l.studentPrompt, l.studentResponse);
+}

@@ -8,7 +8,8 @@ import * as check from '../core/check.js';
 import { ErrorCode, XopdError, callNative } from '../core/errors.js';
 import { rng } from '../core/random.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { TASK_NAME, responseEndId, generateProblems, problemStream, promptIds, responseIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
+import { TASK_NAME, responseEndId, generateProblems, problemStream, promptIds, taskVocabIds, type Problem } from '../tasks/arithmetic.js';
+import { referenceWriter, type TaskVariant } from '../tasks/styles.js';
 import { evaluate, type EvalResult } from '../tasks/eval.js';
 import type { ModelShape } from '../model/config.js';
 import { Model } from '../model/model.js';
@@ -20,6 +21,8 @@ export interface PretrainOptions {
   tokenizer: string;
   /** continue from this model folder's weights (its shape and tokenizer; fresh optimizer state) */
   init?: string;
+  /** the references to train on: 'arith-v2' (default) or 'arith-v2-styles' (src/tasks/styles.ts); same problems and ids */
+  task?: TaskVariant;
   shape?: Partial<ModelShape>;
   steps: number;
   /** problems per step */
@@ -71,6 +74,8 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   const trainProblems = check.int(o.trainProblems ?? 0, 'trainProblems', 0, 1e8);
   const evalEvery = check.int(o.evalEvery ?? 0, 'evalEvery', 0, 1e8);
   const logEvery = check.int(o.logEvery ?? 50, 'logEvery', 1, 1e8);
+  const task = o.task ?? TASK_NAME;
+  const writeReference = referenceWriter(task, seed);
   const log = o.log ?? (() => {});
   let model: Model;
   if (o.init !== undefined) {
@@ -78,16 +83,28 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     const want = taskVocabIds(model.tokenizer);
     if (want.length !== model.vocabIds.length || want.some((id, i) => id !== model.vocabIds[i]))
       throw new XopdError(ErrorCode.MODEL_CONFIG, `--init ${o.init}: its id list is not the ${TASK_NAME} ids of its tokenizer, so it cannot train on this task`);
+    if (model.config.task !== task) {
+      // Same ids, other references: the weights carry over, the folder says which variant it now learns.
+      const relabelled = Model.create({ ...model.config, task }, { tokenizer: model.tokenizer });
+      relabelled.setParams(model.getParams());
+      model = relabelled;
+    }
   } else {
     const t = Tokenizer.load(o.tokenizer);
-    model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task: TASK_NAME }, { seed, tokenizer: t });
+    model = Model.create({ ...o.shape, tokenizer: o.tokenizer, vocabIds: taskVocabIds(t), task }, { seed, tokenizer: t });
     if (o.digitInit) log(`digit-structured init of ${digitEmbeddings(model)} number-token embeddings`);
   }
   const tok = model.tokenizer;
   model.setOptimizer({ lr: o.lr, minLr: o.minLr ?? o.lr / 10, warmup: o.warmup ?? Math.min(100, Math.floor(steps / 10)), totalSteps: steps,
     weightDecay: o.weightDecay ?? 0.01, clip: o.clip ?? 1 });
   const eot = responseEndId(tok);
-  const encode = (p: Problem): Example => ({ prompt: promptIds(tok, p), response: responseIds(tok, p, eot) });
+  const encode = (p: Problem): Example => {
+    const ids = tok.encode(writeReference(p), { addSpecialTokens: false });
+    const response = new Int32Array(ids.length + 1);
+    response.set(ids);
+    response[ids.length] = eot;
+    return { prompt: promptIds(tok, p), response };
+  };
 
   // Data: a fixed pool visited in reshuffled epochs, or a fresh stream of train-split problems.
   let next: () => Example;

