@@ -1,7 +1,7 @@
 /** The float64 reference of the span projection (native/project/span_projection_reference.cc), for tests. */
 import { callNative } from '../src/core/errors.js';
 import type { Alignment } from '../src/align/types.js';
-import { studentEndOfTurn, type SpanTeacher, type TokenizerPair } from '../src/project/span-projection.js';
+import { studentEndOfTurn, type Projection, type SpanTeacher, type TokenizerPair } from '../src/project/span-projection.js';
 import { devAddon, devTokenTable } from './addon.js';
 
 interface ReferenceNative {
@@ -29,7 +29,7 @@ export function referenceRow(r: ReferenceTargets, j: number): { buckets: Array<{
 }
 
 export function spanProjectionReference(pair: TokenizerPair, alignment: Alignment, studentIds: Int32Array, teacher: SpanTeacher,
-  opts: { studentVocab?: Int32Array; includeFlags?: number; projection?: 'first' | 'prefix' } = {}): ReferenceTargets {
+  opts: { studentVocab?: Int32Array; includeFlags?: number; projection?: Projection } = {}): ReferenceTargets {
   const eot = studentEndOfTurn(pair);
   return callNative(() => devAddon<ReferenceNative>().spanProjectionReference({
     studentTable: devTokenTable(pair.student), teacherTable: devTokenTable(pair.teacher), studentVocab: opts.studentVocab,

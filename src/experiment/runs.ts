@@ -13,6 +13,7 @@ import { arithmeticDistillTask } from '../tasks/distill-task.js';
 import { evaluateProblems } from '../tasks/eval.js';
 import { MAX_RESPONSE_TOKENS, generateProblems, type Problem } from '../tasks/arithmetic.js';
 import type { CurvePoint } from '../report/curves.js';
+import type { Stage1Report } from '../report/html.js';
 import { ErrorCode, XopdError } from '../core/errors.js';
 import { makeArm, type Arm, type Projection } from './arms.js';
 import { MeteredModel } from './metered.js';
@@ -61,20 +62,9 @@ export interface Stage1Job {
   maxTokens: number;
 }
 
-export interface Stage1Result {
+/** A stage-1 run's result: the report's Stage1Report (validation = the checkpoint's accuracy stage 2 starts from). */
+export interface Stage1Result extends Stage1Report {
   kind: 'stage1';
-  curve: Array<{ step: number; flops: number; seconds: number; validation: number }>;
-  steps: number;
-  flops: number;
-  seconds: number;
-  stopped: 'rule' | 'cap';
-  /** the checkpoint's accuracy (what stage 2 starts from) */
-  validation: number;
-  test: number;
-  /** the initial student's test accuracy */
-  initialTest: number;
-  params: number;
-  tokenizer: string;
 }
 
 export async function runStage1(job: Stage1Job): Promise<Stage1Result> {
