@@ -137,8 +137,9 @@ async function stages(llama: Tokenizer, qwen: Tokenizer, seqs: Sequence[], stubU
   const scorer = new OpdScorer(llama, qwen, { tokenizer: qwen, score: async () => [] });
   const prompts = seqs.map((s) => scorer.teacherPrompt({ promptIds: Int32Array.from(s.prompt) }));
   const full = teacherIds.map((t, i) => { const ids = new Int32Array(prompts[i]!.length + t.length); ids.set(prompts[i]!); ids.set(t, prompts[i]!.length); return ids; });
-  const answers = await Promise.all(full.map((ids) => new Promise<string>((resolve, reject) => {
-    const text = `{"model":"stub-teacher","prompt":[${ids.join(',')}],"max_tokens":1,"temperature":0,"prompt_logprobs":0}`;
+  // One completion request per sequence to the stub teacher, the answer's text back.
+  const askStub = (ids: Int32Array, promptLogprobs: number) => new Promise<string>((resolve, reject) => {
+    const text = `{"model":"stub-teacher","prompt":[${ids.join(',')}],"max_tokens":1,"temperature":0,"prompt_logprobs":${promptLogprobs}}`;
     const req = http.request(`${stubUrl}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -146,18 +147,10 @@ async function stages(llama: Tokenizer, qwen: Tokenizer, seqs: Sequence[], stubU
     });
     req.on('error', reject);
     req.end(text);
-  })));
+  });
+  const answers = await Promise.all(full.map((ids) => askStub(ids, 0)));
   time('teacher request body', () => { for (const ids of full) `{"prompt":[${ids.join(',')}],"prompt_logprobs":0}`.length; });
-  const answers20 = await Promise.all(full.map((ids) => new Promise<string>((resolve, reject) => {
-    const text = `{"model":"stub-teacher","prompt":[${ids.join(',')}],"max_tokens":1,"temperature":0,"prompt_logprobs":20}`;
-    const req = http.request(`${stubUrl}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    });
-    req.on('error', reject);
-    req.end(text);
-  })));
+  const answers20 = await Promise.all(full.map((ids) => askStub(ids, 20)));
   let scores20 = full.map((ids, i) => readCompletion(JSON.parse(answers20[i]!), ids, prompts[i]!.length, 20));
   time('read the teacher answer (JSON), 20 candidates', () => { scores20 = full.map((ids, i) => readCompletion(JSON.parse(answers20[i]!), ids, prompts[i]!.length, 20)); });
   let scores = full.map((ids, i) => readCompletion(JSON.parse(answers[i]!), ids, prompts[i]!.length, 0));
