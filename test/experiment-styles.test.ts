@@ -106,3 +106,24 @@ describe('arith-v2-styles', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('a part-way checkpoint (pretrain stopAfter, the styles student recipe)', () => {
+  const shape = { hiddenSize: 16, numLayers: 1, numHeads: 2, intermediateSize: 24 };
+  const base = { tokenizer: 'llama3', task: STYLES_TASK_NAME, shape, steps: 6, batch: 2, lr: 3e-3, minLr: 3e-4, warmup: 1, seed: 4 } as const;
+
+  it('is the prefix of the full schedule: the same weights as the full run stopped at that step', () => {
+    const cut = pretrain({ ...base, stopAfter: 3 });
+    expect(cut.steps).toBe(3);
+    let seen = 0;
+    const interrupted = pretrain({ ...base, shouldStop: () => ++seen >= 3 });
+    expect(interrupted.steps).toBe(3);
+    expect(Array.from(cut.model.getParams())).toEqual(Array.from(interrupted.model.getParams()));
+    // and not the weights of a 3-step schedule, whose decay ends earlier
+    const short = pretrain({ ...base, steps: 3 });
+    expect(Array.from(short.model.getParams())).not.toEqual(Array.from(cut.model.getParams()));
+  });
+
+  it('refuses a stop past the schedule, naming the option', () => {
+    expect(() => pretrain({ ...base, stopAfter: 7 })).toThrow(/stopAfter/);
+  });
+});

@@ -15,6 +15,8 @@ export interface ModelRecipe {
   task: TaskVariant;
   shape?: Partial<ModelShape>;
   steps: number;
+  /** stop after this many steps of the `steps` schedule (a part-way checkpoint) */
+  stopAfter?: number;
   batch: number;
   lr: number;
   minLr: number;
@@ -41,7 +43,7 @@ export function runBuild(job: BuildJob): BuildResult {
   const { recipe: r } = job;
   const options: PretrainOptions = {
     tokenizer: r.tokenizer, task: r.task, steps: r.steps, batch: r.batch, lr: r.lr, minLr: r.minLr, warmup: r.warmup, seed: r.seed,
-    weightDecay: 0.01, clip: 1, trainProblems: 0, ...(r.init !== undefined ? { init: r.init } : {}), ...(r.shape ? { shape: r.shape } : {}),
+    weightDecay: 0.01, clip: 1, trainProblems: 0, ...(r.stopAfter !== undefined ? { stopAfter: r.stopAfter } : {}), ...(r.init !== undefined ? { init: r.init } : {}), ...(r.shape ? { shape: r.shape } : {}),
   };
   const res = pretrain(options);
   res.model.save(job.out, { training: { command: recipeCommand(r), ...r, stepsDone: res.steps, finalLoss: res.finalLoss } });
@@ -53,5 +55,5 @@ export function recipeCommand(r: ModelRecipe): string {
   const s = r.shape;
   return ['xopd pretrain', ...(r.init !== undefined ? [`--init ${r.init}`] : []), `--task ${r.task}`, `--tokenizer ${r.tokenizer}`,
     ...(s ? [`--dim ${s.hiddenSize}`, `--layers ${s.numLayers}`, `--heads ${s.numHeads}`, `--hidden ${s.intermediateSize}`, `--mlp ${s.mlp}`, `--max-seq ${s.maxSeqLen}`] : []),
-    `--steps ${r.steps}`, `--batch ${r.batch}`, `--lr ${r.lr}`, `--min-lr ${r.minLr}`, `--warmup ${r.warmup}`, '--weight-decay 0.01 --clip 1', `--seed ${r.seed}`, '--train-problems 0'].join(' ');
+    `--steps ${r.steps}`, ...(r.stopAfter !== undefined ? [`--stop-after ${r.stopAfter}`] : []), `--batch ${r.batch}`, `--lr ${r.lr}`, `--min-lr ${r.minLr}`, `--warmup ${r.warmup}`, '--weight-decay 0.01 --clip 1', `--seed ${r.seed}`, '--train-problems 0'].join(' ');
 }

@@ -24,7 +24,10 @@ export interface PretrainOptions {
   /** the references to train on: 'arith-v2' (default) or 'arith-v2-styles' (src/tasks/styles.ts); same problems and ids */
   task?: TaskVariant;
   shape?: Partial<ModelShape>;
+  /** length of the learning-rate schedule (warm-up + cosine decay) */
   steps: number;
+  /** stop after this many steps of the schedule (default: all of them); the decay still spans `steps` */
+  stopAfter?: number;
   /** problems per step */
   batch: number;
   lr: number;
@@ -69,6 +72,7 @@ interface Example {
 
 export function pretrain(o: PretrainOptions): PretrainResult {
   const steps = check.int(o.steps, 'steps', 1, 1e8);
+  const last = check.int(o.stopAfter ?? steps, 'stopAfter', 1, steps);
   const batch = check.int(o.batch, 'batch', 1, 100_000);
   const seed = check.int(o.seed, 'seed', 0, 2 ** 31 - 1);
   const trainProblems = check.int(o.trainProblems ?? 0, 'trainProblems', 0, 1e8);
@@ -133,7 +137,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   const history: PretrainResult['history'] = [];
   const t0 = performance.now();
   let tokens = 0, lossSum = 0, lossN = 0, lastLoss = NaN, tLog = t0, tokLog = 0, done = 0;
-  for (let step = 1; step <= steps; step++) {
+  for (let step = 1; step <= last; step++) {
     const examples = Array.from({ length: batch }, next);
     const { logits, rows } = model.forwardSync(examples);
     const targets = new Int32Array(rows);
@@ -147,7 +151,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     lossN++;
     lastLoss = loss;
     done = step;
-    if (step % logEvery === 0 || step === steps) {
+    if (step % logEvery === 0 || step === last) {
       const now = performance.now();
       const tps = (tokens - tokLog) / ((now - tLog) / 1000);
       log(`step ${step}/${steps}  loss ${(lossSum / lossN).toFixed(4)}  lr ${s.lr.toExponential(2)}  |g| ${s.gradNorm.toFixed(3)}  ${tps.toFixed(0)} tok/s  ${((now - t0) / 1000).toFixed(0)}s`);
@@ -157,7 +161,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       tLog = now;
       tokLog = tokens;
     }
-    if (evalEvery > 0 && (step % evalEvery === 0 || step === steps)) {
+    if (evalEvery > 0 && (step % evalEvery === 0 || step === last)) {
       // Held-out draws of the train split (another seed): the test split stays untouched.
       const r = evaluate(model, { n: o.evalN ?? 200, seed: (seed + 7919) >>> 0, split: 'train', examples: 1 });
       log(`eval step ${step}: held-out train-split accuracy ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.n}; add ${(100 * r.byKind.add.accuracy).toFixed(0)}%, sub ${(100 * r.byKind.sub.accuracy).toFixed(0)}%, add-sub ${(100 * r.byKind['add-sub'].accuracy).toFixed(0)}%)  e.g. ${JSON.stringify(r.examples[0]?.response)}`);
