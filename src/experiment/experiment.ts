@@ -74,10 +74,18 @@ function modelHash(dir: string): string {
   return h;
 }
 
-function jobKey(job: Job): string {
-  const files = job.kind === 'build' ? (job.recipe.init !== undefined ? [job.recipe.init] : []) : [job.student, job.teacher];
+/** The fields of a job (any depth) that name a model folder: keyed by the folder's bytes, not its path. */
+const MODEL_FIELDS = new Set(['student', 'teacher', 'init']);
+
+/**
+ * A job's cache key: its settings, with every model folder it reads replaced by the hash of its
+ * bytes and the folder it writes left out. No path enters the key, so a cache moved with (or
+ * without) its checkout keeps its runs.
+ */
+export function jobKey(job: Job): string {
   const { out: _out, ...rest } = job as Stage1Job;
-  return createHash('sha256').update(JSON.stringify({ rest, files: files.map(modelHash) })).digest('hex').slice(0, 20);
+  const settings = JSON.stringify(rest, (k, v: unknown) => (MODEL_FIELDS.has(k) && typeof v === 'string' ? modelHash(v) : v));
+  return createHash('sha256').update(settings).digest('hex').slice(0, 20);
 }
 
 /** Mean reference lengths of 200 training problems on each side: what the FLOP budget is priced at. */
