@@ -68,6 +68,9 @@ describe('xopd pretrain / eval', () => {
   it('refuses bad usage and bad folders', async () => {
     expect((await run(['pretrain', '--steps', '0', '--out', path.join(tmp, 'x')])).code).toBe(2);
     expect((await run(['pretrain', ...tiny])).code).toBe(2); // no --out
+    const past = await run(['pretrain', '--steps', '10', '--stop-after', '11', '--out', path.join(tmp, 'x')]);
+    expect(past.code).toBe(2);
+    expect(past.err).toMatch(/--stop-after 11 is past the end of the schedule \(--steps 10\)/);
     expect((await run(['eval', '--model', path.join(tmp, 'missing')])).code).toBe(1);
     expect((await run(['eval', '--model', path.join(tmp, 'a'), '--split', 'dev'])).code).toBe(2);
   });

@@ -70,6 +70,10 @@ export const pretrainCommand: Command = {
       console.error("xopd pretrain: --out DIR is required (see 'xopd pretrain --help')");
       return EXIT.USAGE;
     }
+    if (args['stop-after'] !== undefined && (args['stop-after'] as number) > (args.steps as number)) {
+      console.error(`xopd pretrain: --stop-after ${args['stop-after']} is past the end of the schedule (--steps ${args.steps}); give at most ${args.steps}`);
+      return EXIT.USAGE;
+    }
     if (args.threads !== undefined) setThreads(args.threads as number);
     const out = String(args.out);
     probeWritable('the model folder', out);  // before the training, not after it
