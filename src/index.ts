@@ -42,7 +42,7 @@ export {
   TASK_NAME, generateProblems, extractAnswer, grade, responseText, responseEndId, promptIds, responseIds, taskVocabIds,
   type Problem, type ProblemKind, type Split,
 } from './tasks/arithmetic.js';
-export { evaluate, evaluateProblems, type EvalResult, type EvalOptions } from './tasks/eval.js';
+export { evaluate, evaluateProblems, sampleStats, type EvalResult, type EvalOptions, type SampleStats, type SampleStatsOptions } from './tasks/eval.js';
 export { arithmeticDistillTask, type DistillTask } from './tasks/distill-task.js';
 
 // train: the OPD step (DESIGN 1), its options, and supervised pre-training of embedded models

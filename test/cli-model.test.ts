@@ -65,6 +65,18 @@ describe('xopd pretrain / eval', () => {
     expect(text.out).toMatch(/accuracy \d+\.\d% \(\d\/3\)/);
   });
 
+  it('eval --samples reports how varied and how right the samples are', async () => {
+    const r = await run(['eval', '--model', path.join(tmp, 'a'), '--n', '3', '--samples', '2', '--max-tokens', '8', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out).sampling;
+    expect(s).toMatchObject({ samples: 2, temperature: 1 });
+    expect(s.distinctPerProblem).toBeGreaterThanOrEqual(1);
+    expect(s.distinctPerProblem).toBeLessThanOrEqual(2);
+    expect(s.nllPerToken).toBeGreaterThan(0); // an untrained model's samples are far from certain
+    expect(s.tokensPerAnswer).toBeGreaterThan(0);
+    expect(s.tokensPerAnswer).toBeLessThanOrEqual(8);
+  });
+
   it('refuses bad usage and bad folders', async () => {
     expect((await run(['pretrain', '--steps', '0', '--out', path.join(tmp, 'x')])).code).toBe(2);
     expect((await run(['pretrain', ...tiny])).code).toBe(2); // no --out

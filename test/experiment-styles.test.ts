@@ -9,6 +9,9 @@ import { TASK_NAME, generateProblems, grade, taskVocabIds } from '../src/tasks/a
 import { STYLES_TASK_NAME, referenceWriter, styledResponseText } from '../src/tasks/styles.js';
 import { rng } from '../src/core/random.js';
 import { pretrain } from '../src/train/pretrain.js';
+import { sampleStats } from '../src/tasks/eval.js';
+import { Model } from '../src/model/model.js';
+import { packageRoot } from '../src/core/native.js';
 
 /** Re-derives a styled working from its text alone: every step holds, carries and borrows chain, the digits spell the result. */
 function checkWorking(working: string): { value: number; want: number } {
@@ -125,5 +128,22 @@ describe('a part-way checkpoint (pretrain stopAfter, the styles student recipe)'
 
   it('refuses a stop past the schedule, naming the option', () => {
     expect(() => pretrain({ ...base, stopAfter: 7 })).toThrow(/stopAfter/);
+  });
+});
+
+describe("the styles teacher's entropy (sampleStats, xopd eval --samples)", () => {
+  it('the shipped teacher writes one working per problem; the styles teacher many, each sample graded', () => {
+    const opts = { n: 12, seed: 77, split: 'train' as const, samples: 6 };
+    const shipped = sampleStats(Model.load(path.join(packageRoot, 'models', 'teacher-qwen3')), opts);
+    const styles = sampleStats(Model.load(path.join(packageRoot, 'models', 'teacher-qwen3-styles')), opts);
+    expect(shipped.distinctPerProblem).toBeLessThan(1.5);
+    expect(shipped.accuracy).toBeGreaterThan(0.9);
+    expect(styles.distinctPerProblem).toBeGreaterThan(4); // 6 samples: most differ
+    expect(styles.nllPerToken).toBeGreaterThan(10 * shipped.nllPerToken + 0.01);
+    expect(styles.accuracy).toBeGreaterThan(0.4); // right far more often than chance, not always
+    expect(styles.tokensPerAnswer).toBeGreaterThan(30);
+    // the same seed draws the same samples
+    expect(sampleStats(Model.load(path.join(packageRoot, 'models', 'teacher-qwen3-styles')), opts)).toEqual(styles);
+    expect(() => sampleStats(Model.load(path.join(packageRoot, 'models', 'teacher-qwen3')), { ...opts, samples: 0 })).toThrow(/samples/);
   });
 });

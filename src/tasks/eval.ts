@@ -68,3 +68,54 @@ export function evaluateProblems(model: Model, problems: Problem[],
     seconds: (performance.now() - t0) / 1000,
   };
 }
+
+/** How varied and how right a model's samples are (xopd eval --samples): a teacher's entropy, measured. */
+export interface SampleStats {
+  /** samples drawn per problem */
+  samples: number;
+  temperature: number;
+  /** share of all samples whose final answer is right */
+  accuracy: number;
+  /** mean number of different answer texts among one problem's samples (1: deterministic) */
+  distinctPerProblem: number;
+  /** mean negative log-probability of the sampled tokens, in nats (an estimate of the entropy per token at temperature 1) */
+  nllPerToken: number;
+  tokensPerAnswer: number;
+}
+
+export interface SampleStatsOptions {
+  n: number;
+  seed: number;
+  split?: Split;
+  samples: number;
+  /** default 1 */
+  temperature?: number;
+  maxTokens?: number;
+}
+
+export function sampleStats(model: Model, opts: SampleStatsOptions): SampleStats {
+  const n = check.int(opts.n, 'n', 1, 1_000_000);
+  const seed = check.int(opts.seed, 'seed', 0, 2 ** 32 - 1);
+  const samples = check.int(opts.samples, 'samples', 1, 1024);
+  const temperature = check.num(opts.temperature ?? 1, 'temperature', 1e-6, 100);
+  const maxTokens = check.int(opts.maxTokens ?? MAX_RESPONSE_TOKENS, 'maxTokens', 1, 4096);
+  const tok = model.tokenizer;
+  const stopIds = Int32Array.from(new Set([responseEndId(tok), ...tok.eosIds]));
+  let right = 0, distinct = 0, nll = 0, tokens = 0;
+  generateProblems({ split: opts.split ?? 'test', count: n, seed }).forEach((p, i) => {
+    const prompt = promptIds(tok, p);
+    const room = Math.max(1, Math.min(maxTokens, model.config.maxSeqLen - prompt.length));
+    // one seed per problem, so a problem's samples do not depend on how many came before it
+    const rollouts = model.generateSync(Array.from({ length: samples }, () => prompt), { maxTokens: room, temperature, stopIds, seed: (seed * 7919 + i) >>> 0 });
+    const texts = new Set<string>();
+    for (const r of rollouts) {
+      const text = tok.decode(r.ids, { skipSpecialTokens: true });
+      texts.add(text);
+      if (grade(p, text).correct) right++;
+      for (const lp of r.logprobs) nll -= lp;
+      tokens += r.ids.length;
+    }
+    distinct += texts.size;
+  });
+  return { samples, temperature, accuracy: right / (n * samples), distinctPerProblem: distinct / n, nllPerToken: nll / tokens, tokensPerAnswer: tokens / (n * samples) };
+}
