@@ -201,6 +201,17 @@ describe('xopd experiment: reduced runs', () => {
 });
 
 describe('diagnosis', () => {
+  it('leaves out answers and rollouts a short-context teacher cannot read whole, instead of failing', async () => {
+    const { runDiagnosis } = await import('../src/experiment/diagnose.js');
+    const shipped = Model.load(DEFAULT_TEACHER);
+    const short = path.join(tmp, 'short-teacher');
+    Model.create({ ...shipped.config, maxSeqLen: 72 }, { seed: 1, tokenizer: shipped.tokenizer }).save(short);
+    const r = await runDiagnosis({ kind: 'diagnose', student: DEFAULT_STUDENT, teacher: short, n: 12, batchSize: 3, seed: 1, topK: 4, projection: DEFAULT_PROJECTION, maxTokens: 140 });
+    expect(r.n).toBe(12);
+    expect(r.places['runaway (past the teacher\'s context)'] ?? 0).toBeGreaterThan(0);
+    expect(r.gradients.map((g) => g.arm)).toEqual(expect.arrayContaining([...OPD_ARMS])); // every OPD arm's share is measured
+  }, 120_000);
+
   it('places a chunk in the working from the text before it', async () => {
     const { placeOf } = await import('../src/experiment/diagnose.js');
     const w = '4821 + 377: 1 + 7 = 8, 2 + 7 = 9, 8 + 3 = 11, 4 + 0 + 1 = 5. 5198 - 1250: 8 - 0 = 8. The answer is ';

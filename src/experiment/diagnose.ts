@@ -200,10 +200,18 @@ export async function runDiagnosis(job: DiagnosisJob): Promise<DiagnosisResult> 
       // the Distiller's prompts of step 0, rendered for the teacher
       const conv = task.trainPrompts(job.batchSize, stepSeed(job.seed, 0, 1));
       const tp = conv.map((msgs) => bridge.renderPrompts(msgs).teacher);
-      const sc = await chunkScores(bridge, teacher, tp, rollouts.map((r) => r.ids), 1);
-      let at = 0, num = 0, den = 0, rows = 0, total = 0;
+      // A rollout the teacher cannot read whole (a runaway past its context) is left out of the
+      // share: its chunks have no teacher score to flag them by.
+      const fits = rollouts.map((r, i) => tp[i]!.length + bridge.retokenize(r.ids).length <= sequenceLimit(teacher));
+      const read = rollouts.filter((_, i) => fits[i]);
+      const sc = await chunkScores(bridge, teacher, tp.filter((_, i) => fits[i]), read.map((r) => r.ids), 1);
+      let at = 0, num = 0, den = 0, rows = 0, total = 0, k = 0;
       rollouts.forEach((r, i) => {
-        const { alignment: a, chunkLogprob } = sc[i]!;
+        if (!fits[i]) {
+          at += r.ids.length;
+          return;
+        }
+        const { alignment: a, chunkLogprob } = sc[k++]!;
         for (let t = 0; t < r.ids.length; t++) {
           const bad = chunkLogprob[a.studentChunk[t]!]! < WRONG_CHUNK_LOGPROB;
           den += seen.rowNorms[at + t]!;
