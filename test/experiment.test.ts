@@ -118,6 +118,9 @@ describe('xopd experiment --quick (the CI smoke)', () => {
       }
       expect(r.headline.map((h) => h.arm)).toEqual(q.stage2.arms.filter((a) => a !== 'sft'));
       expect(r.tax.map((t) => t.arm)).toEqual(q.stage2.controlArms.filter((a) => OPD_ARMS.includes(a)));
+      // the control runs continued SFT too, so its OPD arms are set against it
+      expect(q.stage2.controlArms).toContain('sft');
+      expect(r.sameHeadline!.map((h) => h.arm)).toEqual(q.stage2.controlArms.filter((a) => a !== 'sft'));
       // OPD arms align (cross-tokenizer: not all chunks 1:1); SFT and ULD do not
       expect(r.cross.alignment.map((a) => a.arm)).toEqual(OPD_ARMS);
       // a trained Llama 3 student's rollouts have multi-digit tokens, so not every chunk is 1:1
@@ -129,6 +132,7 @@ describe('xopd experiment --quick (the CI smoke)', () => {
 
   it('the page carries every arm of both regimes, the control and stage 1', () => {
     const html = readFileSync(path.join(out, 'index.html'), 'utf8');
+    expect(html.match(/Same-tokenizer control: its OPD arms against its own continued SFT/g)?.length).toBe(Object.keys(REGIMES).length);
     const data = JSON.parse(/<script id="xopd-data" type="application\/json">([\s\S]*?)<\/script>/.exec(html)![1]!);
     const ids = data.charts.map((c: { id: string }) => c.id);
     for (const r of Object.keys(REGIMES)) expect(ids).toEqual(expect.arrayContaining([`${r}-acc-vs-flops`, `${r}-acc-vs-seconds`, `${r}-control`, `${r}-stage1`]));

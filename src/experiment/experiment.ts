@@ -240,12 +240,15 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     const armRuns = (rr: RoleReport, arm: string) => rr.runs.filter((x) => x.arm === arm);
     const sftRuns = armRuns(cross, 'sft');
     const opdArms = r.stage2.arms.filter((a) => a !== 'sft');
+    // The control's OPD arms against its own continued SFT: does OPD win where no mapping is needed?
+    const sameSft = same ? armRuns(same, 'sft') : [];
     return {
       name: r.name, title: r.title, teacher: path.basename(r.teacher), budget: budgets[ri]!,
       settings: { stage1: r.stage1, stage2: r.stage2, projection },
       cross, same,
       sftFit: sftRuns.length ? sftFit(meanCurve(sftRuns)) : null,
       headline: sftRuns.length ? opdArms.map((a) => headline(a, armRuns(cross, a), sftRuns)) : [],
+      sameHeadline: same && sameSft.length ? r.stage2.controlArms.filter((a) => a !== 'sft').map((a) => headline(a, armRuns(same, a), sameSft)) : [],
       tax: same ? r.stage2.controlArms.filter((a) => OPD_ARMS.includes(a)).map((a) => mappingTax(a, armRuns(cross, a), armRuns(same, a))) : [],
       diagnosis: diagnoses[ri],
     };

@@ -29,7 +29,8 @@ export interface Stage2Settings {
   /** learning rates tried for every arm (seed 1), chosen on validation accuracy */
   lrGrid: number[];
   arms: Arm[];
-  /** arms the same-tokenizer control runs (the mapping tax is read for its OPD arms; none: no control) */
+  /** arms the same-tokenizer control runs (the mapping tax is read for its OPD arms, and with 'sft' they are also set against
+   * the control's own continued SFT; none: no control) */
   controlArms: Arm[];
   seeds: number[];
   testN: number;
@@ -71,7 +72,7 @@ export const REGIMES: Record<string, Regime> = {
     // per doubling, a checkpoint that favoured continued SFT.
     stage1: { lr: 1e-3, batchSize: 32, firstSteps: 125, maxSteps: 4000, minGainPerDoubling: 0.02, valN: 1000 },
     stage2: {
-      budgetSteps: 150, batchSize: 16, lrGrid: [3e-5, 1e-4, 3e-4], arms: [...ARMS], controlArms: ['chunk-pg', 'span-rkl'],
+      budgetSteps: 150, batchSize: 16, lrGrid: [3e-5, 1e-4, 3e-4], arms: [...ARMS], controlArms: ['sft', 'chunk-pg', 'span-rkl'],
       seeds: [1, 2, 3], testN: 200, valN: 200, evalAt: EVAL_AT, topK: 8, maxTokens: 140,
     },
   },
@@ -94,7 +95,7 @@ export const REGIMES: Record<string, Regime> = {
     // this student's SFT steps are cheap (about 3 a second).
     stage1: { lr: 5e-4, batchSize: 32, firstSteps: 125, maxSteps: 4000, minGainPerDoubling: 0.02, valN: 1000 },
     stage2: {
-      budgetSteps: 200, batchSize: 16, lrGrid: [3e-5, 1e-4, 3e-4], arms: [...ARMS], controlArms: ['chunk-pg', 'span-rkl'],
+      budgetSteps: 200, batchSize: 16, lrGrid: [3e-5, 1e-4, 3e-4], arms: [...ARMS], controlArms: ['sft', 'chunk-pg', 'span-rkl'],
       seeds: [1, 2, 3], testN: 200, valN: 200, evalAt: EVAL_AT, topK: 8, maxTokens: 140,
     },
   },

@@ -105,6 +105,8 @@ export interface RegimeReport {
   same?: RoleReport;
   sftFit: LogLinearFit | null;
   headline: Headline[];
+  /** the control's OPD arms against the control's own continued SFT (empty when the control ran no SFT) */
+  sameHeadline?: Headline[];
   tax: MappingTax[];
   /** the cross-tokenizer student's SFT checkpoint, diagnosed */
   diagnosis?: DiagnosisResult;
@@ -231,6 +233,7 @@ function regimeHtml(report: ExperimentReport, r: RegimeReport): string {
     return `<tr><td>${label(arm)}</td><td>${r.cross.chosen[arm]}</td><td>${esc(grid)}</td><td>${pct(c.mean[0]!)}</td><td>${pct(c.mean[c.mean.length - 1]!)} ± ${pts(sd)}</td><td>${runs.length}</td><td>${h ? sci(h.armFlops) : 'baseline'}</td><td>${h ? sci(h.sftFlops) : '–'}</td><td>${h ? esc(ratioText(h)) : 'baseline'}</td><td>${h ? esc(h.how) : '–'}</td></tr>`;
   }).join('\n');
   const taxRows = r.tax.map((t) => `<tr><td>${label(t.arm)}</td><td>${r.cross.chosen[t.arm]} / ${r.same?.chosen[t.arm]}</td><td>${pts(t.crossFinalGain)}</td><td>${pts(t.sameFinalGain)}</td><td>${pts(t.gain)}</td><td>${sci(t.crossFlops)}</td><td>${sci(t.sameFlops)}</td><td>${t.tax === null ? '–' : t.tax.toFixed(2)}</td></tr>`).join('\n');
+  const sameRows = (r.sameHeadline ?? []).map((h) => `<tr><td>${label(h.arm)}</td><td>${r.same?.chosen[h.arm]}</td><td>${pct(h.target)}</td><td>${sci(h.armFlops)}</td><td>${sci(h.sftFlops)}</td><td>${esc(ratioText(h))}</td><td>${esc(h.how)}</td></tr>`).join('\n');
   const alignRows = r.cross.alignment.map((a) => `<tr><td>${esc(a.arm)}</td><td>${a.chunks}</td><td>${pct(a.oneToOneShare)}</td><td>${pct(a.maskedShare)}</td><td>${a.meanStudentPerChunk.toFixed(2)}</td><td>${a.meanTeacherPerChunk.toFixed(2)}</td></tr>`).join('\n');
   const fit = r.sftFit ? `SFT's log-linear fit (test accuracy = a + b·ln FLOPs, on its mean curve from ${FIT_FROM} of the budget on, ${r.sftFit.n} points): a = ${r.sftFit.a.toFixed(4)}, b = ${r.sftFit.b.toFixed(5)}, ${(100 * r.sftFit.perDoubling).toFixed(2)} points per doubling of compute, R² = ${r.sftFit.r2.toFixed(3)}.` : 'No SFT arm: no fit.';
   const chart = (id: string, title: string) => `<h3>${esc(title)}</h3><div class="chart"><canvas id="${esc(id)}"></canvas></div>`;
@@ -250,6 +253,9 @@ ${armsRows}</table>
 ${r.same ? chart(`${r.name}-control`, 'Gain over each student\'s own checkpoint') : '<p>No control in this run.</p>'}
 <table><tr><th>arm</th><th>lr (cross / same)</th><th>final gain, cross (points)</th><th>final gain, same</th><th>Δ compared</th><th>FLOPs to Δ, cross</th><th>FLOPs to Δ, same</th><th>mapping tax</th></tr>
 ${taxRows}</table>
+${sameRows ? `<h3>Same-tokenizer control: its OPD arms against its own continued SFT</h3>
+<table><tr><th>arm</th><th>lr chosen</th><th>final accuracy (mean)</th><th>FLOPs to it</th><th>SFT FLOPs for it</th><th>compute ratio vs continued SFT</th><th>SFT figure</th></tr>
+${sameRows}</table>` : ''}
 ${r.diagnosis ? diagnosisHtml(r.diagnosis) : ''}
 <h3>Alignment statistics (cross-tokenizer student, all seeds)</h3>
 <table><tr><th>arm</th><th>chunks</th><th>1:1 chunks</th><th>student tokens masked</th><th>student tokens / chunk</th><th>teacher tokens / chunk</th></tr>

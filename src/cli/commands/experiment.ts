@@ -15,7 +15,7 @@ export const experimentCommand: Command = {
     options: {
       regimes: { type: 'string', help: `comma-separated regimes (${Object.keys(REGIMES).join(', ')})`, default: Object.keys(REGIMES).join(',') },
       arms: { type: 'string', help: `comma-separated arms (${ARMS.join(', ')}); sft always runs, it is the baseline`, default: ARMS.join(',') },
-      'control-arms': { type: 'string', help: "comma-separated arms of the same-tokenizer control (default: each regime's, chunk-pg,span-rkl); 'none' runs no control", valueName: 'list' },
+      'control-arms': { type: 'string', help: "comma-separated arms of the same-tokenizer control (default: each regime's, sft,chunk-pg,span-rkl: the tax is read for its OPD arms, which are also set against its own continued SFT); 'none' runs no control", valueName: 'list' },
       lrs: { type: 'string', help: "comma-separated learning rates replacing each regime's grid (3e-5,1e-4,3e-4)", valueName: 'list' },
       seeds: { type: 'string', help: "comma-separated seeds (default: each regime's, 1,2,3); the first runs the learning-rate grid", valueName: 'list' },
       projection: { type: 'string', help: 'span projection revision of the span arms', default: DEFAULT_PROJECTION, choices: [...PROJECTIONS] },
@@ -61,6 +61,7 @@ export const experimentCommand: Command = {
         return { arm, lr: g.cross.chosen[arm], start: c.mean[0], final: c.mean[c.mean.length - 1], ratio: h?.ratio ?? null, how: h?.how ?? 'baseline' };
       }),
       tax: g.tax.map((t) => ({ arm: t.arm, tax: t.tax, gain: t.gain })),
+      control: (g.sameHeadline ?? []).map((h) => ({ arm: h.arm, final: h.target, ratio: h.ratio, how: h.how })),
     }));
     if (args.json) console.log(JSON.stringify({ report: r.reportFile, summary }));
     else {
@@ -71,6 +72,7 @@ export const experimentCommand: Command = {
           const h = g.headline.find((x) => x.arm === s.arm);
           console.log(`  ${s.arm.padEnd(9)} lr ${s.lr}  ${pct(s.start)} -> ${pct(s.final)}${h ? `  compute ratio vs continued SFT ${ratioText(h)} (${h.how})` : '  (baseline)'}`);
         }
+        for (const h of g.sameHeadline ?? []) console.log(`  control ${h.arm.padEnd(9)} ${pct(h.target)}  compute ratio vs the control's continued SFT ${ratioText(h)} (${h.how})`);
         for (const t of g.tax) console.log(`  mapping tax ${t.arm}: ${t.tax === null ? '–' : t.tax.toFixed(2)} (gain ${(100 * t.gain).toFixed(1)} points)`);
       }
       console.log(`report: ${r.reportFile}`);
