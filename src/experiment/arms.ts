@@ -19,7 +19,7 @@ import type { DistillTask } from '../tasks/distill-task.js';
 import { cutToFit, responseRoom, sequenceLimit } from '../train/limits.js';
 import { crossEntropy } from '../loss/sparse-divergence.js';
 import { uldLoss } from '../loss/uld.js';
-import { responseEndId } from '../tasks/arithmetic.js';
+import { responseStopIds } from '../tasks/arithmetic.js';
 import { START_RECIPE } from '../run/recipes.js';
 import { ErrorCode, XopdError } from '../core/errors.js';
 import type { MeteredModel } from './metered.js';
@@ -107,7 +107,7 @@ function offlineArm(student: MeteredModel, teacher: MeteredModel, task: DistillT
   // Teacher text into student tokens: the bridge read backwards (its end of turn maps to the student's).
   const toStudent = new TokenizerBridge(teacher.tokenizer, student.tokenizer);
   const forPrompts = new TokenizerBridge(student.tokenizer, teacher.tokenizer);
-  const teacherStop = Int32Array.from(new Set([responseEndId(teacher.tokenizer), ...teacher.tokenizer.eosIds]));
+  const teacherStop = responseStopIds(teacher.tokenizer);
   const col = columnOf(student);
   const k = Math.max(1, s.topK);
   return {

@@ -15,7 +15,7 @@ import { Model } from '../model/model.js';
 import type { PolicyLogits, Rollout } from '../model/roles.js';
 import { arithmeticDistillTask } from '../tasks/distill-task.js';
 import { sequenceLimit } from '../train/limits.js';
-import { MAX_RESPONSE_TOKENS, generateProblems, promptIds, responseEndId } from '../tasks/arithmetic.js';
+import { MAX_RESPONSE_TOKENS, generateProblems, promptIds, responseStopIds } from '../tasks/arithmetic.js';
 import { distillOptimizer } from '../run/job.js';
 import { ARMS, makeArm, SPAN_ARMS, type Projection } from './arms.js';
 import { MeteredModel } from './metered.js';
@@ -124,7 +124,7 @@ export async function runDiagnosis(job: DiagnosisJob): Promise<DiagnosisResult> 
   const sTok = student.tokenizer, tTok = teacher.tokenizer;
   const problems = generateProblems({ split: 'train', count: job.n, seed: VALIDATION_SEED });
   const sPrompts = problems.map((p) => promptIds(sTok, p)), tPrompts = problems.map((p) => promptIds(tTok, p));
-  const stop = Int32Array.from(new Set([responseEndId(sTok), ...sTok.eosIds]));
+  const stop = responseStopIds(sTok);
   const greedy = student.generateSync(sPrompts, { maxTokens: MAX_RESPONSE_TOKENS, temperature: 0, seed: 0, stopIds: stop });
   const graded = problems.map((p, i) => ({ p, i, text: sTok.decode(greedy[i]!.ids, { skipSpecialTokens: true }) }));
   let wrong = graded.filter((g) => !/answer is\s*(-?\d[\d,]*)/.test(g.text) || Number(/answer is\s*(-?\d[\d,]*)/.exec(g.text)![1]!.replace(/,/g, '')) !== g.p.answer);

@@ -217,6 +217,11 @@ export function responseEndId(tok: Tokenizer): number {
   return id;
 }
 
+/** The ids a sampled response of the task stops at: its end-of-turn id and the tokenizer's EOS ids. */
+export function responseStopIds(tok: Tokenizer): Int32Array {
+  return Int32Array.from(new Set([responseEndId(tok), ...tok.eosIds]));
+}
+
 /** The prompt ids: the question as one user message, rendered with the tokenizer's chat template. */
 export function promptIds(tok: Tokenizer, problem: Problem): Int32Array {
   const text = tok.applyChatTemplate([{ role: 'user', content: problem.question }], { addGenerationPrompt: true });

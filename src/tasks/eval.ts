@@ -1,7 +1,7 @@
 /** Accuracy of a model on the arithmetic task: greedy answers to n problems of a split, graded exactly. */
 import * as check from '../core/check.js';
 import type { Model } from '../model/model.js';
-import { MAX_RESPONSE_TOKENS, responseEndId, generateProblems, grade, promptIds, type Problem, type ProblemKind, type Split } from './arithmetic.js';
+import { MAX_RESPONSE_TOKENS, responseStopIds, generateProblems, grade, promptIds, type Problem, type ProblemKind, type Split } from './arithmetic.js';
 
 export interface EvalResult {
   accuracy: number;
@@ -41,8 +41,7 @@ export function evaluateProblems(model: Model, problems: Problem[],
   opts: { maxTokens: number; batch: number; examples: number; split: Split; seed: number }): EvalResult {
   const t0 = performance.now();
   const tok = model.tokenizer;
-  const eot = responseEndId(tok);
-  const stopIds = Int32Array.from(new Set([eot, ...tok.eosIds]));
+  const stopIds = responseStopIds(tok);
   const byKind = {
     add: { n: 0, correct: 0, accuracy: 0 }, sub: { n: 0, correct: 0, accuracy: 0 }, 'add-sub': { n: 0, correct: 0, accuracy: 0 },
   };
@@ -100,7 +99,7 @@ export function sampleStats(model: Model, opts: SampleStatsOptions): SampleStats
   const temperature = check.num(opts.temperature ?? 1, 'temperature', 1e-6, 100);
   const maxTokens = check.int(opts.maxTokens ?? MAX_RESPONSE_TOKENS, 'maxTokens', 1, 4096);
   const tok = model.tokenizer;
-  const stopIds = Int32Array.from(new Set([responseEndId(tok), ...tok.eosIds]));
+  const stopIds = responseStopIds(tok);
   let right = 0, distinct = 0, nll = 0, tokens = 0;
   generateProblems({ split: opts.split ?? 'test', count: n, seed }).forEach((p, i) => {
     const prompt = promptIds(tok, p);
