@@ -39,7 +39,7 @@ export { DEFAULT_SHAPE, type ModelConfig, type ModelConfigInput, type ModelShape
 
 // tasks: prompts and exact grading (the arithmetic task of the embedded default)
 export {
-  TASK_NAME, generateProblems, extractAnswer, grade, responseText, responseEndId, promptIds, responseIds, taskVocabIds,
+  TASK_NAME, generateProblems, extractAnswer, grade, responseText, responseEndId, responseStopIds, promptIds, responseIds, taskVocabIds,
   type Problem, type ProblemKind, type Split,
 } from './tasks/arithmetic.js';
 export { evaluate, evaluateProblems, sampleStats, type EvalResult, type EvalOptions, type SampleStats, type SampleStatsOptions } from './tasks/eval.js';
